@@ -1,0 +1,77 @@
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { secureHeaders } from 'hono/secure-headers';
+import type { AppEnv } from './env';
+import { fromHttpException, OAuthError, oauthErrorResponse, PageError } from './errors';
+import { account } from './routes/account';
+import { books } from './routes/books';
+import { clients } from './routes/clients';
+import { demo } from './routes/demo';
+import { pages } from './routes/login';
+import { authorize } from './routes/oauth/authorize';
+import { register } from './routes/oauth/register';
+import { token } from './routes/oauth/token';
+import { userinfo } from './routes/oauth/userinfo';
+import { staticAssets } from './routes/static';
+import { users } from './routes/users';
+import { wellKnown } from './routes/well-known';
+import { createDb } from './storage/db';
+import { ErrorPage } from './views/error';
+
+export const app = new Hono<AppEnv>();
+
+// Every response: no framing (RFC 9700 §4.16 clickjacking), no Referer leaking
+// codes or state (RFC 9700 §4.2.4), no MIME sniffing, and a CSP with no inline
+// script or style at all.
+app.use(
+  secureHeaders({
+    contentSecurityPolicy: {
+      defaultSrc: ["'none'"],
+      styleSrc: ["'self'"],
+      imgSrc: ["'self'"],
+      frameAncestors: ["'none'"],
+      baseUri: ["'none'"],
+    },
+    xFrameOptions: 'DENY',
+    referrerPolicy: 'no-referrer',
+    crossOriginResourcePolicy: false,
+    crossOriginOpenerPolicy: 'same-origin',
+  }),
+);
+
+app.use(async function requestContext(c, next) {
+  c.set('db', createDb(c.env.DB));
+  c.set('issuer', c.env.ISSUER.replace(/\/+$/, ''));
+  await next();
+  // Pages carry CSRF tokens and personal data: never cache them.
+  if (c.res.headers.get('Content-Type')?.startsWith('text/html') && !c.res.headers.has('Cache-Control')) {
+    c.res.headers.set('Cache-Control', 'no-store');
+  }
+});
+
+app.route('/.well-known', wellKnown);
+app.route('/oauth2/authorize', authorize);
+app.route('/oauth2/token', token);
+app.route('/oauth2/register', register);
+app.route('/oauth2/userinfo', userinfo);
+app.route('/api', users);
+app.route('/api/clients', clients);
+app.route('/api/books', books);
+app.route('/account', account);
+app.route('/demo', demo);
+app.route('/static', staticAssets);
+app.route('/', pages);
+
+app.get('/', (c) => c.redirect('/account', 302));
+
+app.notFound((c) => oauthErrorResponse(new OAuthError('not_found', { status: 404, description: `no route for ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 200)}` })));
+
+app.onError(function handleError(error, c) {
+  if (error instanceof OAuthError) return oauthErrorResponse(error);
+  if (error instanceof PageError) return c.html(<ErrorPage title={error.title} message={error.message} />, error.status);
+  if (error instanceof HTTPException) return oauthErrorResponse(fromHttpException(error));
+  // Unexpected: log the kind and message (no request data, which may hold
+  // secrets), answer a bare 500 with nothing internal on the wire.
+  console.error('unhandled error:', error instanceof Error ? `${error.name}: ${error.message}` : 'non-Error thrown');
+  return oauthErrorResponse(new OAuthError('server_error', { status: 500, description: 'internal server error' }));
+});

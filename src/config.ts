@@ -1,0 +1,86 @@
+/**
+ * Every default Tollgate runs with, in one place, each with its unit.
+ * Change them here; nothing else in the code hard-codes a lifetime or a size.
+ */
+
+/** Access token lifetime (RFC 9068 JWT). 10 minutes, seconds. */
+export const ACCESS_TOKEN_TTL = 10 * 60;
+/** ID token lifetime (OIDC Core §2). 10 minutes, seconds. */
+export const ID_TOKEN_TTL = 10 * 60;
+/** User API token from `/api/login` (management API only). 15 minutes, seconds. */
+export const USER_TOKEN_TTL = 15 * 60;
+/**
+ * Authorization code lifetime. RFC 6749 §4.1.2 recommends at most 10 minutes;
+ * codes are redeemed within seconds, so 2 minutes, seconds.
+ */
+export const CODE_TTL = 2 * 60;
+/** A pending authorization request (authorize → login → consent). 10 minutes, seconds. */
+export const AUTH_REQUEST_TTL = 10 * 60;
+/** Browser session at the authorization server. 12 hours, seconds. */
+export const SESSION_TTL = 12 * 60 * 60;
+
+/** Workers KV refuses an `expirationTtl` below 60 seconds. Seconds. */
+export const KV_MIN_TTL = 60;
+
+/**
+ * PBKDF2-SHA256 iterations. 100,000 is the most Workers allows in production
+ * (higher counts throw there, though local workerd accepts them), so this must
+ * not be raised; stored hashes carry their own count, so it can change later.
+ */
+export const PBKDF2_ITERATIONS = 100_000;
+/** The most PBKDF2 iterations the production Workers runtime accepts. */
+export const PBKDF2_MAX_ITERATIONS = 100_000;
+/** Salt per password. 16 bytes. */
+export const PBKDF2_SALT_BYTES = 16;
+/** Bytes of entropy in codes, client secrets, session ids and refresh tokens: 256 bits. */
+export const SECRET_BYTES = 32;
+
+/** Largest request body any endpoint reads. 64 KiB, bytes. */
+export const MAX_BODY_BYTES = 64 * 1024;
+/** JWS algorithm for every token Tollgate signs (ECDSA P-256, RFC 7518 §3.4). */
+export const SIGNING_ALG = 'ES256';
+/** How long an isolate keeps signing keys in memory before re-reading D1. 5 minutes, seconds. */
+export const KEY_CACHE_TTL = 5 * 60;
+/** `Cache-Control: max-age` on the JWKS, short so a key rotation is seen soon. 5 minutes, seconds. */
+export const JWKS_MAX_AGE = 5 * 60;
+
+/** Password length bounds, characters. */
+export const PASSWORD_MIN_LENGTH = 8;
+export const PASSWORD_MAX_LENGTH = 256;
+
+/** Every scope Tollgate knows, with the words the consent page shows for it. */
+export const SCOPES = {
+  openid: 'Confirm who you are (sign you in)',
+  profile: 'See your name',
+  email: 'See your email address',
+  offline_access: 'Stay connected while you are away',
+  'books:read': 'Read the books in your library',
+  'books:write': 'Add books to your library',
+} as const;
+export type Scope = keyof typeof SCOPES;
+export const SUPPORTED_SCOPES = Object.keys(SCOPES) as Scope[];
+
+/** Grant types a client may register (RFC 7591 §2). */
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
+
+/** Client authentication methods at the token endpoint (RFC 7591 §2). */
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
+export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
+
+/** Audience of the user API token: only the management API accepts it. */
+export const USER_API_AUDIENCE = 'urn:tollgate:user-api';
+/** Path of the protected books API; the access token audience is the issuer plus this. */
+export const BOOKS_API_PATH = '/api/books';
+
+/**
+ * A KV `expirationTtl` for a value that must live `seconds`. KV rejects TTLs
+ * under 60 s; rather than let a short lifetime fail at the first write in
+ * production, refuse it here where a test can see it.
+ */
+export function kvTtl(seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds < KV_MIN_TTL) {
+    throw new RangeError(`KV expirationTtl must be a whole number of seconds >= ${KV_MIN_TTL}, got ${seconds}`);
+  }
+  return seconds;
+}

@@ -1,0 +1,46 @@
+import type { Db } from './storage/db';
+import type { Client, User } from './storage/schema';
+
+/** Bindings from wrangler.toml, plus the secrets an operator may set. */
+export interface Bindings {
+  DB: D1Database;
+  KV: KVNamespace;
+  /** The issuer identifier, e.g. `https://auth.example.com` (no trailing slash). */
+  ISSUER: string;
+  /** Optional private signing key (a JWK, JSON) set with `wrangler secret put SIGNING_KEY`. */
+  SIGNING_KEY?: string;
+}
+
+/** What a browser session resolves to. */
+export interface SessionInfo {
+  idHash: string;
+  user: User;
+  authTime: number;
+}
+
+/** Who a user API token belongs to. */
+export interface ApiUser {
+  userId: string;
+}
+
+/** A verified access token (RFC 9068 claims we rely on). */
+export interface AccessTokenInfo {
+  sub: string;
+  clientId: string;
+  scope: string[];
+  grantId: string;
+  token: string;
+}
+
+export type AppEnv = {
+  Bindings: Bindings;
+  Variables: {
+    db: Db;
+    issuer: string;
+    session: SessionInfo | null;
+    apiUser: ApiUser;
+    accessToken: AccessTokenInfo;
+    client: Client;
+    cspNonce: string;
+  };
+};

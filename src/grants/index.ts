@@ -1,0 +1,12 @@
+import { authorizationCode } from './authorization-code';
+import type { GrantHandler } from './types';
+
+/** Every grant type the token endpoint serves. The token route only dispatches here. */
+export const GRANT_HANDLERS: ReadonlyMap<string, GrantHandler> = new Map(
+  [authorizationCode].map((grant) => [grant.grantType, grant]),
+);
+
+/** For the metadata documents: what `grant_types_supported` truly is. */
+export const SUPPORTED_GRANT_TYPES = [...GRANT_HANDLERS.keys()];
+
+export type { GrantHandler, TokenResponse } from './types';

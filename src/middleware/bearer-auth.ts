@@ -1,0 +1,80 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import type { AppEnv } from '../env';
+import { OAuthError } from '../errors';
+import { isGrantLive } from '../storage/grants';
+import { verifyAccessToken, verifyUserToken } from '../services/tokens';
+
+const REALM = 'tollgate';
+
+/** RFC 6750 §2.1: `Authorization: Bearer <token>`; null when absent. */
+function bearerToken(c: Context): string | null {
+  const header = c.req.header('Authorization');
+  if (!header) return null;
+  const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
+  if (!match?.[1]) throw invalidToken('the Authorization header is not a Bearer token');
+  return match[1];
+}
+
+/** RFC 6750 §3: the error in WWW-Authenticate as well as in the body. */
+function challenge(error?: string, description?: string, scope?: string): string {
+  const parts = [`realm="${REALM}"`];
+  if (error) parts.push(`error="${error}"`);
+  if (description) parts.push(`error_description="${description.replace(/["\\]/g, '')}"`);
+  if (scope) parts.push(`scope="${scope}"`);
+  return `Bearer ${parts.join(', ')}`;
+}
+
+function invalidToken(description: string): OAuthError {
+  return new OAuthError('invalid_token', {
+    status: 401,
+    description,
+    headers: { 'WWW-Authenticate': challenge('invalid_token', description) },
+  });
+}
+
+function missingToken(): OAuthError {
+  // RFC 6750 §3.1: no error code when the request carried no authentication.
+  return new OAuthError('invalid_token', {
+    status: 401,
+    description: 'an access token is required',
+    headers: { 'WWW-Authenticate': challenge() },
+  });
+}
+
+export interface AccessTokenOptions {
+  /** The scope the route needs (RFC 6750 §3.1 insufficient_scope otherwise). */
+  scope: string;
+}
+
+/**
+ * Protects a resource route: a valid access token (RFC 9068 JWT) whose grant
+ * still exists and that carries the route's scope.
+ */
+export function requireAccessToken(options: AccessTokenOptions): MiddlewareHandler<AppEnv> {
+  return async function requireAccessToken(c, next) {
+    const token = bearerToken(c);
+    if (!token) throw missingToken();
+    const claims = await verifyAccessToken({ db: c.var.db, env: c.env, issuer: c.var.issuer }, token);
+    if (!claims) throw invalidToken('the access token is invalid or expired');
+    if (!(await isGrantLive(c.var.db, claims.grantId))) throw invalidToken('the access token has been revoked');
+    if (!claims.scope.includes(options.scope)) {
+      throw new OAuthError('insufficient_scope', {
+        status: 403,
+        description: `this request needs scope ${options.scope}`,
+        headers: { 'WWW-Authenticate': challenge('insufficient_scope', undefined, options.scope) },
+      });
+    }
+    c.set('accessToken', { ...claims, token });
+    await next();
+  };
+}
+
+/** Protects the management API: a user API token from `/api/login`. */
+export const requireUserToken: MiddlewareHandler<AppEnv> = async function requireUserToken(c, next) {
+  const token = bearerToken(c);
+  if (!token) throw missingToken();
+  const userId = await verifyUserToken({ db: c.var.db, env: c.env, issuer: c.var.issuer }, token);
+  if (!userId) throw invalidToken('the user API token is invalid or expired; sign in again at /api/login');
+  c.set('apiUser', { userId });
+  await next();
+};

@@ -1,0 +1,83 @@
+import type { Context } from 'hono';
+import type { AppEnv } from '../env';
+import { OAuthError } from '../errors';
+import { hashSecret, timingSafeEqual } from '../services/crypto';
+import { findClient } from '../storage/clients';
+import type { Client } from '../storage/schema';
+
+export interface ClientCredentials {
+  client_id?: string | undefined;
+  client_secret?: string | undefined;
+}
+
+/**
+ * RFC 6749 §5.2: a client that tried the Authorization header gets 401 with
+ * WWW-Authenticate; the others get 401 too, so no method answers differently.
+ */
+function invalidClient(description = 'client authentication failed'): OAuthError {
+  return new OAuthError('invalid_client', {
+    status: 401,
+    description,
+    headers: { 'WWW-Authenticate': 'Basic realm="tollgate", charset="UTF-8"' },
+  });
+}
+
+/** RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64. */
+function parseBasic(header: string): { id: string; secret: string } {
+  const encoded = /^Basic ([A-Za-z0-9+/]+=*)$/i.exec(header)?.[1];
+  if (!encoded) throw invalidClient('the Authorization header is not valid Basic credentials');
+  let decoded: string;
+  try {
+    decoded = atob(encoded);
+  } catch {
+    throw invalidClient('the Authorization header is not valid base64');
+  }
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw invalidClient('Basic credentials must be client_id:client_secret');
+  try {
+    const unescape = (part: string) => decodeURIComponent(part.replace(/\+/g, ' '));
+    return { id: unescape(decoded.slice(0, colon)), secret: unescape(decoded.slice(colon + 1)) };
+  } catch {
+    throw invalidClient('Basic credentials are not form-urlencoded');
+  }
+}
+
+/**
+ * Authenticates the client at the token endpoint (and later revocation and
+ * introspection): `client_secret_basic`, `client_secret_post`, or `none` for a
+ * public client, each only for a client registered with that method. RFC 6749
+ * §2.3: a client uses exactly one method per request.
+ */
+export async function authenticateClient(c: Context<AppEnv>, body: ClientCredentials): Promise<Client> {
+  const header = c.req.header('Authorization');
+  let method: Client['tokenEndpointAuthMethod'];
+  let id: string;
+  let secret: string | undefined;
+  if (header) {
+    if (body.client_secret !== undefined) {
+      throw new OAuthError('invalid_request', { description: 'use one client authentication method, not two (RFC 6749 §2.3)' });
+    }
+    ({ id, secret } = parseBasic(header));
+    if (body.client_id !== undefined && body.client_id !== id) {
+      throw new OAuthError('invalid_request', { description: 'client_id does not match the Authorization header' });
+    }
+    method = 'client_secret_basic';
+  } else if (body.client_id === undefined) {
+    throw invalidClient('client authentication is required');
+  } else {
+    id = body.client_id;
+    secret = body.client_secret;
+    method = secret === undefined ? 'none' : 'client_secret_post';
+  }
+
+  const client = id.length <= 128 ? await findClient(c.var.db, id) : undefined;
+  if (!client || client.tokenEndpointAuthMethod !== method) {
+    // Hash anyway, so an unknown client costs the same as a wrong secret.
+    if (secret !== undefined) await hashSecret(secret);
+    throw invalidClient();
+  }
+  if (method !== 'none') {
+    if (!client.secretHash || !timingSafeEqual(await hashSecret(secret ?? ''), client.secretHash)) throw invalidClient();
+  }
+  return client;
+}

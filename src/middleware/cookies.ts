@@ -1,0 +1,33 @@
+import type { Context } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import type { CookieOptions } from 'hono/utils/cookie';
+import type { AppEnv } from '../env';
+
+/**
+ * Cookie names and attributes follow the issuer: on https every cookie is
+ * Secure and `__Host-` prefixed (bound to this host, path /, no Domain);
+ * plain http is only for local development.
+ */
+function isSecure(c: Context<AppEnv>): boolean {
+  return c.var.issuer.startsWith('https://');
+}
+
+export function cookieName(c: Context<AppEnv>, name: string): string {
+  return isSecure(c) ? `__Host-${name}` : name;
+}
+
+function options(c: Context<AppEnv>, maxAge?: number): CookieOptions {
+  return { path: '/', httpOnly: true, sameSite: 'Lax', secure: isSecure(c), ...(maxAge ? { maxAge } : {}) };
+}
+
+export function readCookie(c: Context<AppEnv>, name: string): string | undefined {
+  return getCookie(c, cookieName(c, name));
+}
+
+export function writeCookie(c: Context<AppEnv>, name: string, value: string, maxAge?: number): void {
+  setCookie(c, cookieName(c, name), value, options(c, maxAge));
+}
+
+export function clearCookie(c: Context<AppEnv>, name: string): void {
+  deleteCookie(c, cookieName(c, name), options(c));
+}

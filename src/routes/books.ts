@@ -1,0 +1,37 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AppEnv } from '../env';
+import { limitBody, requireContentType } from '../middleware/body';
+import { requireAccessToken } from '../middleware/bearer-auth';
+import { validate } from '../middleware/validate';
+import { addBook, listBooks } from '../storage/books';
+import type { Book } from '../storage/schema';
+
+/** The demo resource server: the resource owner's books, behind RFC 6750 bearer tokens. */
+export const books = new Hono<AppEnv>();
+
+const bookSchema = z.object({
+  title: z.string().trim().min(1, 'is required').max(200),
+  author: z.string().trim().min(1, 'is required').max(200),
+});
+
+function view(book: Book) {
+  return { id: book.id, title: book.title, author: book.author, created_at: book.createdAt };
+}
+
+books.get('/', requireAccessToken({ scope: 'books:read' }), async function readBooks(c) {
+  const rows = await listBooks(c.var.db, c.var.accessToken.sub);
+  return c.json(rows.map(view));
+});
+
+books.post(
+  '/',
+  limitBody,
+  requireAccessToken({ scope: 'books:write' }),
+  requireContentType('application/json'),
+  validate('json', bookSchema),
+  async function createBook(c) {
+    const book = await addBook(c.var.db, c.var.accessToken.sub, c.req.valid('json'));
+    return c.json(view(book), 201);
+  },
+);

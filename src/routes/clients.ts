@@ -1,0 +1,24 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AppEnv } from '../env';
+import { OAuthError } from '../errors';
+import { requireUserToken } from '../middleware/bearer-auth';
+import { validate } from '../middleware/validate';
+import { deleteClientOfOwner, listClientsOfOwner } from '../storage/clients';
+import { clientMetadata } from './oauth/register';
+
+/** The signed-in user's own clients (user API token). Secrets are never shown again. */
+export const clients = new Hono<AppEnv>();
+
+clients.use(requireUserToken);
+
+clients.get('/', async function listClients(c) {
+  const rows = await listClientsOfOwner(c.var.db, c.var.apiUser.userId);
+  return c.json(rows.map(clientMetadata));
+});
+
+clients.delete('/:id', validate('param', z.object({ id: z.string().min(1).max(128) })), async function deleteClient(c) {
+  const deleted = await deleteClientOfOwner(c.var.db, c.var.apiUser.userId, c.req.valid('param').id);
+  if (!deleted) throw new OAuthError('not_found', { status: 404, description: 'you have no client with this id' });
+  return c.body(null, 204);
+});

@@ -1,0 +1,99 @@
+import { zValidator } from '@hono/zod-validator';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AppEnv } from '../env';
+import { limitBody, requireContentType } from '../middleware/body';
+import { csrfToken, verifyCsrf } from '../middleware/csrf';
+import { endSession, loadSession, startSession } from '../middleware/session';
+import { describeIssues } from '../middleware/validate';
+import { authenticate, credentialsSchema, signUp, signupSchema } from '../services/accounts';
+import { LoginPage, SignupPage } from '../views/auth-pages';
+
+/** Where a signed-in user lands when no (valid) return path was given. */
+const DEFAULT_RETURN = '/account';
+
+/**
+ * Only same-origin relative paths may be returned to (RFC 9700 §4.11: no open
+ * redirect). `//host` and `/\host` are protocol-relative to a browser, so the
+ * path is resolved against a dummy origin and must stay on it.
+ */
+export function safeReturnTo(value: unknown): string {
+  if (typeof value !== 'string' || value.length > 4096 || !value.startsWith('/') || /[\\\s]/.test(value)) {
+    return DEFAULT_RETURN;
+  }
+  const base = 'http://return.invalid';
+  try {
+    const url = new URL(value, base);
+    return url.origin === base ? url.pathname + url.search : DEFAULT_RETURN;
+  } catch {
+    return DEFAULT_RETURN;
+  }
+}
+
+const returnToQuery = z.object({ return_to: z.string().optional(), login_hint: z.string().max(254).optional() });
+const formExtras = z.object({ return_to: z.string().optional(), csrf_token: z.string() });
+const loginForm = credentialsSchema.extend(formExtras.shape);
+const signupForm = signupSchema.extend(formExtras.shape);
+
+const formPost = [limitBody, requireContentType('application/x-www-form-urlencoded'), verifyCsrf] as const;
+
+/** Sign-up, sign-in and sign-out pages (hono/jsx, CSRF-protected forms). */
+export const pages = new Hono<AppEnv>();
+
+pages.get('/login', zValidator('query', returnToQuery), function loginPage(c) {
+  const query = c.req.valid('query');
+  return c.html(<LoginPage csrf={csrfToken(c)} returnTo={safeReturnTo(query.return_to)} email={query.login_hint} />);
+});
+
+/** A field of a form that failed validation, to fill the form in again. */
+function rawField(body: Record<string, unknown>, name: string): string | undefined {
+  const value = body[name];
+  return typeof value === 'string' ? value.slice(0, 254) : undefined;
+}
+
+pages.post('/login', ...formPost, async function signIn(c) {
+  const body = await c.req.parseBody();
+  const form = loginForm.safeParse(body);
+  if (!form.success) {
+    const returnTo = safeReturnTo(body.return_to);
+    const page = <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={rawField(body, 'email')} error="Enter your email and password." />;
+    return c.html(page, 400);
+  }
+  const returnTo = safeReturnTo(form.data.return_to);
+  const user = await authenticate(c.var.db, form.data);
+  if (!user) {
+    // One message for an unknown email and a wrong password.
+    const page = <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error="Email or password is incorrect." />;
+    return c.html(page, 401);
+  }
+  await startSession(c, user.id);
+  return c.redirect(returnTo, 303);
+});
+
+pages.get('/signup', zValidator('query', returnToQuery), function signupPage(c) {
+  return c.html(<SignupPage csrf={csrfToken(c)} returnTo={safeReturnTo(c.req.valid('query').return_to)} />);
+});
+
+pages.post('/signup', ...formPost, async function createAccount(c) {
+  const body = await c.req.parseBody();
+  const form = signupForm.safeParse(body);
+  const returnTo = safeReturnTo(body.return_to);
+  const name = rawField(body, 'name');
+  const email = rawField(body, 'email');
+  if (!form.success) {
+    const error = describeIssues(form.error.issues);
+    return c.html(<SignupPage csrf={csrfToken(c)} returnTo={returnTo} name={name} email={email} error={error} />, 400);
+  }
+  const user = await signUp(c.var.db, form.data);
+  if (!user) {
+    const error = 'An account with this email already exists.';
+    return c.html(<SignupPage csrf={csrfToken(c)} returnTo={returnTo} name={name} email={email} error={error} />, 409);
+  }
+  await startSession(c, user.id);
+  return c.redirect(returnTo, 303);
+});
+
+pages.post('/logout', ...formPost, loadSession, async function signOut(c) {
+  await endSession(c);
+  return c.redirect('/login', 303);
+});

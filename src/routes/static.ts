@@ -1,0 +1,31 @@
+import { Hono } from 'hono';
+import type { AppEnv } from '../env';
+
+/** The one stylesheet of every page; served, not inlined, so the CSP needs no 'unsafe-inline'. */
+const STYLESHEET = `
+:root { color-scheme: light dark; --accent: #2557d6; --muted: #6b7280; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; background: Canvas; color: CanvasText; }
+main { max-width: 28rem; margin: 3rem auto; padding: 0 1.25rem; }
+.brand { font-weight: 700; letter-spacing: .05em; color: var(--accent); margin: 0; }
+h1 { font-size: 1.6rem; margin: .25rem 0 1.25rem; }
+h2 { font-size: 1.1rem; margin-top: 1.75rem; }
+.field { display: flex; flex-direction: column; gap: .25rem; margin: 0 0 1rem; }
+label { font-weight: 600; }
+input { font: inherit; padding: .55rem .7rem; border: 1px solid #9ca3af; border-radius: .4rem; width: 100%; }
+button { font: inherit; font-weight: 600; padding: .55rem 1.1rem; border-radius: .4rem; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; }
+button.secondary { background: transparent; color: var(--accent); }
+button:focus-visible, input:focus-visible, a:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }
+.actions { display: flex; gap: .75rem; margin-top: 1.5rem; }
+.alert { border-left: 4px solid #dc2626; padding: .5rem .75rem; background: rgba(220, 38, 38, .08); }
+.scopes li, .apps li { margin: .4rem 0; }
+.apps li { display: flex; flex-direction: column; gap: .25rem; padding: .75rem 0; border-bottom: 1px solid rgba(127,127,127,.3); }
+.meta { color: var(--muted); font-size: .9rem; }
+a { color: var(--accent); }
+`;
+
+export const staticAssets = new Hono<AppEnv>();
+
+staticAssets.get('/tollgate.css', function stylesheet(c) {
+  return c.body(STYLESHEET, 200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=3600' });
+});

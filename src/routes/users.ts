@@ -1,0 +1,25 @@
+import { Hono } from 'hono';
+import { USER_TOKEN_TTL } from '../config';
+import type { AppEnv } from '../env';
+import { OAuthError } from '../errors';
+import { limitBody, requireContentType } from '../middleware/body';
+import { validate } from '../middleware/validate';
+import { authenticate, credentialsSchema, signUp, signupSchema } from '../services/accounts';
+import { signUserToken } from '../services/tokens';
+
+/** The JSON account API: sign up, and sign in for a user API token. */
+export const users = new Hono<AppEnv>();
+
+users.post('/users', limitBody, requireContentType('application/json'), validate('json', signupSchema), async function createAccount(c) {
+  const user = await signUp(c.var.db, c.req.valid('json'));
+  if (!user) throw new OAuthError('conflict', { status: 409, description: 'an account with this email already exists' });
+  return c.json({ id: user.id, email: user.email, name: user.name }, 201);
+});
+
+users.post('/login', limitBody, requireContentType('application/json'), validate('json', credentialsSchema), async function apiLogin(c) {
+  const user = await authenticate(c.var.db, c.req.valid('json'));
+  if (!user) throw new OAuthError('invalid_credentials', { status: 401, description: 'email or password is incorrect' });
+  const token = await signUserToken({ db: c.var.db, env: c.env, issuer: c.var.issuer }, user.id);
+  c.header('Cache-Control', 'no-store');
+  return c.json({ access_token: token, token_type: 'Bearer', expires_in: USER_TOKEN_TTL });
+});

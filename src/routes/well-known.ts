@@ -1,0 +1,47 @@
+import { Hono, type Context } from 'hono';
+import { CLIENT_AUTH_METHODS, JWKS_MAX_AGE, SIGNING_ALG, SUPPORTED_SCOPES } from '../config';
+import type { AppEnv } from '../env';
+import { SUPPORTED_GRANT_TYPES } from '../grants';
+import { getKeySet } from '../services/keys';
+
+/**
+ * The facts a client needs, from the issuer alone. RFC 8414 §2 and OIDC
+ * Discovery 1.0 §3 share most fields, so both paths serve the same document.
+ */
+export function serverMetadata(issuer: string) {
+  return {
+    issuer,
+    authorization_endpoint: `${issuer}/oauth2/authorize`,
+    token_endpoint: `${issuer}/oauth2/token`,
+    userinfo_endpoint: `${issuer}/oauth2/userinfo`,
+    jwks_uri: `${issuer}/.well-known/jwks.json`,
+    registration_endpoint: `${issuer}/oauth2/register`,
+    scopes_supported: SUPPORTED_SCOPES,
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    grant_types_supported: SUPPORTED_GRANT_TYPES,
+    token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+    code_challenge_methods_supported: ['S256'],
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: [SIGNING_ALG],
+    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'azp', 'name', 'email', 'email_verified'],
+    prompt_values_supported: ['none', 'login', 'consent'],
+    // RFC 9207 §3: clients may rely on `iss` in every authorization response.
+    authorization_response_iss_parameter_supported: true,
+  };
+}
+
+export const wellKnown = new Hono<AppEnv>();
+
+
+function metadata(c: Context<AppEnv>) {
+  return c.json(serverMetadata(c.var.issuer), 200, { 'Cache-Control': 'public, max-age=300' });
+}
+
+wellKnown.get('/oauth-authorization-server', metadata);
+wellKnown.get('/openid-configuration', metadata);
+
+wellKnown.get('/jwks.json', async function jwks(c) {
+  const keys = await getKeySet(c.var.db, c.env);
+  return c.json({ keys: keys.jwks }, 200, { 'Cache-Control': `public, max-age=${JWKS_MAX_AGE}` });
+});

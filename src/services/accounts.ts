@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../config';
+import type { Db } from '../storage/db';
+import type { User } from '../storage/schema';
+import { createUser, findUserByEmail, updatePasswordHash } from '../storage/users';
+import { dummyPasswordHash, hashPassword, needsRehash, verifyPassword } from './passwords';
+
+/** Emails are compared case-insensitively: stored trimmed and lower-cased. */
+export const emailSchema = z.string().trim().toLowerCase().pipe(z.email('is not a valid email address').max(254));
+export const passwordSchema = z
+  .string()
+  .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
+  .max(PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`);
+
+export const signupSchema = z.object({
+  email: emailSchema,
+  password: passwordSchema,
+  name: z.string().trim().min(1, 'is required').max(100, 'must be at most 100 characters'),
+});
+export type SignupInput = z.infer<typeof signupSchema>;
+
+export const credentialsSchema = z.object({
+  email: emailSchema,
+  // Not passwordSchema: a sign-in must not reveal the password rules, only fail.
+  password: z.string().min(1, 'is required').max(PASSWORD_MAX_LENGTH, 'is too long'),
+});
+export type Credentials = z.infer<typeof credentialsSchema>;
+
+/** Creates an account; null when the email is already registered. */
+export async function signUp(db: Db, input: SignupInput): Promise<User | null> {
+  return createUser(db, { email: input.email, name: input.name, passwordHash: await hashPassword(input.password) });
+}
+
+/**
+ * Checks an email and password. An unknown email costs one PBKDF2 run like a
+ * wrong password, and both answer null: nothing tells which one was wrong.
+ * A hash made with older parameters is replaced after a good sign-in.
+ */
+export async function authenticate(db: Db, credentials: Credentials): Promise<User | null> {
+  const user = await findUserByEmail(db, credentials.email);
+  const ok = await verifyPassword(credentials.password, user?.passwordHash ?? (await dummyPasswordHash()));
+  if (!user || !ok) return null;
+  if (needsRehash(user.passwordHash)) await updatePasswordHash(db, user.id, await hashPassword(credentials.password));
+  return user;
+}

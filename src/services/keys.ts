@@ -1,0 +1,114 @@
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { KEY_CACHE_TTL, SIGNING_ALG } from '../config';
+import type { Bindings } from '../env';
+import type { Db } from '../storage/db';
+import { insertCurrentKeyIfNone, listPublishedKeys } from '../storage/keys';
+import { now } from './crypto';
+
+/** The keys an isolate signs and verifies with. */
+export interface KeySet {
+  signing: { kid: string; key: CryptoKey };
+  verifying: Map<string, CryptoKey>;
+  /** Public keys for `/.well-known/jwks.json`, each with `kid`, `alg` and `use`. */
+  jwks: JWK[];
+  loadedAt: number;
+}
+
+// Keys are immutable once made, so an isolate keeps them for KEY_CACHE_TTL
+// instead of reading D1 and importing JWKs on every token. Only keys live here;
+// the Drizzle instance itself is made per request.
+let cached: KeySet | null = null;
+let lastForcedReload = 0;
+
+/** Forgets the cached keys (after a rotation, and in tests). */
+export function clearKeyCache(): void {
+  cached = null;
+}
+
+function publicJwk(jwk: JWK, kid: string): JWK {
+  const { kty, crv, x, y } = jwk;
+  return { kty, crv, x, y, kid, alg: SIGNING_ALG, use: 'sig' };
+}
+
+/** A key from the SIGNING_KEY secret: a private EC P-256 JWK. */
+async function keySetFromSecret(secret: string): Promise<KeySet> {
+  let jwk: JWK;
+  try {
+    jwk = JSON.parse(secret) as JWK;
+  } catch {
+    throw new Error('SIGNING_KEY is not valid JSON');
+  }
+  if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !jwk.d) {
+    throw new Error('SIGNING_KEY must be a private EC P-256 JWK (for ES256)');
+  }
+  const kid = jwk.kid ?? (await calculateJwkThumbprint(jwk));
+  const pub = publicJwk(jwk, kid);
+  const [privateKey, publicKey] = await Promise.all([
+    importJWK(jwk, SIGNING_ALG) as Promise<CryptoKey>,
+    importJWK(pub, SIGNING_ALG) as Promise<CryptoKey>,
+  ]);
+  return {
+    signing: { kid, key: privateKey },
+    verifying: new Map([[kid, publicKey]]),
+    jwks: [pub],
+    loadedAt: now(),
+  };
+}
+
+/** Makes a fresh ES256 key pair in the shape of a `signing_keys` row. */
+async function generateSigningKey() {
+  const { privateKey, publicKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
+  const [privateJwk, pub] = await Promise.all([exportJWK(privateKey), exportJWK(publicKey)]);
+  const kid = await calculateJwkThumbprint(pub);
+  return {
+    kid,
+    alg: SIGNING_ALG,
+    status: 'current' as const,
+    publicJwk: publicJwk(pub, kid) as JsonWebKey,
+    privateJwk: privateJwk as JsonWebKey,
+    createdAt: now(),
+    retiredAt: null,
+  };
+}
+
+async function keySetFromDatabase(db: Db): Promise<KeySet> {
+  let rows = await listPublishedKeys(db);
+  if (!rows.some((row) => row.status === 'current')) {
+    await insertCurrentKeyIfNone(db, await generateSigningKey());
+    rows = await listPublishedKeys(db);
+  }
+  const current = rows.find((row) => row.status === 'current');
+  if (!current) throw new Error('no current signing key after creating one');
+  const verifying = new Map<string, CryptoKey>();
+  await Promise.all(
+    rows.map(async (row) => verifying.set(row.kid, (await importJWK(row.publicJwk as JWK, row.alg)) as CryptoKey)),
+  );
+  return {
+    signing: { kid: current.kid, key: (await importJWK(current.privateJwk as JWK, current.alg)) as CryptoKey },
+    verifying,
+    jwks: rows.map((row) => row.publicJwk as JWK),
+    loadedAt: now(),
+  };
+}
+
+/** The key set: from the SIGNING_KEY secret when set, else from D1 (created on first use). */
+export async function getKeySet(db: Db, env: Bindings): Promise<KeySet> {
+  if (cached && now() - cached.loadedAt < KEY_CACHE_TTL) return cached;
+  cached = env.SIGNING_KEY ? await keySetFromSecret(env.SIGNING_KEY) : await keySetFromDatabase(db);
+  return cached;
+}
+
+/**
+ * The verification key for a `kid`. An unknown kid may be a key made since the
+ * cache was filled, so reload once, but at most every 10 seconds: a flood of
+ * made-up kids must not turn into a flood of D1 reads.
+ */
+export async function getVerificationKey(db: Db, env: Bindings, kid: string | undefined): Promise<CryptoKey | null> {
+  if (!kid) return null;
+  const keys = await getKeySet(db, env);
+  const key = keys.verifying.get(kid);
+  if (key || now() - lastForcedReload < 10) return key ?? null;
+  lastForcedReload = now();
+  cached = null;
+  return (await getKeySet(db, env)).verifying.get(kid) ?? null;
+}

@@ -1,0 +1,46 @@
+import { PBKDF2_ITERATIONS, PBKDF2_MAX_ITERATIONS, PBKDF2_SALT_BYTES } from '../config';
+import { base64url, fromBase64url, timingSafeEqual } from './crypto';
+
+// Stored form: `pbkdf2-sha256$<iterations>$<salt>$<hash>` (salt and hash base64url).
+// The string names its algorithm and parameters, so a later release can raise
+// the cost or change the algorithm and rehash at the next sign-in.
+const ALGORITHM = 'pbkdf2-sha256';
+const HASH_BYTES = 32;
+
+async function derive(password: string, salt: Uint8Array, iterations: number): Promise<string> {
+  const material = await crypto.subtle.importKey('raw', new TextEncoder().encode(password), 'PBKDF2', false, [
+    'deriveBits',
+  ]);
+  const bits = await crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations }, material, HASH_BYTES * 8);
+  return base64url(new Uint8Array(bits));
+}
+
+/** Hashes a password with a fresh 16-byte salt at the configured cost. */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = crypto.getRandomValues(new Uint8Array(PBKDF2_SALT_BYTES));
+  return `${ALGORITHM}$${PBKDF2_ITERATIONS}$${base64url(salt)}$${await derive(password, salt, PBKDF2_ITERATIONS)}`;
+}
+
+/** Checks a password against a stored hash in constant time; false for any malformed hash. */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length !== 4 || parts[0] !== ALGORITHM) return false;
+  const iterations = Number(parts[1]);
+  // Workers rejects more than 100,000 iterations in production: such a hash could never verify there.
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > PBKDF2_MAX_ITERATIONS) return false;
+  const actual = await derive(password, fromBase64url(parts[2] ?? ''), iterations);
+  return timingSafeEqual(actual, parts[3] ?? '');
+}
+
+/** True when a stored hash was made with other parameters than today's and should be redone. */
+export function needsRehash(stored: string): boolean {
+  return !stored.startsWith(`${ALGORITHM}$${PBKDF2_ITERATIONS}$`);
+}
+
+// A real hash of a random password, to verify against when the email is
+// unknown: the answer then takes as long as for a wrong password.
+let dummyHash: Promise<string> | null = null;
+export function dummyPasswordHash(): Promise<string> {
+  dummyHash ??= hashPassword(base64url(crypto.getRandomValues(new Uint8Array(16))));
+  return dummyHash;
+}

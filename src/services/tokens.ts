@@ -1,0 +1,130 @@
+import { errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { ACCESS_TOKEN_TTL, BOOKS_API_PATH, ID_TOKEN_TTL, SIGNING_ALG, USER_API_AUDIENCE, USER_TOKEN_TTL } from '../config';
+import type { Bindings } from '../env';
+import type { Db } from '../storage/db';
+import { base64url, now, randomSecret, sha256 } from './crypto';
+import { getKeySet, getVerificationKey } from './keys';
+
+/** The audience of access tokens: the books API, the resource server this issuer protects. */
+export function resourceAudience(issuer: string): string {
+  return issuer + BOOKS_API_PATH;
+}
+
+export interface AccessTokenClaims {
+  sub: string;
+  clientId: string;
+  scope: string[];
+  grantId: string;
+  authTime?: number;
+}
+
+/** Where signing and verifying happen: D1 (for keys) and the bindings. */
+export interface TokenContext {
+  db: Db;
+  env: Bindings;
+  issuer: string;
+}
+
+async function sign(ctx: TokenContext, typ: string, payload: JWTPayload, ttl: number): Promise<string> {
+  const { signing } = await getKeySet(ctx.db, ctx.env);
+  const iat = now();
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: SIGNING_ALG, typ, kid: signing.kid })
+    .setIssuer(ctx.issuer)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + ttl)
+    .sign(signing.key);
+}
+
+/**
+ * An access token as a JWT profile of RFC 9068: `typ: at+jwt` (§2.1) and the
+ * claims of §2.2. `gid` names the grant, so revoking the grant ends the token.
+ */
+export async function signAccessToken(ctx: TokenContext, claims: AccessTokenClaims): Promise<string> {
+  return sign(
+    ctx,
+    'at+jwt',
+    {
+      sub: claims.sub,
+      aud: resourceAudience(ctx.issuer),
+      client_id: claims.clientId,
+      scope: claims.scope.join(' '),
+      jti: randomSecret(16),
+      gid: claims.grantId,
+      ...(claims.authTime ? { auth_time: claims.authTime } : {}),
+    },
+    ACCESS_TOKEN_TTL,
+  );
+}
+
+/** OIDC Core §3.1.3.6: at_hash is the left half of SHA-256 of the access token, base64url. */
+export async function accessTokenHash(accessToken: string): Promise<string> {
+  return base64url((await sha256(accessToken)).slice(0, 16));
+}
+
+export interface IdTokenClaims {
+  sub: string;
+  clientId: string;
+  authTime: number;
+  nonce: string | null;
+  accessToken: string;
+}
+
+/** An ID token (OIDC Core §2), signed ES256, for a client granted `openid`. */
+export async function signIdToken(ctx: TokenContext, claims: IdTokenClaims): Promise<string> {
+  return sign(
+    ctx,
+    'JWT',
+    {
+      sub: claims.sub,
+      aud: claims.clientId,
+      azp: claims.clientId,
+      auth_time: claims.authTime,
+      at_hash: await accessTokenHash(claims.accessToken),
+      ...(claims.nonce !== null ? { nonce: claims.nonce } : {}),
+    },
+    ID_TOKEN_TTL,
+  );
+}
+
+/** The user API token from `/api/login`: its own audience, so it is never an access token. */
+export async function signUserToken(ctx: TokenContext, userId: string): Promise<string> {
+  return sign(ctx, 'JWT', { sub: userId, aud: USER_API_AUDIENCE }, USER_TOKEN_TTL);
+}
+
+async function verify(ctx: TokenContext, token: string, typ: string, audience: string): Promise<JWTPayload | null> {
+  try {
+    const { payload } = await jwtVerify(token, (header) => getVerificationKey(ctx.db, ctx.env, header.kid).then(orThrow), {
+      issuer: ctx.issuer,
+      audience,
+      algorithms: [SIGNING_ALG],
+      typ,
+      requiredClaims: ['sub', 'exp', 'iat'],
+    });
+    return payload;
+  } catch (error) {
+    // Any JOSE failure (bad signature, wrong typ/iss/aud, expired) means "not a valid token".
+    if (error instanceof errors.JOSEError) return null;
+    throw error;
+  }
+}
+
+function orThrow(key: CryptoKey | null): CryptoKey {
+  if (!key) throw new errors.JWKSNoMatchingKey();
+  return key;
+}
+
+/** Verifies an access token: signature, `typ` (RFC 9068 §4), `iss`, `aud`, `exp`. */
+export async function verifyAccessToken(ctx: TokenContext, token: string) {
+  const payload = await verify(ctx, token, 'at+jwt', resourceAudience(ctx.issuer));
+  if (!payload || typeof payload.sub !== 'string') return null;
+  const { client_id: clientId, scope, gid } = payload;
+  if (typeof clientId !== 'string' || typeof scope !== 'string' || typeof gid !== 'string') return null;
+  return { sub: payload.sub, clientId, scope: scope.split(' ').filter(Boolean), grantId: gid };
+}
+
+/** Verifies a user API token; returns the user id or null. */
+export async function verifyUserToken(ctx: TokenContext, token: string): Promise<string | null> {
+  const payload = await verify(ctx, token, 'JWT', USER_API_AUDIENCE);
+  return typeof payload?.sub === 'string' ? payload.sub : null;
+}

@@ -1,0 +1,96 @@
+import { and, eq, gt, isNull } from 'drizzle-orm';
+import { CODE_TTL, kvTtl } from '../config';
+import { hashSecret, now, randomSecret } from '../services/crypto';
+import type { Db } from './db';
+import { grantIdSubquery } from './grants';
+import { codes, type Code } from './schema';
+
+/** KV key prefix of a code's short-lived copy; the rest of the key is the code's hash. */
+const KV_PREFIX = 'code:';
+
+export interface CodeRequest {
+  clientId: string;
+  userId: string;
+  redirectUri: string;
+  codeChallenge: string;
+  scope: string;
+  nonce: string | null;
+  authTime: number;
+}
+
+/** What the KV copy holds: enough to turn away a mismatched redemption early. */
+type CodeCopy = Pick<Code, 'clientId' | 'redirectUri' | 'codeChallenge' | 'expiresAt'>;
+
+/**
+ * Mints a code (256 bits) and returns it with the insert statement for its D1
+ * row, bound to the (user, client) grant. The caller runs the statement in the
+ * same batch as the grant upsert, then calls `copyCodeToKv`.
+ */
+export async function prepareCode(db: Db, request: CodeRequest) {
+  const code = randomSecret();
+  const hash = await hashSecret(code);
+  const time = now();
+  const row = {
+    hash,
+    grantId: grantIdSubquery(request.userId, request.clientId),
+    ...request,
+    expiresAt: time + CODE_TTL,
+    redeemedAt: null,
+    createdAt: time,
+  };
+  return { code, hash, expiresAt: row.expiresAt, insert: db.insert(codes).values(row) };
+}
+
+/**
+ * Keeps a copy of the code's checkable fields in KV for its lifetime. KV is
+ * only a fast pre-check: it is eventually consistent (a write may stay
+ * invisible elsewhere for up to 60 s), so it never decides that a code is valid.
+ */
+export async function copyCodeToKv(kv: KVNamespace, hash: string, copy: CodeCopy): Promise<void> {
+  await kv.put(KV_PREFIX + hash, JSON.stringify(copy), { expirationTtl: kvTtl(CODE_TTL) });
+}
+
+export interface Redemption {
+  code: string;
+  clientId: string;
+  redirectUri: string;
+  codeChallenge: string;
+}
+
+/**
+ * Redeems a code: the one place a code becomes tokens.
+ * 1. The KV copy, when this location sees it, turns away a redemption whose
+ *    client, redirect URI or PKCE verifier does not match, without a D1 write.
+ * 2. D1 decides: one atomic UPDATE ... RETURNING consumes the code only if it
+ *    is unredeemed, unexpired and every binding matches. RFC 6749 §4.1.2: a
+ *    code is single-use, so of two concurrent redemptions exactly one succeeds.
+ * Returns the code's row, or null when it cannot be redeemed.
+ */
+export async function redeemCode(db: Db, kv: KVNamespace, redemption: Redemption): Promise<Code | null> {
+  const hash = await hashSecret(redemption.code);
+  const copy = await kv.get<CodeCopy>(KV_PREFIX + hash, 'json');
+  if (
+    copy &&
+    (copy.clientId !== redemption.clientId ||
+      copy.redirectUri !== redemption.redirectUri ||
+      copy.codeChallenge !== redemption.codeChallenge)
+  ) {
+    return null;
+  }
+  const time = now();
+  const rows = await db
+    .update(codes)
+    .set({ redeemedAt: time })
+    .where(
+      and(
+        eq(codes.hash, hash),
+        eq(codes.clientId, redemption.clientId),
+        eq(codes.redirectUri, redemption.redirectUri),
+        eq(codes.codeChallenge, redemption.codeChallenge),
+        isNull(codes.redeemedAt),
+        gt(codes.expiresAt, time),
+      ),
+    )
+    .returning();
+  return rows[0] ?? null;
+}

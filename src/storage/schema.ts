@@ -1,0 +1,132 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import type { ClientAuthMethod, GrantType } from '../config';
+
+// Every time is whole seconds since the epoch. Every secret is stored as its
+// SHA-256 (base64url) only; docs/storage-schema.md describes each table.
+
+export const users = sqliteTable('users', {
+  id: text('id').primaryKey(),
+  /** Lower-cased and trimmed, so sign-in is case-insensitive. */
+  email: text('email').notNull().unique(),
+  name: text('name').notNull(),
+  /** `pbkdf2-sha256$<iterations>$<salt>$<hash>`: carries its own parameters. */
+  passwordHash: text('password_hash').notNull(),
+  createdAt: integer('created_at').notNull(),
+});
+
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    /** SHA-256 of the session cookie's value. */
+    idHash: text('id_hash').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** When the user last entered their password (OIDC Core `auth_time`). */
+    authTime: integer('auth_time').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('sessions_user_idx').on(t.userId)],
+);
+
+export const clients = sqliteTable(
+  'clients',
+  {
+    id: text('id').primaryKey(),
+    ownerId: text('owner_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    /** SHA-256 of the client secret; null for public clients (`none`). */
+    secretHash: text('secret_hash'),
+    tokenEndpointAuthMethod: text('token_endpoint_auth_method').$type<ClientAuthMethod>().notNull(),
+    redirectUris: text('redirect_uris', { mode: 'json' }).$type<string[]>().notNull(),
+    grantTypes: text('grant_types', { mode: 'json' }).$type<GrantType[]>().notNull(),
+    /** Space-delimited scopes the client may request; null means any supported scope. */
+    scope: text('scope'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('clients_owner_idx').on(t.ownerId)],
+);
+
+/** One row per (user, client) approval: everything issued to the client for the user hangs off it. */
+export const grants = sqliteTable(
+  'grants',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    clientId: text('client_id')
+      .notNull()
+      .references(() => clients.id, { onDelete: 'cascade' }),
+    /** Every scope the user has approved for this client. */
+    scope: text('scope').notNull(),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('grants_user_client_idx').on(t.userId, t.clientId), index('grants_client_idx').on(t.clientId)],
+);
+
+/** Authorization codes: D1 is the source of truth and redemption is one atomic UPDATE. */
+export const codes = sqliteTable(
+  'codes',
+  {
+    /** SHA-256 of the code. */
+    hash: text('hash').primaryKey(),
+    grantId: text('grant_id')
+      .notNull()
+      .references(() => grants.id, { onDelete: 'cascade' }),
+    clientId: text('client_id').notNull(),
+    userId: text('user_id').notNull(),
+    redirectUri: text('redirect_uri').notNull(),
+    /** PKCE S256 challenge (RFC 7636 §4.2). */
+    codeChallenge: text('code_challenge').notNull(),
+    scope: text('scope').notNull(),
+    nonce: text('nonce'),
+    authTime: integer('auth_time').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    redeemedAt: integer('redeemed_at'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('codes_grant_idx').on(t.grantId), index('codes_expires_idx').on(t.expiresAt)],
+);
+
+export const books = sqliteTable(
+  'books',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    title: text('title').notNull(),
+    author: text('author').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('books_user_idx').on(t.userId, t.createdAt)],
+);
+
+export type SigningKeyStatus = 'next' | 'current' | 'retired';
+
+export const signingKeys = sqliteTable(
+  'signing_keys',
+  {
+    kid: text('kid').primaryKey(),
+    alg: text('alg').notNull(),
+    status: text('status').$type<SigningKeyStatus>().notNull(),
+    publicJwk: text('public_jwk', { mode: 'json' }).$type<JsonWebKey>().notNull(),
+    privateJwk: text('private_jwk', { mode: 'json' }).$type<JsonWebKey>().notNull(),
+    createdAt: integer('created_at').notNull(),
+    retiredAt: integer('retired_at'),
+  },
+  // At most one current key: concurrent first requests race to insert, one wins.
+  (t) => [uniqueIndex('signing_keys_one_current_idx').on(t.status).where(sql`status = 'current'`)],
+);
+
+export type User = typeof users.$inferSelect;
+export type Client = typeof clients.$inferSelect;
+export type Grant = typeof grants.$inferSelect;
+export type Code = typeof codes.$inferSelect;
+export type Book = typeof books.$inferSelect;
+export type SigningKey = typeof signingKeys.$inferSelect;

@@ -1,0 +1,36 @@
+import { and, eq, gt } from 'drizzle-orm';
+import { SESSION_TTL } from '../config';
+import type { SessionInfo } from '../env';
+import { hashSecret, now, randomSecret } from '../services/crypto';
+import type { Db } from './db';
+import { sessions, users } from './schema';
+
+/** Starts a session; returns the cookie value. Only its hash is stored. */
+export async function createSession(db: Db, userId: string): Promise<string> {
+  const token = randomSecret();
+  const time = now();
+  await db.insert(sessions).values({
+    idHash: await hashSecret(token),
+    userId,
+    authTime: time,
+    expiresAt: time + SESSION_TTL,
+  });
+  return token;
+}
+
+/** The live session behind a cookie value, with its user, or null. */
+export async function findSession(db: Db, token: string): Promise<SessionInfo | null> {
+  const idHash = await hashSecret(token);
+  const rows = await db
+    .select({ user: users, authTime: sessions.authTime })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.idHash, idHash), gt(sessions.expiresAt, now())))
+    .limit(1);
+  const row = rows[0];
+  return row ? { idHash, user: row.user, authTime: row.authTime } : null;
+}
+
+export async function deleteSession(db: Db, idHash: string): Promise<void> {
+  await db.delete(sessions).where(eq(sessions.idHash, idHash));
+}

@@ -1,0 +1,35 @@
+import { eq } from 'drizzle-orm';
+import type { Db } from './db';
+import { isUniqueViolation } from './db';
+import { users, type User } from './schema';
+import { now } from '../services/crypto';
+
+export interface NewUser {
+  email: string;
+  name: string;
+  passwordHash: string;
+}
+
+/** Inserts a user; returns null when the email is taken (decided by the UNIQUE index, so races are safe). */
+export async function createUser(db: Db, input: NewUser): Promise<User | null> {
+  const user: User = { id: crypto.randomUUID(), createdAt: now(), ...input };
+  try {
+    await db.insert(users).values(user);
+    return user;
+  } catch (error) {
+    if (isUniqueViolation(error)) return null;
+    throw error;
+  }
+}
+
+export async function findUserByEmail(db: Db, email: string): Promise<User | undefined> {
+  return db.query.users.findFirst({ where: eq(users.email, email) });
+}
+
+export async function findUserById(db: Db, id: string): Promise<User | undefined> {
+  return db.query.users.findFirst({ where: eq(users.id, id) });
+}
+
+export async function updatePasswordHash(db: Db, id: string, passwordHash: string): Promise<void> {
+  await db.update(users).set({ passwordHash }).where(eq(users.id, id));
+}

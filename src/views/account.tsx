@@ -1,0 +1,75 @@
+import { SCOPES, type Scope } from '../config';
+import { CsrfField, Layout } from './layout';
+
+export interface AuthorizedApp {
+  id: string;
+  clientName: string;
+  scope: string;
+  createdAt: number;
+}
+
+export interface OwnedClient {
+  id: string;
+  name: string;
+  redirectUris: string[];
+}
+
+function date(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+}
+
+export function AccountPage(props: { csrf: string; userName: string; email: string; apps: AuthorizedApp[]; clients: OwnedClient[] }) {
+  return (
+    <Layout title="Your account">
+      <p>
+        Signed in as <strong>{props.userName}</strong> ({props.email}).
+      </p>
+      <h2>Authorized apps</h2>
+      {props.apps.length === 0 ? (
+        <p>You have not authorized any apps.</p>
+      ) : (
+        <ul class="apps">
+          {props.apps.map((app) => (
+            <li>
+              <strong>{app.clientName}</strong>
+              <span class="meta">
+                {app.scope
+                  .split(' ')
+                  .map((scope) => SCOPES[scope as Scope] ?? scope)
+                  .join('; ')}
+                . Since {date(app.createdAt)}.
+              </span>
+              <form method="post" action={`/account/apps/${app.id}/revoke`}>
+                <CsrfField token={props.csrf} />
+                <button type="submit" aria-label={`Revoke ${app.clientName}`}>
+                  Revoke
+                </button>
+              </form>
+            </li>
+          ))}
+        </ul>
+      )}
+      <h2>Your registered clients</h2>
+      {props.clients.length === 0 ? (
+        <p>You have not registered any clients.</p>
+      ) : (
+        <ul class="apps">
+          {props.clients.map((client) => (
+            <li>
+              <strong>{client.name}</strong>
+              <span class="meta">
+                <code>{client.id}</code> · {client.redirectUris.join(', ')}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
+      <form method="post" action="/logout">
+        <CsrfField token={props.csrf} />
+        <button type="submit" class="secondary">
+          Sign out
+        </button>
+      </form>
+    </Layout>
+  );
+}

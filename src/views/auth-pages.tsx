@@ -1,0 +1,55 @@
+import { Alert, CsrfField, Field, Layout } from './layout';
+
+export interface LoginPageProps {
+  csrf: string;
+  returnTo: string;
+  email?: string | undefined;
+  error?: string | undefined;
+}
+
+export function LoginPage(props: LoginPageProps) {
+  const signupHref = `/signup?return_to=${encodeURIComponent(props.returnTo)}`;
+  return (
+    <Layout title="Sign in">
+      <Alert message={props.error} />
+      <form method="post" action="/login">
+        <CsrfField token={props.csrf} />
+        <input type="hidden" name="return_to" value={props.returnTo} />
+        <Field id="email" label="Email" type="email" autocomplete="username" value={props.email} />
+        <Field id="password" label="Password" type="password" autocomplete="current-password" />
+        <button type="submit">Sign in</button>
+      </form>
+      <p>
+        New here? <a href={signupHref}>Create an account</a>
+      </p>
+    </Layout>
+  );
+}
+
+export interface SignupPageProps {
+  csrf: string;
+  returnTo: string;
+  name?: string | undefined;
+  email?: string | undefined;
+  error?: string | undefined;
+}
+
+export function SignupPage(props: SignupPageProps) {
+  const loginHref = `/login?return_to=${encodeURIComponent(props.returnTo)}`;
+  return (
+    <Layout title="Create account">
+      <Alert message={props.error} />
+      <form method="post" action="/signup">
+        <CsrfField token={props.csrf} />
+        <input type="hidden" name="return_to" value={props.returnTo} />
+        <Field id="name" label="Name" type="text" autocomplete="name" value={props.name} />
+        <Field id="email" label="Email" type="email" autocomplete="username" value={props.email} />
+        <Field id="password" label="Password" type="password" autocomplete="new-password" />
+        <button type="submit">Create account</button>
+      </form>
+      <p>
+        Already have an account? <a href={loginHref}>Sign in</a>
+      </p>
+    </Layout>
+  );
+}

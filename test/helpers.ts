@@ -1,0 +1,233 @@
+import { SELF } from 'cloudflare:test';
+import { expect } from 'vitest';
+
+/** The issuer configured in wrangler.toml; tests call the Worker at this origin. */
+export const ISSUER = 'http://localhost:8787';
+
+let counter = 0;
+/** A unique suffix, so tests never share users or clients. */
+export function unique(prefix = 't'): string {
+  counter += 1;
+  return `${prefix}${Date.now().toString(36)}${counter}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/** One request to the Worker, never following redirects. */
+export function call(path: string, init: RequestInit = {}): Promise<Response> {
+  return SELF.fetch(new URL(path, ISSUER).href, { redirect: 'manual', ...init });
+}
+
+export function json(path: string, body: unknown, init: RequestInit = {}): Promise<Response> {
+  return call(path, {
+    method: 'POST',
+    ...init,
+    headers: { 'Content-Type': 'application/json', ...(init.headers as Record<string, string>) },
+    body: JSON.stringify(body),
+  });
+}
+
+export function form(path: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+  return call(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(fields).toString(),
+  });
+}
+
+/** A browser in miniature: keeps cookies, never follows redirects on its own. */
+export class Browser {
+  readonly cookies = new Map<string, string>();
+
+  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.cookies.size > 0) {
+      headers.set('Cookie', [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; '));
+    }
+    const response = await call(path, { ...init, headers });
+    for (const cookie of response.headers.getSetCookie()) {
+      const [pair = '', ...attributes] = cookie.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const expired = attributes.some((a) => /max-age=0\b/i.test(a) || /expires=Thu, 01 Jan 1970/i.test(a));
+      if (expired || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    return response;
+  }
+
+  get(path: string): Promise<Response> {
+    return this.fetch(path);
+  }
+
+  post(path: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+    return this.fetch(path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams(fields).toString(),
+    });
+  }
+
+  /** Loads a page, fills its form's hidden fields plus `fields`, and submits it. */
+  async submit(pagePath: string, fields: Record<string, string>): Promise<Response> {
+    const page = await this.get(pagePath);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    return this.post(formAction(html), { ...hiddenFields(html), ...fields });
+  }
+}
+
+/** The hidden inputs of the first form on a page. */
+export function hiddenFields(html: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const match of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) {
+    fields[match[1]!] = decodeEntities(match[2]!);
+  }
+  return fields;
+}
+
+export function formAction(html: string): string {
+  const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
+  if (!action) throw new Error('no form on the page');
+  return decodeEntities(action);
+}
+
+function decodeEntities(text: string): string {
+  return text.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+}
+
+/** An input's label text is present and points at an input with that id. */
+export function expectLabelledField(html: string, label: string): void {
+  const match = new RegExp(`<label for="([^"]+)">${label}</label>`).exec(html);
+  expect(match, `label ${label}`).not.toBeNull();
+  expect(html).toContain(`id="${match![1]}"`);
+}
+
+export interface TestUser {
+  id: string;
+  email: string;
+  password: string;
+  name: string;
+}
+
+export async function createUser(overrides: Partial<TestUser> = {}): Promise<TestUser> {
+  const user = { email: `${unique('user')}@example.com`, password: 'correct horse battery', name: 'Ada Reader', ...overrides };
+  const response = await json('/api/users', user);
+  expect(response.status).toBe(201);
+  const body = (await response.json()) as { id: string };
+  return { ...user, id: body.id };
+}
+
+export async function userToken(user: TestUser): Promise<string> {
+  const response = await json('/api/login', { email: user.email, password: user.password });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { access_token: string }).access_token;
+}
+
+export interface RegisteredClient {
+  client_id: string;
+  client_secret?: string;
+  redirect_uris: string[];
+  token_endpoint_auth_method: string;
+  [key: string]: unknown;
+}
+
+export const REDIRECT_URI = 'https://app.example.com/callback';
+
+export async function registerClient(token: string, metadata: Record<string, unknown> = {}): Promise<RegisteredClient> {
+  const response = await json(
+    '/oauth2/register',
+    { client_name: 'Reading List', redirect_uris: [REDIRECT_URI], ...metadata },
+    { headers: { Authorization: `Bearer ${token}` } },
+  );
+  expect(response.status, await response.clone().text()).toBe(201);
+  return (await response.json()) as RegisteredClient;
+}
+
+/** A PKCE pair (RFC 7636): a random verifier and its S256 challenge. */
+export async function pkce(): Promise<{ verifier: string; challenge: string }> {
+  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+  const challenge = b64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
+  return { verifier, challenge };
+}
+
+export function b64url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+export function authorizeUrl(params: Record<string, string | undefined>): string {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value !== undefined) query.set(key, value);
+  return `/oauth2/authorize?${query}`;
+}
+
+/** A browser signed in as `user` through the real login page. */
+export async function signedInBrowser(user: TestUser): Promise<Browser> {
+  const browser = new Browser();
+  const response = await browser.submit('/login', { email: user.email, password: user.password });
+  expect(response.status).toBe(303);
+  return browser;
+}
+
+export interface Authorization {
+  code: string;
+  verifier: string;
+  redirectUri: string;
+  state: string;
+  location: URL;
+}
+
+/**
+ * Runs GET /oauth2/authorize as a signed-in browser and answers the consent page.
+ * Returns the code from the redirect back to the client.
+ */
+export async function authorizeWithConsent(
+  browser: Browser,
+  client: RegisteredClient,
+  options: { scope?: string; nonce?: string; redirectUri?: string } = {},
+): Promise<Authorization> {
+  const { verifier, challenge } = await pkce();
+  const state = unique('state');
+  const redirectUri = options.redirectUri ?? client.redirect_uris[0]!;
+  const consent = await browser.get(
+    authorizeUrl({
+      response_type: 'code',
+      client_id: client.client_id,
+      redirect_uri: redirectUri,
+      scope: options.scope ?? 'openid books:read books:write',
+      state,
+      nonce: options.nonce,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    }),
+  );
+  expect(consent.status, 'consent page').toBe(200);
+  const html = await consent.text();
+  const decision = await browser.post(formAction(html), { ...hiddenFields(html), decision: 'allow' });
+  expect(decision.status).toBe(303);
+  const location = new URL(decision.headers.get('Location')!);
+  return { code: location.searchParams.get('code')!, verifier, redirectUri, state, location };
+}
+
+export function basic(id: string, secret: string): string {
+  const encode = (value: string) => encodeURIComponent(value);
+  return `Basic ${btoa(`${encode(id)}:${encode(secret)}`)}`;
+}
+
+/** Trades a code at the token endpoint with client_secret_basic (or none for public clients). */
+export function redeem(client: RegisteredClient, authorization: Authorization, overrides: Record<string, string> = {}) {
+  const fields: Record<string, string> = {
+    grant_type: 'authorization_code',
+    code: authorization.code,
+    redirect_uri: authorization.redirectUri,
+    code_verifier: authorization.verifier,
+    ...overrides,
+  };
+  if (client.client_secret) return form('/oauth2/token', fields, { Authorization: basic(client.client_id, client.client_secret) });
+  return form('/oauth2/token', { client_id: client.client_id, ...fields });
+}
+
+/** Decodes a JWT's header and payload without verifying (tests verify separately). */
+export function decodeJwt(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
+  const [header, payload] = token.split('.').map((part) => JSON.parse(atob(part.replace(/-/g, '+').replace(/_/g, '/'))));
+  return { header, payload };
+}
