@@ -1,0 +1,51 @@
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { hashSecret } from '../src/services/crypto';
+import { authorizeWithConsent, createUser, redeem, registerClient, signedInBrowser, userToken } from './helpers';
+
+async function issuedCode() {
+  const user = await createUser();
+  const client = await registerClient(await userToken(user));
+  const authorization = await authorizeWithConsent(await signedInBrowser(user), client, { scope: 'books:read' });
+  return { client, authorization, hash: await hashSecret(authorization.code) };
+}
+
+describe('authorization codes in D1 and KV', () => {
+  it('stores only the hash of a code, in D1 and in KV', async () => {
+    const { authorization, hash } = await issuedCode();
+    const row = await env.DB.prepare('select * from codes where hash = ?').bind(hash).first();
+    expect(row).not.toBeNull();
+    expect(JSON.stringify(row)).not.toContain(authorization.code);
+    const copy = await env.KV.get(`code:${hash}`);
+    expect(copy).not.toBeNull();
+    expect(copy).not.toContain(authorization.code);
+    const keys = await env.KV.list();
+    expect(keys.keys.map((k) => k.name).join(' ')).not.toContain(authorization.code);
+  });
+
+  it('redeems from D1 alone when KV has not seen the code (eventual consistency)', async () => {
+    const { client, authorization, hash } = await issuedCode();
+    await env.KV.delete(`code:${hash}`);
+    const response = await redeem(client, authorization);
+    expect(response.status).toBe(200);
+    const row = await env.DB.prepare('select redeemed_at from codes where hash = ?').bind(hash).first<{ redeemed_at: number }>();
+    expect(row?.redeemed_at).toBeGreaterThan(0);
+  });
+
+  it('never lets a stale KV copy make a redeemed code valid again', async () => {
+    const { client, authorization } = await issuedCode();
+    expect((await redeem(client, authorization)).status).toBe(200);
+    // The KV copy is still there, but D1 says redeemed.
+    const replay = await redeem(client, authorization);
+    expect(replay.status).toBe(400);
+    expect(await replay.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('refuses an expired code even when the KV copy is still present', async () => {
+    const { client, authorization, hash } = await issuedCode();
+    await env.DB.prepare('update codes set expires_at = 1 where hash = ?').bind(hash).run();
+    const response = await redeem(client, authorization);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+});

@@ -1,0 +1,84 @@
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { call, createUser, json, unique } from './helpers';
+
+describe('POST /api/users', () => {
+  it('creates an account: 201 with id, email and name, and a salted PBKDF2 hash at rest', async () => {
+    const email = `${unique('new')}@Example.COM`;
+    const response = await json('/api/users', { email: `  ${email} `, password: 'long enough pw', name: 'New Reader' });
+    expect(response.status).toBe(201);
+    const body = (await response.json()) as Record<string, string>;
+    expect(body).toEqual({ id: expect.any(String), email: email.toLowerCase(), name: 'New Reader' });
+    const row = await env.DB.prepare('select password_hash from users where id = ?').bind(body.id).first<{ password_hash: string }>();
+    expect(row?.password_hash).toMatch(/^pbkdf2-sha256\$100000\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
+    expect(row?.password_hash).not.toContain('long enough pw');
+  });
+
+  it('answers 409 when the email is taken, in any case, and keeps the first account', async () => {
+    const user = await createUser();
+    const again = await json('/api/users', { email: user.email.toUpperCase(), password: 'another password', name: 'Impostor' });
+    expect(again.status).toBe(409);
+    expect(await again.json()).toMatchObject({ error: 'conflict' });
+    const rows = await env.DB.prepare('select name from users where email = ?').bind(user.email).all<{ name: string }>();
+    expect(rows.results).toEqual([{ name: user.name }]);
+  });
+
+  it.each([
+    ['a missing field', { email: 'x@example.com', password: 'long enough pw' }, 'name'],
+    ['a bad email', { email: 'not-an-email', password: 'long enough pw', name: 'X' }, 'email'],
+    ['a short password', { email: 'short@example.com', password: 'short', name: 'X' }, 'password'],
+    ['a wrong type', { email: 'type@example.com', password: 12345678, name: 'X' }, 'password'],
+    ['a non-object', ['email'], ''],
+  ])('refuses %s with 400 invalid_request saying what is wrong', async (_, body, field) => {
+    const response = await json('/api/users', body);
+    expect(response.status).toBe(400);
+    const error = (await response.json()) as { error: string; error_description: string };
+    expect(error.error).toBe('invalid_request');
+    expect(error.error_description).toContain(field);
+  });
+
+  it('refuses malformed JSON with 400, a wrong content type with 415 and a huge body with 413', async () => {
+    const malformed = await call('/api/users', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"email":' });
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toMatchObject({ error: 'invalid_request' });
+
+    const wrongType = await call('/api/users', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: '{}' });
+    expect(wrongType.status).toBe(415);
+    expect(await wrongType.json()).toMatchObject({ error: 'invalid_request' });
+
+    const huge = await json('/api/users', { email: 'huge@example.com', password: 'x'.repeat(70_000), name: 'Huge' });
+    expect(huge.status).toBe(413);
+    expect(await huge.json()).toMatchObject({ error: 'invalid_request' });
+    const stored = await env.DB.prepare("select count(*) as n from users where email = 'huge@example.com'").first<{ n: number }>();
+    expect(stored?.n).toBe(0);
+  });
+});
+
+describe('POST /api/login', () => {
+  it('returns a short-lived user API token for the right password', async () => {
+    const user = await createUser();
+    const response = await json('/api/login', { email: user.email, password: user.password });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('Cache-Control')).toBe('no-store');
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 900 });
+    const [header, payload] = (body.access_token as string).split('.').slice(0, 2).map((p) => JSON.parse(atob(p.replace(/-/g, '+').replace(/_/g, '/'))));
+    expect(header).toMatchObject({ alg: 'ES256', typ: 'JWT' });
+    expect(payload).toMatchObject({ sub: user.id, aud: 'urn:tollgate:user-api' });
+  });
+
+  it('answers an unknown email exactly like a wrong password', async () => {
+    const user = await createUser();
+    const wrong = await json('/api/login', { email: user.email, password: 'wrong password' });
+    const unknown = await json('/api/login', { email: `${unique('nobody')}@example.com`, password: 'wrong password' });
+    expect(wrong.status).toBe(401);
+    expect(unknown.status).toBe(401);
+    expect(await wrong.json()).toEqual(await unknown.json());
+  });
+
+  it('refuses a malformed body with 400', async () => {
+    const response = await json('/api/login', { email: 'x@example.com' });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_request' });
+  });
+});

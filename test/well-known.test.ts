@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { call, ISSUER } from './helpers';
+
+describe('GET /.well-known metadata', () => {
+  it('serves the same facts at the RFC 8414 and OIDC Discovery paths', async () => {
+    const oauth = await call('/.well-known/oauth-authorization-server');
+    const oidc = await call('/.well-known/openid-configuration');
+    expect(oauth.status).toBe(200);
+    expect(oidc.status).toBe(200);
+    const metadata = await oauth.json();
+    expect(await oidc.json()).toEqual(metadata);
+    expect(metadata).toMatchObject({
+      issuer: ISSUER,
+      authorization_endpoint: `${ISSUER}/oauth2/authorize`,
+      token_endpoint: `${ISSUER}/oauth2/token`,
+      jwks_uri: `${ISSUER}/.well-known/jwks.json`,
+      registration_endpoint: `${ISSUER}/oauth2/register`,
+      userinfo_endpoint: `${ISSUER}/oauth2/userinfo`,
+      response_types_supported: ['code'],
+      grant_types_supported: ['authorization_code'],
+      code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['ES256'],
+      authorization_response_iss_parameter_supported: true,
+      scopes_supported: ['openid', 'profile', 'email', 'offline_access', 'books:read', 'books:write'],
+    });
+  });
+
+  it('answers an unknown path with a JSON 404', async () => {
+    const response = await call('/.well-known/nothing-here');
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ error: 'not_found' });
+  });
+});
