@@ -35,7 +35,7 @@ export async function saveAuthRequest(kv: KVNamespace, request: AuthRequest): Pr
 
 export async function loadAuthRequest(kv: KVNamespace, id: string): Promise<AuthRequest | null> {
   const request = await kv.get<AuthRequest>(KV_PREFIX + id, 'json');
-  // The id is the capability: only a well-formed one reaches KV.
+  // KV expiry is lazy; the request's own age is what counts.
   return request && request.createdAt + AUTH_REQUEST_TTL > Math.floor(Date.now() / 1000) ? request : null;
 }
 

@@ -148,7 +148,9 @@ async function continueRequest(c: Context<AppEnv>, request: AuthRequest, client:
   const needsLogin =
     !session ||
     (request.prompt.includes('login') && session.authTime < request.createdAt) ||
-    (request.maxAge !== null && now() - session.authTime > request.maxAge);
+    // Elapsed time is measured at the request, not now: after the user signs in
+    // again the resumed request must pass, even with max_age=0.
+    (request.maxAge !== null && request.createdAt - session.authTime > request.maxAge);
   if (needsLogin) {
     if (request.prompt.includes('none')) {
       return errorRedirect(c, request.redirectUri, request.state, 'login_required', 'the user is not signed in');
