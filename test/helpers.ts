@@ -231,3 +231,73 @@ export function decodeJwt(token: string): { header: Record<string, unknown>; pay
   const [header, payload] = token.split('.').map((part) => JSON.parse(atob(part.replace(/-/g, '+').replace(/_/g, '/'))));
   return { header, payload };
 }
+
+/**
+ * An RFC 6749 §5.2 style JSON error: the status, the `error` code, JSON, and
+ * `Cache-Control: no-store`. Returns the parsed body.
+ */
+export async function expectJsonError(response: Response, status: number, error: string): Promise<Record<string, unknown>> {
+  const text = await response.text();
+  expect(response.status, text).toBe(status);
+  expect(response.headers.get('Content-Type')).toMatch(/^application\/json/);
+  expect(response.headers.get('Cache-Control')).toBe('no-store');
+  const body = JSON.parse(text) as Record<string, unknown>;
+  expect(body.error, text).toBe(error);
+  return body;
+}
+
+/** The HTML error page: the status, HTML, and never a redirect. Returns the page. */
+export async function expectErrorPage(response: Response, status = 400): Promise<string> {
+  const html = await response.text();
+  expect(response.status, html.slice(0, 500)).toBe(status);
+  expect(response.headers.get('Location')).toBeNull();
+  expect(response.headers.get('Content-Type')).toMatch(/^text\/html/);
+  expect(html).toContain('role="alert"');
+  return html;
+}
+
+/**
+ * An error sent back to the client's redirect URI (RFC 6749 §4.1.2.1, RFC 9207):
+ * the status, the exact redirect URI, `error`, `state` and `iss`, and no `code`.
+ */
+export function expectErrorRedirect(
+  response: Response,
+  options: { status: number; redirectUri: string; error: string; state: string | null },
+): URL {
+  expect(response.status).toBe(options.status);
+  const location = response.headers.get('Location');
+  expect(location).not.toBeNull();
+  const url = new URL(location!);
+  expect(url.origin + url.pathname).toBe(options.redirectUri);
+  expect(url.searchParams.get('error')).toBe(options.error);
+  expect(url.searchParams.get('state')).toBe(options.state);
+  expect(url.searchParams.get('iss')).toBe(ISSUER);
+  expect(url.searchParams.has('code')).toBe(false);
+  return url;
+}
+
+export interface TokenResponseBody {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  scope: string;
+  id_token?: string;
+  [key: string]: unknown;
+}
+
+/** Authorizes with consent in `browser` and trades the code: the token response. */
+export async function issueTokens(
+  browser: Browser,
+  client: RegisteredClient,
+  options: { scope?: string; nonce?: string } = {},
+): Promise<TokenResponseBody> {
+  const authorization = await authorizeWithConsent(browser, client, options);
+  const response = await redeem(client, authorization);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return (await response.json()) as TokenResponseBody;
+}
+
+/** `Authorization: Bearer <token>`. */
+export function bearer(token: string): Record<string, string> {
+  return { Authorization: `Bearer ${token}` };
+}
