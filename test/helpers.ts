@@ -228,7 +228,10 @@ export function redeem(client: RegisteredClient, authorization: Authorization, o
 
 /** Decodes a JWT's header and payload without verifying (tests verify separately). */
 export function decodeJwt(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
-  const [header, payload] = token.split('.').map((part) => JSON.parse(atob(part.replace(/-/g, '+').replace(/_/g, '/'))));
+  const [header, payload] = token
+    .split('.')
+    .slice(0, 2)
+    .map((part) => JSON.parse(atob(part.replace(/-/g, '+').replace(/_/g, '/'))));
   return { header, payload };
 }
 

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { call, createUser, json, unique } from './helpers';
+import { call, createUser, decodeJwt, json, unique } from './helpers';
 
 describe('POST /api/users', () => {
   it('creates an account: 201 with id, email and name, and a salted PBKDF2 hash at rest', async () => {
@@ -62,7 +62,7 @@ describe('POST /api/login', () => {
     expect(response.headers.get('Cache-Control')).toBe('no-store');
     const body = (await response.json()) as Record<string, unknown>;
     expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 900 });
-    const [header, payload] = (body.access_token as string).split('.').slice(0, 2).map((p) => JSON.parse(atob(p.replace(/-/g, '+').replace(/_/g, '/'))));
+    const { header, payload } = decodeJwt(body.access_token as string);
     expect(header).toMatchObject({ alg: 'ES256', typ: 'JWT' });
     expect(payload).toMatchObject({ sub: user.id, aud: 'urn:tollgate:user-api' });
   });
