@@ -31,6 +31,7 @@ CREATE TABLE `codes` (
 	`code_challenge` text NOT NULL,
 	`scope` text NOT NULL,
 	`nonce` text,
+	`request_hash` text NOT NULL,
 	`auth_time` integer NOT NULL,
 	`expires_at` integer NOT NULL,
 	`redeemed_at` integer,
@@ -38,6 +39,7 @@ CREATE TABLE `codes` (
 	FOREIGN KEY (`grant_id`) REFERENCES `grants`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
+CREATE UNIQUE INDEX `codes_request_hash_unique` ON `codes` (`request_hash`);--> statement-breakpoint
 CREATE INDEX `codes_grant_idx` ON `codes` (`grant_id`);--> statement-breakpoint
 CREATE INDEX `codes_expires_idx` ON `codes` (`expires_at`);--> statement-breakpoint
 CREATE TABLE `grants` (

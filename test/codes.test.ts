@@ -1,7 +1,18 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { hashSecret } from '../src/services/crypto';
-import { authorizeWithConsent, createUser, redeem, registerClient, signedInBrowser, userToken } from './helpers';
+import {
+  authorizeUrl,
+  authorizeWithConsent,
+  createUser,
+  formAction,
+  hiddenFields,
+  pkce,
+  redeem,
+  registerClient,
+  signedInBrowser,
+  userToken,
+} from './helpers';
 
 async function issuedCode() {
   const user = await createUser();
@@ -47,5 +58,39 @@ describe('authorization codes in D1 and KV', () => {
     const response = await redeem(client, authorization);
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+});
+
+describe('one authorization request, one code', () => {
+  it('refuses a second Allow even when KV still shows the request (D1 UNIQUE decides)', async () => {
+    const user = await createUser();
+    const client = await registerClient(await userToken(user));
+    const browser = await signedInBrowser(user);
+    const { challenge } = await pkce();
+    const consent = await browser.get(
+      authorizeUrl({
+        response_type: 'code',
+        client_id: client.client_id,
+        redirect_uri: client.redirect_uris[0],
+        scope: 'books:read',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      }),
+    );
+    const html = await consent.text();
+    const fields = hiddenFields(html);
+    const key = `authreq:${fields.request_id}`;
+    const pending = await env.KV.get(key);
+    expect(pending).not.toBeNull();
+
+    const first = await browser.post(formAction(html), { ...fields, decision: 'allow' });
+    expect(first.status).toBe(303);
+    // Another location may still read the request from KV after it was deleted here.
+    await env.KV.put(key, pending!, { expirationTtl: 600 });
+    const second = await browser.post(formAction(html), { ...fields, decision: 'allow' });
+    expect(second.status).toBe(400);
+    expect(await second.text()).toContain('already answered');
+    const codes = await env.DB.prepare('select count(*) as n from codes where client_id = ?').bind(client.client_id).first<{ n: number }>();
+    expect(codes?.n).toBe(1);
   });
 });

@@ -1,14 +1,16 @@
-import { and, eq, gt, isNull } from 'drizzle-orm';
+import { and, eq, gt, inArray, isNotNull, isNull } from 'drizzle-orm';
 import { CODE_TTL, kvTtl } from '../config';
 import { hashSecret, now, randomSecret } from '../services/crypto';
 import type { Db } from './db';
 import { grantIdSubquery } from './grants';
-import { codes, type Code } from './schema';
+import { codes, grants, type Code } from './schema';
 
 /** KV key prefix of a code's short-lived copy; the rest of the key is the code's hash. */
 const KV_PREFIX = 'code:';
 
 export interface CodeRequest {
+  /** The authorization request this code answers: at most one code per request. */
+  requestId: string;
   clientId: string;
   userId: string;
   redirectUri: string;
@@ -28,12 +30,14 @@ type CodeCopy = Pick<Code, 'clientId' | 'redirectUri' | 'codeChallenge' | 'expir
  */
 export async function prepareCode(db: Db, request: CodeRequest) {
   const code = randomSecret();
-  const hash = await hashSecret(code);
+  const { requestId, ...fields } = request;
+  const [hash, requestHash] = await Promise.all([hashSecret(code), hashSecret(requestId)]);
   const time = now();
   const row = {
     hash,
     grantId: grantIdSubquery(request.userId, request.clientId),
-    ...request,
+    requestHash,
+    ...fields,
     expiresAt: time + CODE_TTL,
     redeemedAt: null,
     createdAt: time,
@@ -64,6 +68,9 @@ export interface Redemption {
  * 2. D1 decides: one atomic UPDATE ... RETURNING consumes the code only if it
  *    is unredeemed, unexpired and every binding matches. RFC 6749 §4.1.2: a
  *    code is single-use, so of two concurrent redemptions exactly one succeeds.
+ * 3. A code that was already redeemed has leaked or been replayed: its grant
+ *    is revoked, ending the tokens the first redemption issued (RFC 6749
+ *    §4.1.2, RFC 9700 §4.5).
  * Returns the code's row, or null when it cannot be redeemed.
  */
 export async function redeemCode(db: Db, kv: KVNamespace, redemption: Redemption): Promise<Code | null> {
@@ -92,5 +99,9 @@ export async function redeemCode(db: Db, kv: KVNamespace, redemption: Redemption
       ),
     )
     .returning();
-  return rows[0] ?? null;
+  if (rows[0]) return rows[0];
+  await db.delete(grants).where(
+    inArray(grants.id, db.select({ id: codes.grantId }).from(codes).where(and(eq(codes.hash, hash), isNotNull(codes.redeemedAt)))),
+  );
+  return null;
 }

@@ -85,6 +85,12 @@ export const codes = sqliteTable(
     codeChallenge: text('code_challenge').notNull(),
     scope: text('scope').notNull(),
     nonce: text('nonce'),
+    /**
+     * SHA-256 of the authorization request the code answers. UNIQUE: one
+     * request yields at most one code, even when its consent form is posted
+     * twice at once (the KV copy of the request cannot be consumed atomically).
+     */
+    requestHash: text('request_hash').notNull().unique(),
     authTime: integer('auth_time').notNull(),
     expiresAt: integer('expires_at').notNull(),
     redeemedAt: integer('redeemed_at'),

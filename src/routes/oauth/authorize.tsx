@@ -18,6 +18,7 @@ import {
   type AuthRequest,
 } from '../../storage/auth-requests';
 import { findClient } from '../../storage/clients';
+import { isUniqueViolation } from '../../storage/db';
 import { copyCodeToKv, prepareCode } from '../../storage/codes';
 import { findGrant, upsertGrantStatement } from '../../storage/grants';
 import type { Client } from '../../storage/schema';
@@ -236,6 +237,7 @@ authorize.post(
     const existing = await findGrant(db, session.user.id, client.id);
     const approved = [...new Set([...splitScope(existing?.scope), ...request.scope])].join(' ');
     const code = await prepareCode(db, {
+      requestId: request.id,
       clientId: client.id,
       userId: session.user.id,
       redirectUri: request.redirectUri,
@@ -244,8 +246,15 @@ authorize.post(
       nonce: request.nonce,
       authTime: session.authTime,
     });
-    // One D1 round trip: record the approval and the code it authorizes.
-    await db.batch([upsertGrantStatement(db, session.user.id, client.id, approved), code.insert]);
+    // One D1 round trip, one transaction: record the approval and the code it
+    // authorizes. A second Allow for the same request fails on the code's
+    // UNIQUE request_hash and rolls back whole: one request, one code.
+    try {
+      await db.batch([upsertGrantStatement(db, session.user.id, client.id, approved), code.insert]);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new PageError('Already answered', 'This request was already answered. Go back to the app.');
+      throw error;
+    }
     await copyCodeToKv(c.env.KV, code.hash, {
       clientId: client.id,
       redirectUri: request.redirectUri,
