@@ -8,6 +8,14 @@ CREATE TABLE `books` (
 );
 --> statement-breakpoint
 CREATE INDEX `books_user_idx` ON `books` (`user_id`,`created_at`);--> statement-breakpoint
+CREATE TABLE `client_origins` (
+	`origin` text NOT NULL,
+	`client_id` text NOT NULL,
+	PRIMARY KEY(`origin`, `client_id`),
+	FOREIGN KEY (`client_id`) REFERENCES `clients`(`id`) ON UPDATE no action ON DELETE cascade
+);
+--> statement-breakpoint
+CREATE INDEX `client_origins_client_idx` ON `client_origins` (`client_id`);--> statement-breakpoint
 CREATE TABLE `clients` (
 	`id` text PRIMARY KEY NOT NULL,
 	`owner_id` text NOT NULL,
@@ -44,17 +52,42 @@ CREATE INDEX `codes_grant_idx` ON `codes` (`grant_id`);--> statement-breakpoint
 CREATE INDEX `codes_expires_idx` ON `codes` (`expires_at`);--> statement-breakpoint
 CREATE TABLE `grants` (
 	`id` text PRIMARY KEY NOT NULL,
-	`user_id` text NOT NULL,
+	`user_id` text,
 	`client_id` text NOT NULL,
 	`scope` text NOT NULL,
 	`created_at` integer NOT NULL,
 	`updated_at` integer NOT NULL,
+	`last_used_at` integer,
 	FOREIGN KEY (`user_id`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE cascade,
 	FOREIGN KEY (`client_id`) REFERENCES `clients`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `grants_user_client_idx` ON `grants` (`user_id`,`client_id`);--> statement-breakpoint
 CREATE INDEX `grants_client_idx` ON `grants` (`client_id`);--> statement-breakpoint
+CREATE TABLE `refresh_tokens` (
+	`hash` text PRIMARY KEY NOT NULL,
+	`grant_id` text NOT NULL,
+	`client_id` text NOT NULL,
+	`user_id` text NOT NULL,
+	`scope` text NOT NULL,
+	`auth_time` integer NOT NULL,
+	`parent_hash` text,
+	`replaced_by` text,
+	`used_at` integer,
+	`created_at` integer NOT NULL,
+	`expires_at` integer NOT NULL,
+	`absolute_expires_at` integer NOT NULL,
+	FOREIGN KEY (`grant_id`) REFERENCES `grants`(`id`) ON UPDATE no action ON DELETE cascade
+);
+--> statement-breakpoint
+CREATE INDEX `refresh_tokens_grant_idx` ON `refresh_tokens` (`grant_id`);--> statement-breakpoint
+CREATE INDEX `refresh_tokens_replaced_by_idx` ON `refresh_tokens` (`replaced_by`);--> statement-breakpoint
+CREATE TABLE `revoked_tokens` (
+	`jti` text PRIMARY KEY NOT NULL,
+	`expires_at` integer NOT NULL
+);
+--> statement-breakpoint
+CREATE INDEX `revoked_tokens_expires_idx` ON `revoked_tokens` (`expires_at`);--> statement-breakpoint
 CREATE TABLE `sessions` (
 	`id_hash` text PRIMARY KEY NOT NULL,
 	`user_id` text NOT NULL,

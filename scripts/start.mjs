@@ -51,6 +51,8 @@ function seedSql(demo) {
       id: demo.spaClientId, owner_id: demo.userId, name: 'Demo single-page app', secret_hash: null,
       token_endpoint_auth_method: 'none', redirect_uris: redirectUris, grant_types: grantTypes, scope: null, created_at: now,
     }],
+    // The public client may call the token endpoint from its own origin (CORS).
+    ['client_origins', { origin: new URL(demo.redirectUri).origin, client_id: demo.spaClientId }],
   ];
   return rows
     .map(([table, row]) => `INSERT OR IGNORE INTO ${table} (${Object.keys(row).join(', ')}) VALUES (${Object.values(row).map(sql).join(', ')});`)

@@ -14,6 +14,10 @@ export const USER_TOKEN_TTL = 15 * 60;
  * codes are redeemed within seconds, so 2 minutes, seconds.
  */
 export const CODE_TTL = 2 * 60;
+/** Refresh token idle lifetime: each rotation extends it this far. 30 days, seconds. */
+export const REFRESH_TOKEN_IDLE_TTL = 30 * 24 * 60 * 60;
+/** Refresh token absolute lifetime, from the first token of the family. 90 days, seconds. */
+export const REFRESH_TOKEN_ABSOLUTE_TTL = 90 * 24 * 60 * 60;
 /** A pending authorization request (authorize → login → consent). 10 minutes, seconds. */
 export const AUTH_REQUEST_TTL = 10 * 60;
 /** Browser session at the authorization server. 12 hours, seconds. */

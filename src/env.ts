@@ -1,3 +1,4 @@
+import type { StandingAccessToken } from './services/tokens';
 import type { Db } from './storage/db';
 import type { Client, User } from './storage/schema';
 
@@ -23,12 +24,8 @@ export interface ApiUser {
   userId: string;
 }
 
-/** A verified access token (RFC 9068 claims we rely on). */
-export interface AccessTokenInfo {
-  sub: string;
-  clientId: string;
-  scope: string[];
-  grantId: string;
+/** A verified, standing access token (RFC 9068 claims we rely on). */
+export interface AccessTokenInfo extends StandingAccessToken {
   token: string;
 }
 

@@ -178,7 +178,8 @@ export interface Authorization {
 
 /**
  * Runs GET /oauth2/authorize as a signed-in browser and answers the consent page.
- * Returns the code from the redirect back to the client.
+ * `prompt=consent` makes the page appear even when the user approved the
+ * client before (remembered consent). Returns the code from the redirect.
  */
 export async function authorizeWithConsent(
   browser: Browser,
@@ -198,6 +199,7 @@ export async function authorizeWithConsent(
       nonce: options.nonce,
       code_challenge: challenge,
       code_challenge_method: 'S256',
+      prompt: 'consent',
     }),
   );
   expect(consent.status, 'consent page').toBe(200);

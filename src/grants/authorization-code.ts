@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import { ACCESS_TOKEN_TTL } from '../config';
 import { OAuthError } from '../errors';
 import { CODE_VERIFIER_PATTERN, s256Challenge } from '../services/pkce';
 import { splitScope } from '../services/scopes';
-import { signAccessToken, signIdToken } from '../services/tokens';
 import { redeemCode } from '../storage/codes';
+import { touchGrantStatement } from '../storage/grants';
+import { prepareRefreshToken } from '../storage/refresh-tokens';
+import { offersRefreshToken, tokenResponse } from './issue';
 import { defineGrant } from './types';
 
 /** RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5), which every client must use. */
@@ -31,24 +32,26 @@ export const authorizationCode = defineGrant({
         description: 'the code is invalid, expired, already used, or was issued for another client, redirect_uri or code_verifier',
       });
     }
-    const ctx = { db: c.var.db, env: c.env, issuer: c.var.issuer };
     const scope = splitScope(code.scope);
-    const accessToken = await signAccessToken(ctx, {
+    const refresh = offersRefreshToken(client, scope)
+      ? await prepareRefreshToken(c.var.db, {
+          grantId: code.grantId,
+          clientId: client.id,
+          userId: code.userId,
+          scope: code.scope,
+          authTime: code.authTime,
+        })
+      : null;
+    const touch = touchGrantStatement(c.var.db, code.grantId);
+    await (refresh ? c.var.db.batch([touch, refresh.insert]) : touch);
+    const refreshToken = refresh?.token;
+    return tokenResponse(c, client, {
       sub: code.userId,
-      clientId: client.id,
-      scope,
       grantId: code.grantId,
+      scope,
       authTime: code.authTime,
+      nonce: code.nonce,
+      ...(refreshToken ? { refreshToken } : {}),
     });
-    const idToken = scope.includes('openid')
-      ? await signIdToken(ctx, { sub: code.userId, clientId: client.id, authTime: code.authTime, nonce: code.nonce, accessToken })
-      : undefined;
-    return {
-      access_token: accessToken,
-      token_type: 'Bearer',
-      expires_in: ACCESS_TOKEN_TTL,
-      scope: scope.join(' '),
-      ...(idToken ? { id_token: idToken } : {}),
-    };
   },
 });

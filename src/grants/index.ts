@@ -1,9 +1,11 @@
 import { authorizationCode } from './authorization-code';
+import { clientCredentials } from './client-credentials';
+import { refreshToken } from './refresh-token';
 import type { GrantHandler } from './types';
 
 /** Every grant type the token endpoint serves. The token route only dispatches here. */
 export const GRANT_HANDLERS: ReadonlyMap<string, GrantHandler> = new Map(
-  [authorizationCode].map((grant) => [grant.grantType, grant]),
+  [authorizationCode, refreshToken, clientCredentials].map((grant) => [grant.grantType, grant]),
 );
 
 /** For the metadata documents: what `grant_types_supported` truly is. */

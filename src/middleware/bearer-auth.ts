@@ -1,8 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
-import { isGrantLive } from '../storage/grants';
-import { verifyAccessToken, verifyUserToken } from '../services/tokens';
+import { standingAccessToken, verifyUserToken } from '../services/tokens';
 
 const REALM = 'tollgate';
 
@@ -44,6 +43,8 @@ function missingToken(): OAuthError {
 export interface AccessTokenOptions {
   /** The scope the route needs (RFC 6750 §3.1 insufficient_scope otherwise). */
   scope: string;
+  /** The route acts for a user: a client_credentials token (no user) is refused. */
+  user?: boolean;
 }
 
 /**
@@ -54,14 +55,20 @@ export function requireAccessToken(options: AccessTokenOptions): MiddlewareHandl
   return async function requireAccessToken(c, next) {
     const token = bearerToken(c);
     if (!token) throw missingToken();
-    const claims = await verifyAccessToken({ db: c.var.db, env: c.env, issuer: c.var.issuer }, token);
-    if (!claims) throw invalidToken('the access token is invalid or expired');
-    if (!(await isGrantLive(c.var.db, claims.grantId))) throw invalidToken('the access token has been revoked');
+    const claims = await standingAccessToken({ db: c.var.db, env: c.env, issuer: c.var.issuer }, token);
+    if (!claims) throw invalidToken('the access token is invalid, expired or revoked');
     if (!claims.scope.includes(options.scope)) {
       throw new OAuthError('insufficient_scope', {
         status: 403,
         description: `this request needs scope ${options.scope}`,
         headers: { 'WWW-Authenticate': challenge('insufficient_scope', undefined, options.scope) },
+      });
+    }
+    if (options.user && claims.userId === null) {
+      throw new OAuthError('insufficient_scope', {
+        status: 403,
+        description: 'this API acts for a user; a client_credentials token has none',
+        headers: { 'WWW-Authenticate': challenge('insufficient_scope', 'a user token is required', options.scope) },
       });
     }
     c.set('accessToken', { ...claims, token });

@@ -19,7 +19,7 @@ function view(book: Book) {
   return { id: book.id, title: book.title, author: book.author, created_at: book.createdAt };
 }
 
-books.get('/', requireAccessToken({ scope: 'books:read' }), async function readBooks(c) {
+books.get('/', requireAccessToken({ scope: 'books:read', user: true }), async function readBooks(c) {
   const rows = await listBooks(c.var.db, c.var.accessToken.sub);
   return c.json(rows.map(view));
 });
@@ -27,7 +27,7 @@ books.get('/', requireAccessToken({ scope: 'books:read' }), async function readB
 books.post(
   '/',
   limitBody,
-  requireAccessToken({ scope: 'books:write' }),
+  requireAccessToken({ scope: 'books:write', user: true }),
   requireContentType('application/json'),
   validate('json', bookSchema),
   async function createBook(c) {

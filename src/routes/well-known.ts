@@ -2,6 +2,7 @@ import { Hono, type Context } from 'hono';
 import { CLIENT_AUTH_METHODS, JWKS_MAX_AGE, SIGNING_ALG, SUPPORTED_SCOPES } from '../config';
 import type { AppEnv } from '../env';
 import { SUPPORTED_GRANT_TYPES } from '../grants';
+import { cors } from '../middleware/cors';
 import { getKeySet } from '../services/keys';
 
 /**
@@ -16,11 +17,16 @@ export function serverMetadata(issuer: string) {
     userinfo_endpoint: `${issuer}/oauth2/userinfo`,
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     registration_endpoint: `${issuer}/oauth2/register`,
+    revocation_endpoint: `${issuer}/oauth2/revoke`,
+    introspection_endpoint: `${issuer}/oauth2/introspect`,
     scopes_supported: SUPPORTED_SCOPES,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
     grant_types_supported: SUPPORTED_GRANT_TYPES,
     token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+    revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+    // RFC 7662 §2.1: introspection needs real client authentication.
+    introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.filter((method) => method !== 'none'),
     code_challenge_methods_supported: ['S256'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [SIGNING_ALG],
@@ -32,6 +38,9 @@ export function serverMetadata(issuer: string) {
 }
 
 export const wellKnown = new Hono<AppEnv>();
+
+// Public documents: any origin may read them.
+wellKnown.use(cors({ origins: 'any' }));
 
 
 function metadata(c: Context<AppEnv>) {

@@ -2,6 +2,7 @@ import { errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { ACCESS_TOKEN_TTL, BOOKS_API_PATH, ID_TOKEN_TTL, SIGNING_ALG, USER_API_AUDIENCE, USER_TOKEN_TTL } from '../config';
 import type { Bindings } from '../env';
 import type { Db } from '../storage/db';
+import { liveGrantUser } from '../storage/grants';
 import { base64url, now, randomSecret, sha256 } from './crypto';
 import { getKeySet, getVerificationKey } from './keys';
 
@@ -66,6 +67,7 @@ export interface IdTokenClaims {
   sub: string;
   clientId: string;
   authTime: number;
+  /** The authorization request's nonce; none on refresh (OIDC Core §12.2). */
   nonce: string | null;
   accessToken: string;
 }
@@ -114,17 +116,48 @@ function orThrow(key: CryptoKey | null): CryptoKey {
   return key;
 }
 
-/** Verifies an access token: signature, `typ` (RFC 9068 §4), `iss`, `aud`, `exp`. */
-export async function verifyAccessToken(ctx: TokenContext, token: string) {
+/** The claims of a verified access token that Tollgate relies on. */
+export interface VerifiedAccessToken {
+  sub: string;
+  clientId: string;
+  scope: string[];
+  grantId: string;
+  jti: string;
+  iat: number;
+  exp: number;
+}
+
+/**
+ * Verifies an access token's JWT: signature, `typ` (RFC 9068 §4), `iss`,
+ * `aud`, `exp`. Whether its grant still stands is the caller's second check.
+ */
+export async function verifyAccessToken(ctx: TokenContext, token: string): Promise<VerifiedAccessToken | null> {
   const payload = await verify(ctx, token, 'at+jwt', resourceAudience(ctx.issuer));
   if (!payload || typeof payload.sub !== 'string') return null;
-  const { client_id: clientId, scope, gid } = payload;
-  if (typeof clientId !== 'string' || typeof scope !== 'string' || typeof gid !== 'string') return null;
-  return { sub: payload.sub, clientId, scope: scope.split(' ').filter(Boolean), grantId: gid };
+  const { client_id: clientId, scope, gid, jti, iat, exp } = payload;
+  if (typeof clientId !== 'string' || typeof scope !== 'string' || typeof gid !== 'string' || typeof jti !== 'string') return null;
+  if (typeof iat !== 'number' || typeof exp !== 'number') return null;
+  return { sub: payload.sub, clientId, scope: scope.split(' ').filter(Boolean), grantId: gid, jti, iat, exp };
 }
 
 /** Verifies a user API token; returns the user id or null. */
 export async function verifyUserToken(ctx: TokenContext, token: string): Promise<string | null> {
   const payload = await verify(ctx, token, 'JWT', USER_API_AUDIENCE);
   return typeof payload?.sub === 'string' ? payload.sub : null;
+}
+
+/** A verified access token that still stands, with the user it acts for (null: the client itself). */
+export interface StandingAccessToken extends VerifiedAccessToken {
+  userId: string | null;
+}
+
+/**
+ * The one check of an access token: a valid JWT (no I/O but the cached key)
+ * whose grant still exists and whose jti was not revoked (one D1 query).
+ */
+export async function standingAccessToken(ctx: TokenContext, token: string): Promise<StandingAccessToken | null> {
+  const claims = await verifyAccessToken(ctx, token);
+  if (!claims) return null;
+  const grant = await liveGrantUser(ctx.db, claims.grantId, claims.jti);
+  return grant ? { ...claims, userId: grant.userId } : null;
 }

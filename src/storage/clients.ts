@@ -1,9 +1,40 @@
 import { and, desc, eq } from 'drizzle-orm';
 import type { Db } from './db';
-import { clients, type Client } from './schema';
+import { clientCredentialsGrantStatement } from './grants';
+import { clientOrigins, clients, type Client } from './schema';
 
+/**
+ * Web origins a browser may call the token endpoints from for this client:
+ * those of a public client's http(s) redirect URIs. Confidential clients keep
+ * their secret on a server and get none.
+ */
+export function corsOrigins(client: Pick<Client, 'tokenEndpointAuthMethod' | 'redirectUris'>): string[] {
+  if (client.tokenEndpointAuthMethod !== 'none') return [];
+  const origins = client.redirectUris.filter((uri) => /^https?:\/\//.test(uri)).map((uri) => new URL(uri).origin);
+  return [...new Set(origins)];
+}
+
+/**
+ * Registers a client in one D1 transaction: the client, the origins CORS will
+ * allow for it, and, when it may use client_credentials, its own grant.
+ */
 export async function insertClient(db: Db, client: Client): Promise<void> {
-  await db.insert(clients).values(client);
+  const origins = corsOrigins(client);
+  await db.batch([
+    db.insert(clients).values(client),
+    ...(origins.length > 0 ? [db.insert(clientOrigins).values(origins.map((origin) => ({ origin, clientId: client.id })))] : []),
+    ...(client.grantTypes.includes('client_credentials') ? [clientCredentialsGrantStatement(db, client.id)] : []),
+  ]);
+}
+
+/** Whether `origin` is one of the client's CORS origins (without the client: any public client's). */
+export async function isClientOrigin(db: Db, origin: string, clientId?: string): Promise<boolean> {
+  const rows = await db
+    .select({ origin: clientOrigins.origin })
+    .from(clientOrigins)
+    .where(clientId === undefined ? eq(clientOrigins.origin, origin) : and(eq(clientOrigins.origin, origin), eq(clientOrigins.clientId, clientId)))
+    .limit(1);
+  return rows.length > 0;
 }
 
 export async function findClient(db: Db, id: string): Promise<Client | undefined> {

@@ -1,7 +1,7 @@
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, isNotNull, notExists, sql } from 'drizzle-orm';
 import { now } from '../services/crypto';
 import type { Db } from './db';
-import { clients, grants } from './schema';
+import { clients, grants, revokedTokens } from './schema';
 
 export async function findGrant(db: Db, userId: string, clientId: string) {
   return db.query.grants.findFirst({ where: and(eq(grants.userId, userId), eq(grants.clientId, clientId)) });
@@ -25,10 +25,38 @@ export function grantIdSubquery(userId: string, clientId: string) {
   return sql`(select ${grants.id} from ${grants} where ${grants.userId} = ${userId} and ${grants.clientId} = ${clientId})`;
 }
 
-/** True while the grant exists: revoking a grant deletes it, which ends every token it backs. */
-export async function isGrantLive(db: Db, grantId: string): Promise<boolean> {
-  const row = await db.select({ id: grants.id }).from(grants).where(eq(grants.id, grantId)).limit(1);
-  return row.length > 0;
+/** Records that a token was just issued under a grant (shown as "last used" on /account). */
+export function touchGrantStatement(db: Db, grantId: string) {
+  return db.update(grants).set({ lastUsedAt: now() }).where(eq(grants.id, grantId));
+}
+
+/** The id of a client's own grant, under which its client_credentials tokens are issued. */
+export function clientCredentialsGrantId(clientId: string): string {
+  return `cc:${clientId}`;
+}
+
+/** Creates a client's own grant (no user); made once, when it registers for client_credentials. */
+export function clientCredentialsGrantStatement(db: Db, clientId: string) {
+  const time = now();
+  return db
+    .insert(grants)
+    .values({ id: clientCredentialsGrantId(clientId), userId: null, clientId, scope: '', createdAt: time, updatedAt: time })
+    .onConflictDoNothing();
+}
+
+/**
+ * Whether an access token still stands, in one query: its grant exists
+ * (revoking a grant deletes it, ending every token it backs) and its own jti
+ * was not revoked. Returns the grant's user (null for client_credentials), or
+ * undefined when the token no longer stands.
+ */
+export async function liveGrantUser(db: Db, grantId: string, jti: string): Promise<{ userId: string | null } | undefined> {
+  const rows = await db
+    .select({ userId: grants.userId })
+    .from(grants)
+    .where(and(eq(grants.id, grantId), notExists(db.select({ one: sql`1` }).from(revokedTokens).where(eq(revokedTokens.jti, jti)))))
+    .limit(1);
+  return rows[0];
 }
 
 /** The apps a user has authorized, newest first, with the client's name. */
@@ -41,10 +69,11 @@ export async function listGrantsOfUser(db: Db, userId: string) {
       scope: grants.scope,
       createdAt: grants.createdAt,
       updatedAt: grants.updatedAt,
+      lastUsedAt: grants.lastUsedAt,
     })
     .from(grants)
     .innerJoin(clients, eq(clients.id, grants.clientId))
-    .where(eq(grants.userId, userId))
+    .where(and(eq(grants.userId, userId), isNotNull(grants.userId)))
     .orderBy(desc(grants.updatedAt));
 }
 

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import type { ClientAuthMethod, GrantType } from '../config';
 
 // Every time is whole seconds since the epoch. Every secret is stored as its
@@ -50,14 +50,17 @@ export const clients = sqliteTable(
   (t) => [index('clients_owner_idx').on(t.ownerId)],
 );
 
-/** One row per (user, client) approval: everything issued to the client for the user hangs off it. */
+/**
+ * One row per (user, client) approval: everything issued to the client for the
+ * user hangs off it. A client registered for client_credentials also has one
+ * grant with no user (id `cc:<client_id>`) for the tokens it gets for itself.
+ */
 export const grants = sqliteTable(
   'grants',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
+    /** Null for a client's own client_credentials grant. */
+    userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
     clientId: text('client_id')
       .notNull()
       .references(() => clients.id, { onDelete: 'cascade' }),
@@ -65,8 +68,67 @@ export const grants = sqliteTable(
     scope: text('scope').notNull(),
     createdAt: integer('created_at').notNull(),
     updatedAt: integer('updated_at').notNull(),
+    /** When a token was last issued under the grant (code redeemed, refresh). */
+    lastUsedAt: integer('last_used_at'),
   },
   (t) => [uniqueIndex('grants_user_client_idx').on(t.userId, t.clientId), index('grants_client_idx').on(t.clientId)],
+);
+
+/**
+ * Refresh tokens (RFC 6749 §6), rotated on every use (RFC 9700 §4.14.2).
+ * A token's family is its grant: reuse of a rotated token deletes the grant,
+ * and with it every token of the family.
+ */
+export const refreshTokens = sqliteTable(
+  'refresh_tokens',
+  {
+    /** SHA-256 of the token. */
+    hash: text('hash').primaryKey(),
+    grantId: text('grant_id')
+      .notNull()
+      .references(() => grants.id, { onDelete: 'cascade' }),
+    clientId: text('client_id').notNull(),
+    userId: text('user_id').notNull(),
+    /** The scope granted with the first token; every rotation keeps it (RFC 6749 §6). */
+    scope: text('scope').notNull(),
+    authTime: integer('auth_time').notNull(),
+    /** The token this one replaced; null for the first of the family. */
+    parentHash: text('parent_hash'),
+    /** Set with used_at: the token that replaced this one. */
+    replacedBy: text('replaced_by'),
+    usedAt: integer('used_at'),
+    createdAt: integer('created_at').notNull(),
+    /** Sliding: now + idle lifetime at each rotation, never past absolute_expires_at. */
+    expiresAt: integer('expires_at').notNull(),
+    absoluteExpiresAt: integer('absolute_expires_at').notNull(),
+  },
+  (t) => [index('refresh_tokens_grant_idx').on(t.grantId), index('refresh_tokens_replaced_by_idx').on(t.replacedBy)],
+);
+
+/** Access tokens revoked one by one (RFC 7009) before they expire, by `jti`. */
+export const revokedTokens = sqliteTable(
+  'revoked_tokens',
+  {
+    jti: text('jti').primaryKey(),
+    /** The token's own `exp`: after it the row can go. */
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('revoked_tokens_expires_idx').on(t.expiresAt)],
+);
+
+/**
+ * Web origins of public clients' redirect URIs, for CORS at the token,
+ * revocation, introspection and userinfo endpoints.
+ */
+export const clientOrigins = sqliteTable(
+  'client_origins',
+  {
+    origin: text('origin').notNull(),
+    clientId: text('client_id')
+      .notNull()
+      .references(() => clients.id, { onDelete: 'cascade' }),
+  },
+  (t) => [primaryKey({ columns: [t.origin, t.clientId] }), index('client_origins_client_idx').on(t.clientId)],
 );
 
 /** Authorization codes: D1 is the source of truth and redemption is one atomic UPDATE. */
@@ -135,4 +197,5 @@ export type Client = typeof clients.$inferSelect;
 export type Grant = typeof grants.$inferSelect;
 export type Code = typeof codes.$inferSelect;
 export type Book = typeof books.$inferSelect;
+export type RefreshToken = typeof refreshTokens.$inferSelect;
 export type SigningKey = typeof signingKeys.$inferSelect;

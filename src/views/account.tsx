@@ -6,6 +6,7 @@ export interface AuthorizedApp {
   clientName: string;
   scope: string;
   createdAt: number;
+  lastUsedAt: number | null;
 }
 
 export interface OwnedClient {
@@ -37,7 +38,7 @@ export function AccountPage(props: { csrf: string; userName: string; email: stri
                   .split(' ')
                   .map((scope) => SCOPES[scope as Scope] ?? scope)
                   .join('; ')}
-                . Since {date(app.createdAt)}.
+                . Granted {date(app.createdAt)}; last used {app.lastUsedAt ? date(app.lastUsedAt) : 'never'}.
               </span>
               <form method="post" action={`/account/apps/${app.id}/revoke`}>
                 <CsrfField token={props.csrf} />

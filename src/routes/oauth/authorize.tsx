@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import type { AppEnv } from '../../env';
+import type { AppEnv, SessionInfo } from '../../env';
 import { OAuthError, PageError, type ErrorCode } from '../../errors';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { csrfToken, verifyCsrf } from '../../middleware/csrf';
@@ -140,9 +140,46 @@ function parseRequest(params: Record<string, unknown>, client: Client, redirectU
 }
 
 /**
+ * Step 4: a code for an approved request. Records the approval (widening the
+ * grant to the union of what the user has approved) and the code in one D1
+ * transaction, keeps the code's KV copy, and redirects back with code, state
+ * and iss (RFC 6749 §4.1.2, RFC 9207): 303 after a POST (RFC 9700 §4.12).
+ */
+async function issueCode(c: Context<AppEnv>, request: AuthRequest, session: SessionInfo, client: Client, approvedBefore: string | undefined) {
+  const db = c.var.db;
+  const approved = [...new Set([...splitScope(approvedBefore), ...request.scope])].join(' ');
+  const code = await prepareCode(db, {
+    requestId: request.id,
+    clientId: client.id,
+    userId: session.user.id,
+    redirectUri: request.redirectUri,
+    codeChallenge: request.codeChallenge,
+    scope: request.scope.join(' '),
+    nonce: request.nonce,
+    authTime: session.authTime,
+  });
+  // A second answer to the same request fails on the code's UNIQUE
+  // request_hash and rolls back whole: one request, one code.
+  try {
+    await db.batch([upsertGrantStatement(db, session.user.id, client.id, approved), code.insert]);
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new PageError('Already answered', 'This request was already answered. Go back to the app.');
+    throw error;
+  }
+  await copyCodeToKv(c.env.KV, code.hash, {
+    clientId: client.id,
+    redirectUri: request.redirectUri,
+    codeChallenge: request.codeChallenge,
+    expiresAt: code.expiresAt,
+  });
+  const url = clientRedirect(c, request.redirectUri, { code: code.code, state: request.state });
+  return c.redirect(url.href, c.req.method === 'POST' ? 303 : 302);
+}
+
+/**
  * Step 3: the user. Sign in when there is no session, when `prompt=login`
  * asks for a fresh sign-in, or when the last sign-in is older than `max_age`
- * (OIDC Core §3.1.2.1); then ask for consent.
+ * (OIDC Core §3.1.2.1); then consent, remembered or asked for.
  */
 async function continueRequest(c: Context<AppEnv>, request: AuthRequest, client: Client, loginHint?: string) {
   const session = c.var.session;
@@ -161,6 +198,13 @@ async function continueRequest(c: Context<AppEnv>, request: AuthRequest, client:
     login.searchParams.set('return_to', `/oauth2/authorize?request_id=${request.id}`);
     if (loginHint) login.searchParams.set('login_hint', loginHint);
     return c.redirect(login.pathname + login.search, 302);
+  }
+  // Remembered consent: a user who already approved every requested scope
+  // for this client is not asked again, unless prompt=consent says so.
+  if (!request.prompt.includes('consent')) {
+    const grant = await findGrant(c.var.db, session.user.id, client.id);
+    const approved = new Set(splitScope(grant?.scope));
+    if (grant && request.scope.every((scope) => approved.has(scope))) return issueCode(c, request, session, client, grant.scope);
   }
   if (request.prompt.includes('none')) {
     return errorRedirect(c, request.redirectUri, request.state, 'consent_required', 'the user has not approved this app');
@@ -233,35 +277,7 @@ authorize.post(
     if (form.data.decision === 'deny') {
       return errorRedirect(c, request.redirectUri, request.state, 'access_denied', 'the user denied the request');
     }
-    const db = c.var.db;
-    const existing = await findGrant(db, session.user.id, client.id);
-    const approved = [...new Set([...splitScope(existing?.scope), ...request.scope])].join(' ');
-    const code = await prepareCode(db, {
-      requestId: request.id,
-      clientId: client.id,
-      userId: session.user.id,
-      redirectUri: request.redirectUri,
-      codeChallenge: request.codeChallenge,
-      scope: request.scope.join(' '),
-      nonce: request.nonce,
-      authTime: session.authTime,
-    });
-    // One D1 round trip, one transaction: record the approval and the code it
-    // authorizes. A second Allow for the same request fails on the code's
-    // UNIQUE request_hash and rolls back whole: one request, one code.
-    try {
-      await db.batch([upsertGrantStatement(db, session.user.id, client.id, approved), code.insert]);
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new PageError('Already answered', 'This request was already answered. Go back to the app.');
-      throw error;
-    }
-    await copyCodeToKv(c.env.KV, code.hash, {
-      clientId: client.id,
-      redirectUri: request.redirectUri,
-      codeChallenge: request.codeChallenge,
-      expiresAt: code.expiresAt,
-    });
-    // RFC 6749 §4.1.2 and RFC 9207: code, state and iss; 303 after a POST (RFC 9700 §4.12).
-    return c.redirect(clientRedirect(c, request.redirectUri, { code: code.code, state: request.state }).href, 303);
+    const existing = await findGrant(c.var.db, session.user.id, client.id);
+    return issueCode(c, request, session, client, existing?.scope);
   },
 );

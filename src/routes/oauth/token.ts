@@ -5,6 +5,7 @@ import { OAuthError } from '../../errors';
 import { GRANT_HANDLERS } from '../../grants';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { authenticateClient } from '../../middleware/client-auth';
+import { cors } from '../../middleware/cors';
 import { describeIssues, validate } from '../../middleware/validate';
 
 /**
@@ -23,6 +24,8 @@ const tokenRequestSchema = z
 /** The token endpoint (RFC 6749 §3.2): authenticate the client, then dispatch on grant_type. */
 export const token = new Hono<AppEnv>();
 
+token.use(cors({ origins: 'clients' }));
+
 token.post(
   '/',
   limitBody,
@@ -31,6 +34,7 @@ token.post(
   async function tokenRequest(c) {
     const body = c.req.valid('form');
     const client = await authenticateClient(c, body);
+    c.set('client', client);
     const grant = GRANT_HANDLERS.get(body.grant_type);
     if (!grant) throw new OAuthError('unsupported_grant_type', { description: `grant_type ${body.grant_type.slice(0, 64)} is not supported` });
     if (!client.grantTypes.includes(grant.grantType)) {

@@ -3,13 +3,16 @@ import { createFactory } from 'hono/factory';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
 import { requireAccessToken } from '../../middleware/bearer-auth';
+import { cors } from '../../middleware/cors';
 import { findUserById } from '../../storage/users';
 
 /** OIDC Core §5.3: claims about the user, by the scopes the access token carries. */
 export const userinfo = new Hono<AppEnv>();
 
+userinfo.use(cors({ origins: 'clients' }));
+
 // OIDC Core §5.3.1: the endpoint answers GET and POST alike.
-const handlers = createFactory<AppEnv>().createHandlers(requireAccessToken({ scope: 'openid' }), async function userClaims(c) {
+const handlers = createFactory<AppEnv>().createHandlers(requireAccessToken({ scope: 'openid', user: true }), async function userClaims(c) {
   const token = c.var.accessToken;
   const user = await findUserById(c.var.db, token.sub);
   if (!user) throw new OAuthError('invalid_token', { status: 401, description: 'the user no longer exists' });

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { OAuthError } from '../errors';
+import { allowedScopes } from '../services/scopes';
+import { clientCredentialsGrantId } from '../storage/grants';
+import { tokenResponse } from './issue';
+import { defineGrant } from './types';
+
+/** Scopes that speak for a user, which a client acting for itself cannot have. */
+const USER_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
+
+/**
+ * RFC 6749 §4.4: a confidential client gets a token for itself. `sub` is the
+ * client id (RFC 9068 §2.2); no refresh token (RFC 6749 §4.4.3). The token
+ * hangs off the client's own grant, made when it registered.
+ */
+export const clientCredentials = defineGrant({
+  grantType: 'client_credentials',
+  parameters: z.object({ scope: z.string().max(1000).optional() }),
+  async handler(c, client, params) {
+    if (client.tokenEndpointAuthMethod === 'none') {
+      throw new OAuthError('unauthorized_client', { description: 'client_credentials needs a confidential client' });
+    }
+    const scope = allowedScopes(params.scope, client.scope);
+    const userScope = scope.find((token) => USER_SCOPES.has(token));
+    if (userScope) throw new OAuthError('invalid_scope', { description: `${userScope} needs a user; client_credentials has none` });
+    return tokenResponse(c, client, { sub: client.id, grantId: clientCredentialsGrantId(client.id), scope });
+  },
+});

@@ -1,0 +1,49 @@
+import type { Context } from 'hono';
+import { ACCESS_TOKEN_TTL } from '../config';
+import type { AppEnv } from '../env';
+import { signAccessToken, signIdToken } from '../services/tokens';
+import type { Client } from '../storage/schema';
+import type { TokenResponse } from './types';
+
+export interface IssueOptions {
+  sub: string;
+  grantId: string;
+  scope: string[];
+  authTime?: number;
+  /** Only the authorization code grant carries the request's nonce. */
+  nonce?: string | null;
+  refreshToken?: string;
+}
+
+/**
+ * Whether a grant hands out a refresh token: the client registered for the
+ * refresh_token grant, and either the user granted offline_access or the
+ * client is confidential (OIDC Core §11, RFC 9700 §4.14).
+ */
+export function offersRefreshToken(client: Client, scope: string[]): boolean {
+  return client.grantTypes.includes('refresh_token') && (scope.includes('offline_access') || client.tokenEndpointAuthMethod !== 'none');
+}
+
+/** The token response (RFC 6749 §5.1): an access token, and an ID token when openid was granted to a user. */
+export async function tokenResponse(c: Context<AppEnv>, client: Client, options: IssueOptions): Promise<TokenResponse> {
+  const ctx = { db: c.var.db, env: c.env, issuer: c.var.issuer };
+  const accessToken = await signAccessToken(ctx, {
+    sub: options.sub,
+    clientId: client.id,
+    scope: options.scope,
+    grantId: options.grantId,
+    ...(options.authTime !== undefined ? { authTime: options.authTime } : {}),
+  });
+  const idToken =
+    options.scope.includes('openid') && options.authTime !== undefined
+      ? await signIdToken(ctx, { sub: options.sub, clientId: client.id, authTime: options.authTime, nonce: options.nonce ?? null, accessToken })
+      : undefined;
+  return {
+    access_token: accessToken,
+    token_type: 'Bearer',
+    expires_in: ACCESS_TOKEN_TTL,
+    scope: options.scope.join(' '),
+    ...(idToken ? { id_token: idToken } : {}),
+    ...(options.refreshToken ? { refresh_token: options.refreshToken } : {}),
+  };
+}

@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { OAuthError } from '../errors';
+import { allowedScopes, splitScope } from '../services/scopes';
+import { rotateRefreshToken } from '../storage/refresh-tokens';
+import { tokenResponse } from './issue';
+import { defineGrant } from './types';
+
+/**
+ * RFC 6749 §6. Every use rotates the token (RFC 9700 §4.14.2); using a token
+ * that was already rotated revokes its whole family. The scope may be
+ * narrowed for the new access token, never widened; the new refresh token
+ * keeps the original scope (RFC 6749 §6).
+ */
+export const refreshToken = defineGrant({
+  grantType: 'refresh_token',
+  parameters: z.object({
+    refresh_token: z.string({ error: 'refresh_token is required' }).min(1).max(256),
+    scope: z.string().max(1000).optional(),
+  }),
+  async handler(c, client, params) {
+    const requested = params.scope === undefined ? [] : allowedScopes(params.scope, client.scope);
+    const rotation = await rotateRefreshToken(c.var.db, params.refresh_token, client.id, requested);
+    switch (rotation.outcome) {
+      case 'rotated': {
+        const { previous } = rotation;
+        return tokenResponse(c, client, {
+          sub: previous.userId,
+          grantId: previous.grantId,
+          scope: requested.length > 0 ? requested : splitScope(previous.scope),
+          // OIDC Core §12.2: auth_time stays the original sign-in; no nonce.
+          authTime: previous.authTime,
+          refreshToken: rotation.token,
+        });
+      }
+      case 'scope_widened':
+        throw new OAuthError('invalid_scope', { description: 'the requested scope exceeds the scope originally granted' });
+      case 'reused':
+        throw new OAuthError('invalid_grant', { description: 'the refresh token was already used; its grant has been revoked' });
+      case 'invalid':
+        throw new OAuthError('invalid_grant', { description: 'the refresh token is invalid, expired or was issued to another client' });
+    }
+  },
+});

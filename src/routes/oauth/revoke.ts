@@ -1,0 +1,51 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AppEnv } from '../../env';
+import { limitBody, requireContentType } from '../../middleware/body';
+import { authenticateClient } from '../../middleware/client-auth';
+import { cors } from '../../middleware/cors';
+import { validate } from '../../middleware/validate';
+import { verifyAccessToken } from '../../services/tokens';
+import { revokeRefreshTokenFamily } from '../../storage/refresh-tokens';
+import { revokeAccessToken } from '../../storage/revoked-tokens';
+
+/** RFC 7009 §2.1 request: the token, an optional hint, and client credentials. */
+const revocationSchema = z.object({
+  token: z.string({ error: 'token is required' }).min(1).max(4096),
+  token_type_hint: z.string().max(64).optional(),
+  client_id: z.string().max(256).optional(),
+  client_secret: z.string().max(512).optional(),
+});
+
+/** The revocation endpoint (RFC 7009). */
+export const revoke = new Hono<AppEnv>();
+
+revoke.use(cors({ origins: 'clients' }));
+
+revoke.post(
+  '/',
+  limitBody,
+  requireContentType('application/x-www-form-urlencoded'),
+  validate('form', revocationSchema),
+  async function revokeToken(c) {
+    const body = c.req.valid('form');
+    const client = await authenticateClient(c, body);
+    c.set('client', client);
+    const db = c.var.db;
+    // The hint only orders the lookups (RFC 7009 §2.1); an unknown hint is ignored.
+    const tryAccessFirst = body.token_type_hint === 'access_token';
+    const revokeAccess = async () => {
+      const claims = await verifyAccessToken({ db, env: c.env, issuer: c.var.issuer }, body.token);
+      // A client may revoke only its own tokens.
+      if (!claims || claims.clientId !== client.id) return false;
+      await revokeAccessToken(db, claims.jti, claims.exp);
+      return true;
+    };
+    const revokeRefresh = () => revokeRefreshTokenFamily(db, body.token, client.id);
+    if (tryAccessFirst) (await revokeAccess()) || (await revokeRefresh());
+    else (await revokeRefresh()) || (await revokeAccess());
+    // RFC 7009 §2.2: 200 whether or not the token was valid, or the caller's:
+    // an error would tell a token thief which tokens are live.
+    return c.body(null, 200, { 'Cache-Control': 'no-store' });
+  },
+);

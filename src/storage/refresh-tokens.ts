@@ -1,0 +1,120 @@
+import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import { REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL } from '../config';
+import { hashSecret, now, randomSecret } from '../services/crypto';
+import type { Db } from './db';
+import { grants, refreshTokens, type RefreshToken } from './schema';
+
+export interface NewRefreshToken {
+  grantId: string;
+  clientId: string;
+  userId: string;
+  scope: string;
+  authTime: number;
+}
+
+/** Mints the first refresh token of a family; returns it with its unexecuted insert. */
+export async function prepareRefreshToken(db: Db, input: NewRefreshToken) {
+  const token = randomSecret();
+  const time = now();
+  const insert = db.insert(refreshTokens).values({
+    hash: await hashSecret(token),
+    ...input,
+    parentHash: null,
+    replacedBy: null,
+    usedAt: null,
+    createdAt: time,
+    expiresAt: time + Math.min(REFRESH_TOKEN_IDLE_TTL, REFRESH_TOKEN_ABSOLUTE_TTL),
+    absoluteExpiresAt: time + REFRESH_TOKEN_ABSOLUTE_TTL,
+  });
+  return { token, insert };
+}
+
+export type Rotation =
+  | { outcome: 'rotated'; previous: RefreshToken; token: string }
+  | { outcome: 'invalid' }
+  | { outcome: 'reused' }
+  | { outcome: 'scope_widened' };
+
+/**
+ * Uses a refresh token once and mints its successor, in one D1 round trip:
+ * 1. UPDATE marks the token used and names its successor, only if it is
+ *    unused, unexpired, the caller's, and covers every requested scope. Of
+ *    two concurrent uses exactly one can match (RFC 9700 §4.14.2).
+ * 2. INSERT ... SELECT copies it into the successor, only where step 1 named
+ *    this request's successor: nothing is minted for a request that lost.
+ * 3. The grant records its last use.
+ * On failure one read says why; a token that was already used means the
+ * family leaked, and its grant is deleted with every token under it.
+ */
+export async function rotateRefreshToken(db: Db, token: string, clientId: string, requestedScope: string[]): Promise<Rotation> {
+  const [hash, next] = [await hashSecret(token), randomSecret()];
+  const nextHash = await hashSecret(next);
+  const time = now();
+  // RFC 6749 §6: a narrower scope may be asked for, never a wider one. Scope
+  // tokens are from the supported set, so exact matching on ' token ' is safe.
+  const covers = requestedScope.map((scope) => sql`instr(' ' || ${refreshTokens.scope} || ' ', ${` ${scope} `}) > 0`);
+  const [rotated] = await db.batch([
+    db
+      .update(refreshTokens)
+      .set({ usedAt: time, replacedBy: nextHash })
+      .where(
+        and(
+          eq(refreshTokens.hash, hash),
+          eq(refreshTokens.clientId, clientId),
+          isNull(refreshTokens.usedAt),
+          gt(refreshTokens.expiresAt, time),
+          gt(refreshTokens.absoluteExpiresAt, time),
+          ...covers,
+        ),
+      )
+      .returning(),
+    db.run(sql`
+      insert into ${refreshTokens} (hash, grant_id, client_id, user_id, scope, auth_time, parent_hash, created_at, expires_at, absolute_expires_at)
+      select ${nextHash}, grant_id, client_id, user_id, scope, auth_time, hash, ${time},
+             min(${time + REFRESH_TOKEN_IDLE_TTL}, absolute_expires_at), absolute_expires_at
+      from ${refreshTokens} where hash = ${hash} and replaced_by = ${nextHash}`),
+    db
+      .update(grants)
+      .set({ lastUsedAt: time })
+      .where(eq(grants.id, sql`(select grant_id from ${refreshTokens} where hash = ${nextHash})`)),
+  ]);
+  const previous = rotated[0];
+  if (previous) return { outcome: 'rotated', previous, token: next };
+
+  const row = await db.query.refreshTokens.findFirst({ where: eq(refreshTokens.hash, hash) });
+  if (!row) return { outcome: 'invalid' };
+  if (row.usedAt !== null) {
+    await db.delete(grants).where(eq(grants.id, row.grantId));
+    return { outcome: 'reused' };
+  }
+  if (row.clientId !== clientId || row.expiresAt <= time || row.absoluteExpiresAt <= time) return { outcome: 'invalid' };
+  return { outcome: 'scope_widened' };
+}
+
+/** A live (unused, unexpired) refresh token, for introspection. */
+export async function findLiveRefreshToken(db: Db, token: string): Promise<RefreshToken | null> {
+  const time = now();
+  const row = await db.query.refreshTokens.findFirst({
+    where: and(
+      eq(refreshTokens.hash, await hashSecret(token)),
+      isNull(refreshTokens.usedAt),
+      gt(refreshTokens.expiresAt, time),
+      gt(refreshTokens.absoluteExpiresAt, time),
+    ),
+  });
+  return row ?? null;
+}
+
+/**
+ * Revokes the family of a client's refresh token (used or not) by deleting
+ * its grant: RFC 7009 §2.1 asks that the access tokens of the same grant go too.
+ * Returns false when the token is unknown or another client's.
+ */
+export async function revokeRefreshTokenFamily(db: Db, token: string, clientId: string): Promise<boolean> {
+  const row = await db.query.refreshTokens.findFirst({
+    where: and(eq(refreshTokens.hash, await hashSecret(token)), eq(refreshTokens.clientId, clientId)),
+  });
+  if (!row) return false;
+  await db.delete(grants).where(eq(grants.id, row.grantId));
+  return true;
+}
