@@ -68,11 +68,25 @@ export async function rotateRefreshToken(db: Db, token: string, clientId: string
         ),
       )
       .returning(),
-    db.run(sql`
-      insert into ${refreshTokens} (hash, grant_id, client_id, user_id, scope, auth_time, parent_hash, created_at, expires_at, absolute_expires_at)
-      select ${nextHash}, grant_id, client_id, user_id, scope, auth_time, hash, ${time},
-             min(${time + REFRESH_TOKEN_IDLE_TTL}, absolute_expires_at), absolute_expires_at
-      from ${refreshTokens} where hash = ${hash} and replaced_by = ${nextHash}`),
+    db.insert(refreshTokens).select(
+      db
+        .select({
+          hash: sql<string>`${nextHash}`.as('hash'),
+          grantId: refreshTokens.grantId,
+          clientId: refreshTokens.clientId,
+          userId: refreshTokens.userId,
+          scope: refreshTokens.scope,
+          authTime: refreshTokens.authTime,
+          parentHash: refreshTokens.hash,
+          replacedBy: sql<null>`null`.as('replaced_by'),
+          usedAt: sql<null>`null`.as('used_at'),
+          createdAt: sql<number>`${time}`.as('created_at'),
+          expiresAt: sql<number>`min(${time + REFRESH_TOKEN_IDLE_TTL}, ${refreshTokens.absoluteExpiresAt})`.as('expires_at'),
+          absoluteExpiresAt: refreshTokens.absoluteExpiresAt,
+        })
+        .from(refreshTokens)
+        .where(and(eq(refreshTokens.hash, hash), eq(refreshTokens.replacedBy, nextHash))),
+    ),
     db
       .update(grants)
       .set({ lastUsedAt: time })
