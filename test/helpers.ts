@@ -306,3 +306,46 @@ export async function issueTokens(
 export function bearer(token: string): Record<string, string> {
   return { Authorization: `Bearer ${token}` };
 }
+
+/**
+ * A POST to the token, revocation or introspection endpoint as `client`:
+ * client_secret_basic for a confidential client, client_id alone (`none`) for a public one.
+ */
+export function postAsClient(
+  path: string,
+  client: RegisteredClient,
+  fields: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  if (client.client_secret) return form(path, fields, { Authorization: basic(client.client_id, client.client_secret), ...headers });
+  return form(path, { client_id: client.client_id, ...fields }, headers);
+}
+
+/** POST /oauth2/introspect as `client`: asserts 200, JSON and no-store; returns the body. */
+export async function introspectAs(client: RegisteredClient, token: string, fields: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const response = await postAsClient('/oauth2/introspect', client, { token, ...fields });
+  const text = await response.text();
+  expect(response.status, text).toBe(200);
+  expect(response.headers.get('Content-Type')).toMatch(/^application\/json/);
+  expect(response.headers.get('Cache-Control')).toBe('no-store');
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** POST /oauth2/revoke as `client`: asserts RFC 7009 §2.2's 200 with an empty body and no-store. */
+export async function revokeAs(client: RegisteredClient, token: string, fields: Record<string, string> = {}): Promise<void> {
+  const response = await postAsClient('/oauth2/revoke', client, { token, ...fields });
+  const text = await response.text();
+  expect(response.status, text).toBe(200);
+  expect(text).toBe('');
+  expect(response.headers.get('Cache-Control')).toBe('no-store');
+}
+
+/** A refresh_token grant request as `client` (the response, unchecked). */
+export function refreshAs(client: RegisteredClient, refreshToken: string, fields: Record<string, string> = {}): Promise<Response> {
+  return postAsClient('/oauth2/token', client, { grant_type: 'refresh_token', refresh_token: refreshToken, ...fields });
+}
+
+/** The SHA-256 (base64url) of a secret: the key under which D1 stores codes and refresh tokens. */
+export async function storedHash(secret: string): Promise<string> {
+  return b64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(secret))));
+}
