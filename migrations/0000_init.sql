@@ -23,6 +23,7 @@ CREATE TABLE `clients` (
 	`secret_hash` text,
 	`token_endpoint_auth_method` text NOT NULL,
 	`redirect_uris` text NOT NULL,
+	`post_logout_redirect_uris` text DEFAULT '[]' NOT NULL,
 	`grant_types` text NOT NULL,
 	`scope` text,
 	`created_at` integer NOT NULL,
@@ -39,6 +40,7 @@ CREATE TABLE `codes` (
 	`code_challenge` text NOT NULL,
 	`scope` text NOT NULL,
 	`nonce` text,
+	`claims` text,
 	`request_hash` text NOT NULL,
 	`auth_time` integer NOT NULL,
 	`expires_at` integer NOT NULL,
@@ -108,6 +110,7 @@ CREATE TABLE `signing_keys` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `signing_keys_one_current_idx` ON `signing_keys` (`status`) WHERE status = 'current';--> statement-breakpoint
+CREATE UNIQUE INDEX `signing_keys_one_next_idx` ON `signing_keys` (`status`) WHERE status = 'next';--> statement-breakpoint
 CREATE TABLE `users` (
 	`id` text PRIMARY KEY NOT NULL,
 	`email` text NOT NULL,

@@ -35,7 +35,15 @@ export function wrangler(args, { quiet = true } = {}) {
   });
 }
 
-/** Starts a long-running wrangler (dev) with stdin closed and output shown. */
-export function spawnWrangler(args) {
-  return spawn(process.execPath, [WRANGLER, ...args], { cwd: ROOT, env: WRANGLER_ENV, stdio: ['ignore', 'inherit', 'inherit'] });
+/**
+ * Starts a long-running wrangler (dev) with stdin closed. `detached` puts it in
+ * a process group of its own, so the caller can stop it and its workerd by id.
+ */
+export function spawnWrangler(args, { detached = false, quiet = false } = {}) {
+  return spawn(process.execPath, [WRANGLER, ...args], {
+    cwd: ROOT,
+    env: WRANGLER_ENV,
+    stdio: ['ignore', quiet ? 'ignore' : 'inherit', quiet ? 'ignore' : 'inherit'],
+    detached,
+  });
 }

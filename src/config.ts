@@ -45,6 +45,11 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export const SIGNING_ALG = 'ES256';
 /** How long an isolate keeps signing keys in memory before re-reading D1. 5 minutes, seconds. */
 export const KEY_CACHE_TTL = 5 * 60;
+/**
+ * How long a retired signing key stays in the JWKS: longer than any token it
+ * signed lives (10 min), plus JWKS and key caches (5 + 5 min). 1 hour, seconds.
+ */
+export const RETIRED_KEY_GRACE = 60 * 60;
 /** `Cache-Control: max-age` on the JWKS, short so a key rotation is seen soon. 5 minutes, seconds. */
 export const JWKS_MAX_AGE = 5 * 60;
 

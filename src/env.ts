@@ -10,6 +10,8 @@ export interface Bindings {
   ISSUER: string;
   /** Optional private signing key (a JWK, JSON) set with `wrangler secret put SIGNING_KEY`. */
   SIGNING_KEY?: string;
+  /** Optional secret that encrypts private signing keys at rest in D1 (AES-256-GCM). */
+  KEY_ENCRYPTION_KEY?: string;
 }
 
 /** What a browser session resolves to. */

@@ -1,7 +1,10 @@
 import { env } from 'cloudflare:test';
-import { exportJWK, generateKeyPair, jwtVerify, importJWK } from 'jose';
+import { createLocalJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify } from 'jose';
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { clearKeyCache, getKeySet } from '../src/services/keys';
+import worker from '../src/index';
+import { RETIRED_KEY_GRACE } from '../src/config';
+import { clearKeyCache, getKeySet, rotateSigningKeys } from '../src/services/keys';
 import { signAccessToken, verifyAccessToken } from '../src/services/tokens';
 import { createDb } from '../src/storage/db';
 import { call, ISSUER } from './helpers';
@@ -22,6 +25,8 @@ describe('signing keys', () => {
     );
     const rows = await env.DB.prepare("select kid from signing_keys where status = 'current'").all<{ kid: string }>();
     expect(rows.results).toHaveLength(1);
+    const next = await env.DB.prepare("select kid from signing_keys where status = 'next'").all<{ kid: string }>();
+    expect(next.results).toHaveLength(1);
     for (const set of sets) expect(set.signing.kid).toBe(rows.results[0]!.kid);
   });
 
@@ -30,10 +35,13 @@ describe('signing keys', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('Cache-Control')).toMatch(/max-age=\d+/);
     const { keys } = (await response.json()) as { keys: Record<string, string>[] };
-    expect(keys).toHaveLength(1);
-    expect(keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' });
-    expect(keys[0]!.kid).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(keys[0]).not.toHaveProperty('d');
+    // The current key and the next one, published before it is used.
+    expect(keys).toHaveLength(2);
+    for (const key of keys) {
+      expect(key).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' });
+      expect(key.kid).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(key).not.toHaveProperty('d');
+    }
   });
 
   it('signs with the SIGNING_KEY secret when it is set', async () => {
@@ -55,6 +63,112 @@ describe('signing keys', () => {
   it('refuses a SIGNING_KEY that is not a private P-256 JWK', async () => {
     const ctx = { db: createDb(env.DB), env: { ...env, SIGNING_KEY: '{"kty":"RSA"}' }, issuer: ISSUER };
     await expect(getKeySet(ctx.db, ctx.env)).rejects.toThrow(/P-256/);
+    clearKeyCache();
+  });
+});
+
+async function publishedKids(): Promise<string[]> {
+  const { keys } = (await (await call('/.well-known/jwks.json')).json()) as { keys: { kid: string }[] };
+  return keys.map((key) => key.kid);
+}
+
+describe('signing key rotation', () => {
+  beforeEach(async () => {
+    clearKeyCache();
+    await env.DB.prepare('delete from signing_keys').run();
+  });
+
+  it('promotes the published next key, retires the current one, and publishes a new next', async () => {
+    const db = createDb(env.DB);
+    const before = await getKeySet(db, env);
+    const nextBefore = (await env.DB.prepare("select kid from signing_keys where status = 'next'").first<{ kid: string }>())!.kid;
+    const result = await rotateSigningKeys(db, env);
+    expect(result).toMatchObject({ rotated: true, current: nextBefore });
+    expect(result.next).not.toBe(nextBefore);
+    const after = await getKeySet(db, env);
+    expect(after.signing.kid).toBe(nextBefore);
+    const statuses = await env.DB.prepare('select kid, status from signing_keys').all<{ kid: string; status: string }>();
+    expect(statuses.results).toContainEqual({ kid: before.signing.kid, status: 'retired' });
+    expect(await publishedKids()).toEqual(expect.arrayContaining([before.signing.kid, nextBefore, result.next!]));
+  });
+
+  it('keeps a token signed before the rotation verifiable after it', async () => {
+    const ctx = { db: createDb(env.DB), env, issuer: ISSUER };
+    const token = await signAccessToken(ctx, { sub: 'u1', clientId: 'c1', scope: ['books:read'], grantId: 'g1' });
+    const jwksBefore = await (await call('/.well-known/jwks.json')).json();
+    await rotateSigningKeys(ctx.db, env);
+    clearKeyCache();
+    // A relying party that fetches the JWKS after the rotation still finds the old key.
+    const jwksAfter = createLocalJWKSet(await (await call('/.well-known/jwks.json')).json());
+    await expect(jwtVerify(token, jwksAfter, { issuer: ISSUER })).resolves.toBeTruthy();
+    expect(await verifyAccessToken(ctx, token)).toMatchObject({ sub: 'u1' });
+    // And one that cached the JWKS before it already knew the key that now signs.
+    const newToken = await signAccessToken(ctx, { sub: 'u2', clientId: 'c1', scope: ['books:read'], grantId: 'g1' });
+    await expect(jwtVerify(newToken, createLocalJWKSet(jwksBefore as never), { issuer: ISSUER })).resolves.toBeTruthy();
+  });
+
+  it('drops a retired key from the JWKS after its grace period', async () => {
+    const db = createDb(env.DB);
+    const first = (await getKeySet(db, env)).signing.kid;
+    await rotateSigningKeys(db, env);
+    clearKeyCache();
+    expect(await publishedKids()).toContain(first);
+    // Age the retirement past the grace period.
+    await env.DB.prepare('update signing_keys set retired_at = retired_at - ? where kid = ?').bind(RETIRED_KEY_GRACE + 1, first).run();
+    clearKeyCache();
+    expect(await publishedKids()).not.toContain(first);
+    // The next rotation deletes it for good.
+    await rotateSigningKeys(db, env);
+    const gone = await env.DB.prepare('select count(*) as n from signing_keys where kid = ?').bind(first).first<{ n: number }>();
+    expect(gone?.n).toBe(0);
+  });
+
+  it('rotates from the Cron Trigger through the scheduled handler', async () => {
+    const db = createDb(env.DB);
+    const first = (await getKeySet(db, env)).signing.kid;
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: '0 3 1 * *', scheduledTime: Date.now() }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    clearKeyCache();
+    expect((await getKeySet(db, env)).signing.kid).not.toBe(first);
+  });
+
+  it('leaves an operator key from SIGNING_KEY alone', async () => {
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const secretEnv = { ...env, SIGNING_KEY: JSON.stringify(await exportJWK(privateKey)) };
+    expect(await rotateSigningKeys(createDb(env.DB), secretEnv)).toEqual({ rotated: false });
+    clearKeyCache();
+  });
+});
+
+describe('private signing keys at rest', () => {
+  beforeEach(async () => {
+    clearKeyCache();
+    await env.DB.prepare('delete from signing_keys').run();
+  });
+
+  it('seals private keys with AES-GCM when KEY_ENCRYPTION_KEY is set, and signs with them', async () => {
+    const kekEnv = { ...env, KEY_ENCRYPTION_KEY: 'dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXMhIQ' };
+    const ctx = { db: createDb(env.DB), env: kekEnv, issuer: ISSUER };
+    const token = await signAccessToken(ctx, { sub: 'u1', clientId: 'c1', scope: ['books:read'], grantId: 'g1' });
+    const rows = await env.DB.prepare('select kid, private_jwk from signing_keys').all<{ kid: string; private_jwk: string }>();
+    expect(rows.results.length).toBeGreaterThanOrEqual(2);
+    for (const row of rows.results) {
+      expect(row.private_jwk).toMatch(/^aes256gcm:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$/);
+      expect(row.private_jwk).not.toContain('"d"');
+    }
+    clearKeyCache();
+    expect(await verifyAccessToken(ctx, token)).toMatchObject({ sub: 'u1' });
+    // Without the secret the sealed key cannot be used, and says why.
+    clearKeyCache();
+    await expect(getKeySet(createDb(env.DB), env)).rejects.toThrow(/KEY_ENCRYPTION_KEY/);
+    clearKeyCache();
+  });
+
+  it('stores the private key as plain JWK JSON when no KEK is set (readable later, sealed from the next rotation)', async () => {
+    await getKeySet(createDb(env.DB), env);
+    const row = await env.DB.prepare("select private_jwk from signing_keys where status = 'current'").first<{ private_jwk: string }>();
+    expect(JSON.parse(row!.private_jwk)).toHaveProperty('d');
     clearKeyCache();
   });
 });

@@ -51,6 +51,7 @@ export const authorizationCode = defineGrant({
       scope,
       authTime: code.authTime,
       nonce: code.nonce,
+      claims: code.claims,
       ...(refreshToken ? { refreshToken } : {}),
     });
   },

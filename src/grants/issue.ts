@@ -12,6 +12,8 @@ export interface IssueOptions {
   authTime?: number;
   /** Only the authorization code grant carries the request's nonce. */
   nonce?: string | null;
+  /** User claims for the ID token (OIDC Core §5.4), by granted scope. */
+  claims?: Record<string, unknown> | null;
   refreshToken?: string;
 }
 
@@ -36,7 +38,14 @@ export async function tokenResponse(c: Context<AppEnv>, client: Client, options:
   });
   const idToken =
     options.scope.includes('openid') && options.authTime !== undefined
-      ? await signIdToken(ctx, { sub: options.sub, clientId: client.id, authTime: options.authTime, nonce: options.nonce ?? null, accessToken })
+      ? await signIdToken(ctx, {
+          sub: options.sub,
+          clientId: client.id,
+          authTime: options.authTime,
+          nonce: options.nonce ?? null,
+          accessToken,
+          claims: options.claims ?? {},
+        })
       : undefined;
   return {
     access_token: accessToken,

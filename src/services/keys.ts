@@ -1,9 +1,11 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import { KEY_CACHE_TTL, SIGNING_ALG } from '../config';
+import { KEY_CACHE_TTL, RETIRED_KEY_GRACE, SIGNING_ALG } from '../config';
 import type { Bindings } from '../env';
 import type { Db } from '../storage/db';
-import { insertCurrentKeyIfNone, listPublishedKeys } from '../storage/keys';
+import { insertKeysIfAbsent, listPublishedKeys, rotateKeys } from '../storage/keys';
+import type { SigningKey, SigningKeyStatus } from '../storage/schema';
 import { now } from './crypto';
+import { openPrivateJwk, sealPrivateJwk } from './key-encryption';
 
 /** The keys an isolate signs and verifies with. */
 export interface KeySet {
@@ -55,27 +57,30 @@ async function keySetFromSecret(secret: string): Promise<KeySet> {
   };
 }
 
-/** Makes a fresh ES256 key pair in the shape of a `signing_keys` row. */
-async function generateSigningKey() {
+/** Makes a fresh ES256 key pair as a `signing_keys` row, its private half sealed when a KEK is set. */
+async function generateSigningKey(env: Bindings, status: SigningKeyStatus): Promise<SigningKey> {
   const { privateKey, publicKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
   const [privateJwk, pub] = await Promise.all([exportJWK(privateKey), exportJWK(publicKey)]);
   const kid = await calculateJwkThumbprint(pub);
   return {
     kid,
     alg: SIGNING_ALG,
-    status: 'current' as const,
+    status,
     publicJwk: publicJwk(pub, kid) as JsonWebKey,
-    privateJwk: privateJwk as JsonWebKey,
+    privateJwk: await sealPrivateJwk(privateJwk as JsonWebKey, kid, env.KEY_ENCRYPTION_KEY),
     createdAt: now(),
     retiredAt: null,
   };
 }
 
-async function keySetFromDatabase(db: Db): Promise<KeySet> {
-  let rows = await listPublishedKeys(db);
+async function keySetFromDatabase(db: Db, env: Bindings): Promise<KeySet> {
+  const retiredSince = now() - RETIRED_KEY_GRACE;
+  let rows = await listPublishedKeys(db, retiredSince);
   if (!rows.some((row) => row.status === 'current')) {
-    await insertCurrentKeyIfNone(db, await generateSigningKey());
-    rows = await listPublishedKeys(db);
+    // First use: a current key, and the next one published from the start so
+    // that relying parties already hold it when the first rotation comes.
+    await insertKeysIfAbsent(db, [await generateSigningKey(env, 'current'), await generateSigningKey(env, 'next')]);
+    rows = await listPublishedKeys(db, retiredSince);
   }
   const current = rows.find((row) => row.status === 'current');
   if (!current) throw new Error('no current signing key after creating one');
@@ -83,8 +88,9 @@ async function keySetFromDatabase(db: Db): Promise<KeySet> {
   await Promise.all(
     rows.map(async (row) => verifying.set(row.kid, (await importJWK(row.publicJwk as JWK, row.alg)) as CryptoKey)),
   );
+  const privateJwk = await openPrivateJwk(current.privateJwk, current.kid, env.KEY_ENCRYPTION_KEY);
   return {
-    signing: { kid: current.kid, key: (await importJWK(current.privateJwk as JWK, current.alg)) as CryptoKey },
+    signing: { kid: current.kid, key: (await importJWK(privateJwk as JWK, current.alg)) as CryptoKey },
     verifying,
     jwks: rows.map((row) => row.publicJwk as JWK),
     loadedAt: now(),
@@ -94,7 +100,7 @@ async function keySetFromDatabase(db: Db): Promise<KeySet> {
 /** The key set: from the SIGNING_KEY secret when set, else from D1 (created on first use). */
 export async function getKeySet(db: Db, env: Bindings): Promise<KeySet> {
   if (cached && now() - cached.loadedAt < KEY_CACHE_TTL) return cached;
-  cached = env.SIGNING_KEY ? await keySetFromSecret(env.SIGNING_KEY) : await keySetFromDatabase(db);
+  cached = env.SIGNING_KEY ? await keySetFromSecret(env.SIGNING_KEY) : await keySetFromDatabase(db, env);
   return cached;
 }
 
@@ -111,4 +117,28 @@ export async function getVerificationKey(db: Db, env: Bindings, kid: string | un
   lastForcedReload = now();
   cached = null;
   return (await getKeySet(db, env)).verifying.get(kid) ?? null;
+}
+
+/**
+ * Rotates the signing keys (Cron Trigger, `npm run keys:rotate`): the next key,
+ * published since the last rotation, starts signing; the current one retires
+ * but stays in the JWKS for RETIRED_KEY_GRACE, so every token it signed still
+ * verifies; a new next key is published. A key from the SIGNING_KEY secret is
+ * the operator's to rotate, so nothing happens then.
+ */
+export async function rotateSigningKeys(db: Db, env: Bindings): Promise<{ rotated: boolean; current?: string; next?: string }> {
+  if (env.SIGNING_KEY) return { rotated: false };
+  await getKeySet(db, env); // makes current and next on a fresh database
+  const time = now();
+  // A database from before `next` keys existed gets one first, so the promotion has something to promote.
+  await insertKeysIfAbsent(db, [await generateSigningKey(env, 'next')]);
+  const newNext = await generateSigningKey(env, 'next');
+  await rotateKeys(db, newNext, time, time - RETIRED_KEY_GRACE);
+  clearKeyCache();
+  const keys = await listPublishedKeys(db, time - RETIRED_KEY_GRACE);
+  return {
+    rotated: true,
+    current: keys.find((key) => key.status === 'current')?.kid,
+    next: keys.find((key) => key.status === 'next')?.kid,
+  };
 }

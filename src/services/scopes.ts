@@ -10,6 +10,18 @@ export function splitScope(scope: string | null | undefined): string[] {
   return [...new Set((scope ?? '').split(' ').filter(Boolean))];
 }
 
+/**
+ * The user's claims a client may see, by granted scope (OIDC Core §5.4):
+ * `profile` gives `name`; `email` gives `email` and `email_verified` (false:
+ * Tollgate does not verify that a user owns their address yet).
+ */
+export function userClaims(user: { name: string; email: string }, scope: readonly string[]): Record<string, string | boolean> {
+  return {
+    ...(scope.includes('profile') ? { name: user.name } : {}),
+    ...(scope.includes('email') ? { email: user.email, email_verified: false } : {}),
+  };
+}
+
 export function isSupportedScope(token: string): token is Scope {
   return SUPPORTED.has(token);
 }

@@ -1,4 +1,4 @@
-import { errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { compactVerify, errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { ACCESS_TOKEN_TTL, BOOKS_API_PATH, ID_TOKEN_TTL, SIGNING_ALG, USER_API_AUDIENCE, USER_TOKEN_TTL } from '../config';
 import type { Bindings } from '../env';
 import type { Db } from '../storage/db';
@@ -70,6 +70,8 @@ export interface IdTokenClaims {
   /** The authorization request's nonce; none on refresh (OIDC Core §12.2). */
   nonce: string | null;
   accessToken: string;
+  /** Claims about the user by scope (OIDC Core §5.4); never overrides the registered claims above. */
+  claims?: Record<string, unknown>;
 }
 
 /** An ID token (OIDC Core §2), signed ES256, for a client granted `openid`. */
@@ -78,6 +80,7 @@ export async function signIdToken(ctx: TokenContext, claims: IdTokenClaims): Pro
     ctx,
     'JWT',
     {
+      ...claims.claims,
       sub: claims.sub,
       aud: claims.clientId,
       azp: claims.clientId,
@@ -160,4 +163,28 @@ export async function standingAccessToken(ctx: TokenContext, token: string): Pro
   if (!claims) return null;
   const grant = await liveGrantUser(ctx.db, claims.grantId, claims.jti);
   return grant ? { ...claims, userId: grant.userId } : null;
+}
+
+/**
+ * Checks an `id_token_hint` (OIDC RP-Initiated Logout §2): signed by us, for
+ * this issuer, and an ID token (not an access token). An expired hint is still
+ * accepted, as the specification asks. Returns the user and the client.
+ */
+export async function verifyIdTokenHint(ctx: TokenContext, token: string): Promise<{ sub: string; clientId: string } | null> {
+  try {
+    const { payload, protectedHeader } = await compactVerify(token, (header) =>
+      getVerificationKey(ctx.db, ctx.env, header.kid).then(orThrow),
+    { algorithms: [SIGNING_ALG] });
+    if (protectedHeader.typ !== 'JWT') return null;
+    const claims = JSON.parse(new TextDecoder().decode(payload)) as JWTPayload;
+    const audience = Array.isArray(claims.aud) ? claims.aud[0] : claims.aud;
+    // A user API token is a JWT too, but its audience is not a client.
+    if (claims.iss !== ctx.issuer || typeof claims.sub !== 'string' || typeof audience !== 'string' || audience === USER_API_AUDIENCE) {
+      return null;
+    }
+    return { sub: claims.sub, clientId: audience };
+  } catch (error) {
+    if (error instanceof errors.JOSEError || error instanceof SyntaxError) return null;
+    throw error;
+  }
 }

@@ -19,6 +19,8 @@ export interface AuthRequest {
   codeChallenge: string;
   prompt: string[];
   maxAge: number | null;
+  /** OIDC Core §3.1.2.1 login_hint: the email to prefill on the sign-in page. */
+  loginHint: string | null;
   /** When the request arrived; `prompt=login` needs an authentication after it. Seconds. */
   createdAt: number;
   /** The user the consent page was shown to; only they may answer it. */

@@ -17,6 +17,8 @@ export interface CodeRequest {
   codeChallenge: string;
   scope: string;
   nonce: string | null;
+  /** The user's claims for the ID token, by the granted scope. */
+  claims: Record<string, unknown> | null;
   authTime: number;
 }
 

@@ -1,17 +1,39 @@
-import { inArray } from 'drizzle-orm';
+import { and, eq, gt, inArray, lt, or } from 'drizzle-orm';
 import type { Db } from './db';
 import { signingKeys, type SigningKey } from './schema';
 
-/** Keys that appear in the JWKS: the next, the current and recently retired ones. */
-export async function listPublishedKeys(db: Db): Promise<SigningKey[]> {
-  return db.select().from(signingKeys).where(inArray(signingKeys.status, ['next', 'current', 'retired']));
+/** Keys that appear in the JWKS: next, current, and those retired after `retiredSince`. */
+export async function listPublishedKeys(db: Db, retiredSince: number): Promise<SigningKey[]> {
+  return db
+    .select()
+    .from(signingKeys)
+    .where(
+      or(
+        inArray(signingKeys.status, ['next', 'current']),
+        and(eq(signingKeys.status, 'retired'), gt(signingKeys.retiredAt, retiredSince)),
+      ),
+    );
 }
 
 /**
- * Inserts a key as `current` unless one already is. The partial UNIQUE index on
- * status = 'current' makes concurrent first requests safe: one insert wins,
- * the others do nothing and read the winner.
+ * Inserts keys unless their slot is taken. The partial UNIQUE indexes on
+ * status = 'current' and status = 'next' make concurrent first requests safe:
+ * one insert wins, the others do nothing and read the winner.
  */
-export async function insertCurrentKeyIfNone(db: Db, key: SigningKey): Promise<void> {
-  await db.insert(signingKeys).values(key).onConflictDoNothing();
+export async function insertKeysIfAbsent(db: Db, keys: [SigningKey, ...SigningKey[]]): Promise<void> {
+  await db.batch(keys.map((key) => db.insert(signingKeys).values(key).onConflictDoNothing()) as [never, ...never[]]);
+}
+
+/**
+ * One rotation, in one D1 transaction: the current key retires, the next
+ * (already published) becomes current, a new next is added, and keys retired
+ * before `forgetBefore` are deleted.
+ */
+export async function rotateKeys(db: Db, newNext: SigningKey, time: number, forgetBefore: number): Promise<void> {
+  await db.batch([
+    db.update(signingKeys).set({ status: 'retired', retiredAt: time }).where(eq(signingKeys.status, 'current')),
+    db.update(signingKeys).set({ status: 'current' }).where(eq(signingKeys.status, 'next')),
+    db.insert(signingKeys).values(newNext).onConflictDoNothing(),
+    db.delete(signingKeys).where(and(eq(signingKeys.status, 'retired'), lt(signingKeys.retiredAt, forgetBefore))),
+  ]);
 }

@@ -42,6 +42,8 @@ export const clients = sqliteTable(
     secretHash: text('secret_hash'),
     tokenEndpointAuthMethod: text('token_endpoint_auth_method').$type<ClientAuthMethod>().notNull(),
     redirectUris: text('redirect_uris', { mode: 'json' }).$type<string[]>().notNull(),
+    /** Where RP-initiated logout may send the user afterwards (OIDC RP-Initiated Logout §3.1). */
+    postLogoutRedirectUris: text('post_logout_redirect_uris', { mode: 'json' }).$type<string[]>().notNull().default([]),
     grantTypes: text('grant_types', { mode: 'json' }).$type<GrantType[]>().notNull(),
     /** Space-delimited scopes the client may request; null means any supported scope. */
     scope: text('scope'),
@@ -147,6 +149,8 @@ export const codes = sqliteTable(
     codeChallenge: text('code_challenge').notNull(),
     scope: text('scope').notNull(),
     nonce: text('nonce'),
+    /** The user's claims for the ID token, by granted scope, as they were at approval (OIDC Core §5.4). */
+    claims: text('claims', { mode: 'json' }).$type<Record<string, unknown>>(),
     /**
      * SHA-256 of the authorization request the code answers. UNIQUE: one
      * request yields at most one code, even when its consent form is posted
@@ -184,12 +188,17 @@ export const signingKeys = sqliteTable(
     alg: text('alg').notNull(),
     status: text('status').$type<SigningKeyStatus>().notNull(),
     publicJwk: text('public_jwk', { mode: 'json' }).$type<JsonWebKey>().notNull(),
-    privateJwk: text('private_jwk', { mode: 'json' }).$type<JsonWebKey>().notNull(),
+    /** The private JWK: JSON, or `aes256gcm:<iv>:<ciphertext>` under KEY_ENCRYPTION_KEY when that secret is set. */
+    privateJwk: text('private_jwk').notNull(),
     createdAt: integer('created_at').notNull(),
     retiredAt: integer('retired_at'),
   },
-  // At most one current key: concurrent first requests race to insert, one wins.
-  (t) => [uniqueIndex('signing_keys_one_current_idx').on(t.status).where(sql`status = 'current'`)],
+  // At most one current and one next key: concurrent first requests (and
+  // rotations) race to insert, one wins.
+  (t) => [
+    uniqueIndex('signing_keys_one_current_idx').on(t.status).where(sql`status = 'current'`),
+    uniqueIndex('signing_keys_one_next_idx').on(t.status).where(sql`status = 'next'`),
+  ],
 );
 
 export type User = typeof users.$inferSelect;

@@ -9,7 +9,7 @@ import { describeIssues } from '../../middleware/validate';
 import { now } from '../../services/crypto';
 import { S256_CHALLENGE_PATTERN } from '../../services/pkce';
 import { matchRedirectUri } from '../../services/redirect-uris';
-import { allowedScopes, splitScope } from '../../services/scopes';
+import { allowedScopes, splitScope, userClaims } from '../../services/scopes';
 import {
   deleteAuthRequest,
   loadAuthRequest,
@@ -134,6 +134,7 @@ function parseRequest(params: Record<string, unknown>, client: Client, redirectU
     codeChallenge: p.code_challenge,
     prompt,
     maxAge,
+    loginHint: p.login_hint ?? null,
     createdAt: now(),
     userId: null,
   };
@@ -156,6 +157,7 @@ async function issueCode(c: Context<AppEnv>, request: AuthRequest, session: Sess
     codeChallenge: request.codeChallenge,
     scope: request.scope.join(' '),
     nonce: request.nonce,
+    claims: request.scope.includes('openid') ? userClaims(session.user, request.scope) : null,
     authTime: session.authTime,
   });
   // A second answer to the same request fails on the code's UNIQUE
@@ -181,7 +183,7 @@ async function issueCode(c: Context<AppEnv>, request: AuthRequest, session: Sess
  * asks for a fresh sign-in, or when the last sign-in is older than `max_age`
  * (OIDC Core §3.1.2.1); then consent, remembered or asked for.
  */
-async function continueRequest(c: Context<AppEnv>, request: AuthRequest, client: Client, loginHint?: string) {
+async function continueRequest(c: Context<AppEnv>, request: AuthRequest, client: Client) {
   const session = c.var.session;
   const needsLogin =
     !session ||
@@ -196,7 +198,8 @@ async function continueRequest(c: Context<AppEnv>, request: AuthRequest, client:
     await saveAuthRequest(c.env.KV, request);
     const login = new URL('/login', c.req.url);
     login.searchParams.set('return_to', `/oauth2/authorize?request_id=${request.id}`);
-    if (loginHint) login.searchParams.set('login_hint', loginHint);
+    // OIDC Core §3.1.2.1: login_hint prefills the email on the sign-in page.
+    if (request.loginHint) login.searchParams.set('login_hint', request.loginHint);
     return c.redirect(login.pathname + login.search, 302);
   }
   // Remembered consent: a user who already approved every requested scope
@@ -244,8 +247,7 @@ authorize.get('/', loadSession, async function authorizationRequest(c) {
     const state = typeof params.state === 'string' ? params.state.slice(0, 1000) : null;
     return errorRedirect(c, redirectUri, state, error.code, error.message);
   }
-  const hint = typeof params.login_hint === 'string' ? params.login_hint : undefined;
-  return continueRequest(c, request, client, hint);
+  return continueRequest(c, request, client);
 });
 
 const decisionSchema = z.object({

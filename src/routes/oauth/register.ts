@@ -18,6 +18,7 @@ import type { Client } from '../../storage/schema';
  */
 const registrationSchema = z.object({
   redirect_uris: z.array(z.string().max(2000)).max(10, 'at most 10 redirect URIs').optional(),
+  post_logout_redirect_uris: z.array(z.string().max(2000)).max(10, 'at most 10 post-logout redirect URIs').optional(),
   client_name: z.string().trim().min(1).max(100).optional(),
   token_endpoint_auth_method: z.enum(CLIENT_AUTH_METHODS).default('client_secret_basic'),
   grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(3).default(['authorization_code']),
@@ -31,14 +32,15 @@ function invalidMetadata(description: string): OAuthError {
 }
 
 /** The checks zod cannot express: how the fields fit together (RFC 7591 §2.1). */
-function checkRegistration(input: Registration): { redirectUris: string[]; grantTypes: Registration['grant_types']; scope: string | null } {
+function checkRegistration(input: Registration) {
   const grantTypes = [...new Set(input.grant_types)];
   const redirectUris = [...new Set(input.redirect_uris ?? [])];
   const usesCode = grantTypes.includes('authorization_code');
   if (usesCode && redirectUris.length === 0) {
     throw new OAuthError('invalid_redirect_uri', { description: 'redirect_uris is required for the authorization_code grant' });
   }
-  for (const uri of redirectUris) {
+  const postLogoutRedirectUris = [...new Set(input.post_logout_redirect_uris ?? [])];
+  for (const uri of [...redirectUris, ...postLogoutRedirectUris]) {
     const problem = redirectUriProblem(uri);
     if (problem) throw new OAuthError('invalid_redirect_uri', { description: `redirect URI ${uri.slice(0, 200)} ${problem}` });
   }
@@ -60,7 +62,7 @@ function checkRegistration(input: Registration): { redirectUris: string[]; grant
     if (tokens.length === 0) throw invalidMetadata('scope is empty');
     scope = tokens.join(' ');
   }
-  return { redirectUris, grantTypes, scope };
+  return { redirectUris, postLogoutRedirectUris, grantTypes, scope };
 }
 
 /** The registered metadata as returned to the owner (RFC 7591 §3.2.1); never the secret hash. */
@@ -70,6 +72,7 @@ export function clientMetadata(client: Client) {
     client_id_issued_at: client.createdAt,
     client_name: client.name,
     redirect_uris: client.redirectUris,
+    ...(client.postLogoutRedirectUris.length > 0 ? { post_logout_redirect_uris: client.postLogoutRedirectUris } : {}),
     grant_types: client.grantTypes,
     response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
@@ -88,7 +91,7 @@ register.post(
   validate('json', registrationSchema, 'invalid_client_metadata'),
   async function registerClient(c) {
     const input = c.req.valid('json');
-    const { redirectUris, grantTypes, scope } = checkRegistration(input);
+    const { redirectUris, postLogoutRedirectUris, grantTypes, scope } = checkRegistration(input);
     const confidential = input.token_endpoint_auth_method !== 'none';
     // 256 bits of randomness, shown once; only its SHA-256 is kept.
     const secret = confidential ? randomSecret() : null;
@@ -99,6 +102,7 @@ register.post(
       secretHash: secret ? await hashSecret(secret) : null,
       tokenEndpointAuthMethod: input.token_endpoint_auth_method,
       redirectUris,
+      postLogoutRedirectUris,
       grantTypes,
       scope,
       createdAt: now(),

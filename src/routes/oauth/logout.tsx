@@ -1,0 +1,108 @@
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import type { AppEnv } from '../../env';
+import { PageError } from '../../errors';
+import { limitBody, requireContentType } from '../../middleware/body';
+import { csrfToken, verifyCsrf } from '../../middleware/csrf';
+import { endSession, loadSession } from '../../middleware/session';
+import { describeIssues } from '../../middleware/validate';
+import { verifyIdTokenHint } from '../../services/tokens';
+import { findClient } from '../../storage/clients';
+import type { Client } from '../../storage/schema';
+import { LogoutPage, SignedOutPage } from '../../views/logout';
+
+/**
+ * The end_session_endpoint (OIDC RP-Initiated Logout 1.0). The RP sends the
+ * user here (GET or POST); a signed-in user confirms, then the session ends
+ * and the user goes back to a post_logout_redirect_uri the client registered,
+ * with `state`. An unregistered URI is never redirected to.
+ */
+export const logout = new Hono<AppEnv>();
+
+/** RP-Initiated Logout §2 parameters; others (ui_locales, logout_hint) are ignored. */
+const logoutSchema = z.object({
+  id_token_hint: z.string().max(4096).optional(),
+  client_id: z.string().max(128).optional(),
+  post_logout_redirect_uri: z.string().max(2000).optional(),
+  state: z.string().max(1000).optional(),
+});
+type LogoutParams = z.infer<typeof logoutSchema>;
+
+interface LogoutTarget {
+  client: Client | null;
+  redirectUri: string | null;
+  state: string | null;
+}
+
+function parse(params: unknown): LogoutParams {
+  const parsed = logoutSchema.safeParse(params);
+  if (!parsed.success) throw new PageError('Invalid request', `The sign-out request is invalid: ${describeIssues(parsed.error.issues)}.`);
+  return parsed.data;
+}
+
+/** Which client asks, and where the user may go afterwards; a page error for anything that does not check out. */
+async function resolveTarget(c: Context<AppEnv>, params: LogoutParams): Promise<LogoutTarget> {
+  let clientId = params.client_id;
+  if (params.id_token_hint !== undefined) {
+    const hint = await verifyIdTokenHint({ db: c.var.db, env: c.env, issuer: c.var.issuer }, params.id_token_hint);
+    if (!hint) throw new PageError('Invalid request', 'The app sent an ID token this server did not issue.');
+    if (clientId !== undefined && clientId !== hint.clientId) {
+      throw new PageError('Invalid request', 'client_id does not match the ID token.');
+    }
+    clientId = hint.clientId;
+  }
+  const client = clientId === undefined ? null : ((await findClient(c.var.db, clientId)) ?? null);
+  if (clientId !== undefined && !client) throw new PageError('Unknown app', 'The app that sent you here is not registered.');
+  const redirectUri = params.post_logout_redirect_uri ?? null;
+  if (redirectUri !== null && !client?.postLogoutRedirectUris.includes(redirectUri)) {
+    throw new PageError('Invalid redirect', 'The app asked to send you to an address it has not registered. You have not been redirected.');
+  }
+  return { client, redirectUri, state: params.state ?? null };
+}
+
+function finish(c: Context<AppEnv>, target: LogoutTarget) {
+  if (!target.redirectUri) return c.html(<SignedOutPage />);
+  const url = new URL(target.redirectUri);
+  if (target.state !== null) url.searchParams.set('state', target.state);
+  return c.redirect(url.href, c.req.method === 'POST' ? 303 : 302);
+}
+
+async function logoutRequest(c: Context<AppEnv>, params: unknown) {
+  const target = await resolveTarget(c, parse(params));
+  const session = c.var.session;
+  // Nobody to sign out: go straight back (or say so).
+  if (!session) return finish(c, target);
+  return c.html(
+    <LogoutPage
+      csrf={csrfToken(c)}
+      userName={session.user.name}
+      clientName={target.client?.name ?? null}
+      clientId={target.client?.id ?? null}
+      postLogoutRedirectUri={target.redirectUri}
+      state={target.state}
+    />,
+  );
+}
+
+logout.get('/', loadSession, async function endSessionGet(c) {
+  return logoutRequest(c, Object.fromEntries(new URL(c.req.url).searchParams));
+});
+
+logout.post('/', limitBody, requireContentType('application/x-www-form-urlencoded'), loadSession, async function endSessionPost(c) {
+  return logoutRequest(c, await c.req.parseBody());
+});
+
+logout.post(
+  '/confirm',
+  limitBody,
+  requireContentType('application/x-www-form-urlencoded'),
+  verifyCsrf,
+  loadSession,
+  async function confirmLogout(c) {
+    const { csrf_token: _csrf, ...fields } = await c.req.parseBody();
+    // The form's fields are checked again: a forged form still reaches only registered URIs.
+    const target = await resolveTarget(c, parse(fields));
+    await endSession(c);
+    return finish(c, target);
+  },
+);

@@ -1,0 +1,42 @@
+import { base64url, fromBase64url, sha256 } from './crypto';
+
+/**
+ * Private signing keys at rest: when the KEY_ENCRYPTION_KEY secret is set,
+ * each private JWK is sealed with AES-256-GCM under a key derived from it, with
+ * the key's kid as additional data (a sealed key cannot be moved to another
+ * row). Stored form: `aes256gcm:<iv>:<ciphertext>`, base64url. Without the
+ * secret the JWK is stored as JSON; such rows stay readable after the secret
+ * is set, and are sealed from the next rotation on.
+ */
+const PREFIX = 'aes256gcm:';
+const encoder = new TextEncoder();
+
+async function keyFromSecret(secret: string): Promise<CryptoKey> {
+  // The secret is expected to be high-entropy (32 random bytes, base64): one
+  // SHA-256 turns it into an AES-256 key of the right size.
+  return crypto.subtle.importKey('raw', await sha256(secret), 'AES-GCM', false, ['encrypt', 'decrypt']);
+}
+
+export async function sealPrivateJwk(jwk: JsonWebKey, kid: string, secret: string | undefined): Promise<string> {
+  const plain = JSON.stringify(jwk);
+  if (!secret) return plain;
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const sealed = await crypto.subtle.encrypt(
+    { name: 'AES-GCM', iv, additionalData: encoder.encode(kid) },
+    await keyFromSecret(secret),
+    encoder.encode(plain),
+  );
+  return `${PREFIX}${base64url(iv)}:${base64url(new Uint8Array(sealed))}`;
+}
+
+export async function openPrivateJwk(stored: string, kid: string, secret: string | undefined): Promise<JsonWebKey> {
+  if (!stored.startsWith(PREFIX)) return JSON.parse(stored) as JsonWebKey;
+  if (!secret) throw new Error(`signing key ${kid} is encrypted but KEY_ENCRYPTION_KEY is not set`);
+  const [iv = '', ciphertext = ''] = stored.slice(PREFIX.length).split(':');
+  const plain = await crypto.subtle.decrypt(
+    { name: 'AES-GCM', iv: fromBase64url(iv), additionalData: encoder.encode(kid) },
+    await keyFromSecret(secret),
+    fromBase64url(ciphertext),
+  );
+  return JSON.parse(new TextDecoder().decode(plain)) as JsonWebKey;
+}

@@ -1,0 +1,133 @@
+import { SELF } from 'cloudflare:test';
+import * as oidc from 'openid-client';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Browser, createUser, formAction, hiddenFields, ISSUER, registerClient, signedInBrowser, userToken, type TestUser } from './helpers';
+
+// A real, OpenID Certified relying party drives Tollgate. The only option
+// that loosens anything is allowInsecureRequests, for http://localhost; every
+// request goes to the Worker through SELF instead of the network.
+const customFetch: oidc.CustomFetch = (url, options) => SELF.fetch(url, options as RequestInit);
+
+const REDIRECT_URI = 'https://rp.example/callback';
+const POST_LOGOUT_URI = 'https://rp.example/signed-out';
+
+async function discover(clientId: string, secret: string | undefined): Promise<oidc.Configuration> {
+  const config = await oidc.discovery(new URL(ISSUER), clientId, secret, secret ? oidc.ClientSecretBasic(secret) : oidc.None(), {
+    execute: [oidc.allowInsecureRequests],
+    [oidc.customFetch]: customFetch,
+  });
+  config[oidc.customFetch] = customFetch;
+  return config;
+}
+
+/** The browser part: the RP's authorization URL through the real login and consent pages, back to the RP. */
+async function signInThroughPages(browser: Browser, user: TestUser, url: URL): Promise<URL> {
+  let response = await browser.get(url.pathname + url.search);
+  if (response.status === 302 && response.headers.get('Location')!.startsWith('/login')) {
+    const loginHtml = await (await browser.get(response.headers.get('Location')!)).text();
+    const signedIn = await browser.post(formAction(loginHtml), { ...hiddenFields(loginHtml), email: user.email, password: user.password });
+    expect(signedIn.status).toBe(303);
+    response = await browser.get(signedIn.headers.get('Location')!);
+  }
+  expect(response.status).toBe(200);
+  const consent = await response.text();
+  const allowed = await browser.post(formAction(consent), { ...hiddenFields(consent), decision: 'allow' });
+  expect(allowed.status).toBe(303);
+  return new URL(allowed.headers.get('Location')!);
+}
+
+describe('openid-client (OpenID Certified RP) against Tollgate', () => {
+  let user: TestUser;
+  let ownerToken: string;
+
+  beforeAll(async () => {
+    user = await createUser({ name: 'Grace Hopper' });
+    ownerToken = await userToken(user);
+  });
+
+  it.each([
+    ['a confidential client (client_secret_basic)', 'client_secret_basic'],
+    ['a public client (PKCE, no secret)', 'none'],
+  ])('%s: discovery, code flow with PKCE, ID token, userinfo, refresh, introspection, revocation', async (_, method) => {
+    const registered = await registerClient(ownerToken, {
+      client_name: 'Certified RP',
+      redirect_uris: [REDIRECT_URI],
+      post_logout_redirect_uris: [POST_LOGOUT_URI],
+      grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: method,
+    });
+    const config = await discover(registered.client_id, registered.client_secret);
+    expect(config.serverMetadata().issuer).toBe(ISSUER);
+
+    const codeVerifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const authorizationUrl = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid profile email offline_access books:read',
+      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+    });
+    const callback = await signInThroughPages(new Browser(), user, authorizationUrl);
+
+    // The library checks state, iss (RFC 9207), the code exchange, and the ID
+    // token: signature via the JWKS, iss, aud, azp, exp, iat, nonce.
+    const tokens = await oidc.authorizationCodeGrant(config, callback, {
+      pkceCodeVerifier: codeVerifier,
+      expectedState: state,
+      expectedNonce: nonce,
+      idTokenExpected: true,
+    });
+    const claims = tokens.claims()!;
+    expect(claims).toMatchObject({ iss: ISSUER, sub: user.id, aud: registered.client_id, name: 'Grace Hopper', email: user.email, nonce });
+    expect(tokens.refresh_token).toBeTruthy();
+
+    const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
+    expect(userinfo).toMatchObject({ sub: user.id, name: 'Grace Hopper', email: user.email, email_verified: false });
+
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+    expect(refreshed.claims()).toMatchObject({ sub: user.id, auth_time: claims.auth_time });
+
+    if (method !== 'none') {
+      // Introspection is for confidential clients (RFC 7662 §2.1).
+      expect(await oidc.tokenIntrospection(config, refreshed.access_token)).toMatchObject({ active: true, sub: user.id, client_id: registered.client_id });
+    }
+    await oidc.tokenRevocation(config, refreshed.refresh_token!);
+    await expect(oidc.refreshTokenGrant(config, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('RP-initiated logout: id_token_hint, confirmation, back to the registered URI with state', async () => {
+    const registered = await registerClient(ownerToken, {
+      redirect_uris: [REDIRECT_URI],
+      post_logout_redirect_uris: [POST_LOGOUT_URI],
+    });
+    const config = await discover(registered.client_id, registered.client_secret);
+    expect(config.serverMetadata().end_session_endpoint).toBe(`${ISSUER}/oauth2/logout`);
+    const browser = await signedInBrowser(user);
+    const codeVerifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+    });
+    const tokens = await oidc.authorizationCodeGrant(config, await signInThroughPages(browser, user, url), {
+      pkceCodeVerifier: codeVerifier,
+      idTokenExpected: true,
+    });
+
+    const logoutUrl = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI, state: 'bye' });
+    const confirm = await browser.get(logoutUrl.pathname + logoutUrl.search);
+    expect(confirm.status).toBe(200);
+    const html = await confirm.text();
+    expect(html).toContain('>Sign out</button>');
+    const done = await browser.post(formAction(html), hiddenFields(html));
+    expect(done.status).toBe(303);
+    expect(done.headers.get('Location')).toBe(`${POST_LOGOUT_URI}?state=bye`);
+    // The session is gone: the account page asks to sign in again.
+    expect((await browser.get('/account')).status).toBe(302);
+  });
+});
