@@ -117,6 +117,11 @@ describe('return_to after sign-in (no open redirect)', () => {
     ['/\\evil.example', '/account'],
     ['/%2F%2Fevil.example', '/%2F%2Fevil.example'],
     ['javascript:alert(1)', '/account'],
+    // Dot segments collapse to a protocol-relative path: never follow it.
+    ['/.//evil.example', '/account'],
+    ['/..//evil.example', '/account'],
+    ['/%2e//evil.example', '/account'],
+    ['/a/..//evil.example/x', '/account'],
     ['/oauth2/authorize?request_id=abc', '/oauth2/authorize?request_id=abc'],
     [' /account', '/account'],
   ])('%s → %s', (value, expected) => {

@@ -6,7 +6,10 @@ import { limitBody, requireContentType } from '../middleware/body';
 import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { endSession, loadSession, startSession } from '../middleware/session';
 import { describeIssues } from '../middleware/validate';
-import { authenticate, credentialsSchema, signUp, signupSchema } from '../services/accounts';
+import { OAuthError } from '../errors';
+import { credentialsSchema, signUp, signupSchema } from '../services/accounts';
+import { clientIp, countAttempt } from '../services/rate-limits';
+import { signIn } from '../services/sign-in';
 import { LoginPage, SignupPage } from '../views/auth-pages';
 
 /** Where a signed-in user lands when no (valid) return path was given. */
@@ -15,7 +18,9 @@ const DEFAULT_RETURN = '/account';
 /**
  * Only same-origin relative paths may be returned to (RFC 9700 §4.11: no open
  * redirect). `//host` and `/\host` are protocol-relative to a browser, so the
- * path is resolved against a dummy origin and must stay on it.
+ * path is resolved against a dummy origin and must stay on it; and what comes
+ * out must not be protocol-relative either, since resolving dot segments can
+ * make one (`/.//evil.example` becomes `//evil.example`).
  */
 export function safeReturnTo(value: unknown): string {
   if (typeof value !== 'string' || value.length > 4096 || !value.startsWith('/') || /[\\\s]/.test(value)) {
@@ -24,7 +29,8 @@ export function safeReturnTo(value: unknown): string {
   const base = 'http://return.invalid';
   try {
     const url = new URL(value, base);
-    return url.origin === base ? url.pathname + url.search : DEFAULT_RETURN;
+    const path = url.pathname + url.search;
+    return url.origin === base && !path.startsWith('//') ? path : DEFAULT_RETURN;
   } catch {
     return DEFAULT_RETURN;
   }
@@ -45,13 +51,25 @@ pages.get('/login', zValidator('query', returnToQuery), function loginPage(c) {
   return c.html(<LoginPage csrf={csrfToken(c)} returnTo={safeReturnTo(query.return_to)} email={query.login_hint} />);
 });
 
+const RATE_LIMITED = Symbol('rate limited');
+
+/** Runs a step; a 429 from the rate limiter comes back as RATE_LIMITED, for the page to say so. */
+async function rateLimited<T>(step: () => Promise<T>): Promise<T | typeof RATE_LIMITED> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof OAuthError && error.code === 'too_many_requests') return RATE_LIMITED;
+    throw error;
+  }
+}
+
 /** A field of a form that failed validation, to fill the form in again. */
 function rawField(body: Record<string, unknown>, name: string): string | undefined {
   const value = body[name];
   return typeof value === 'string' ? value.slice(0, 254) : undefined;
 }
 
-pages.post('/login', ...formPost, async function signIn(c) {
+pages.post('/login', ...formPost, async function signInForm(c) {
   const body = await c.req.parseBody();
   const form = loginForm.safeParse(body);
   if (!form.success) {
@@ -60,7 +78,11 @@ pages.post('/login', ...formPost, async function signIn(c) {
     return c.html(page, 400);
   }
   const returnTo = safeReturnTo(form.data.return_to);
-  const user = await authenticate(c.var.db, form.data);
+  const user = await rateLimited(() => signIn(c, form.data));
+  if (user === RATE_LIMITED) {
+    const page = <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error="Too many attempts. Wait a minute and try again." />;
+    return c.html(page, 429, { 'Retry-After': '60' });
+  }
   if (!user) {
     // One message for an unknown email and a wrong password.
     const page = <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error="Email or password is incorrect." />;
@@ -83,6 +105,12 @@ pages.post('/signup', ...formPost, async function createAccount(c) {
   if (!form.success) {
     const error = describeIssues(form.error.issues);
     return c.html(<SignupPage csrf={csrfToken(c)} returnTo={returnTo} name={name} email={email} error={error} />, 400);
+  }
+  const ip = clientIp(c);
+  const allowed = ip ? await rateLimited(() => countAttempt(c.env, 'signupIp', ip)) : undefined;
+  if (allowed === RATE_LIMITED) {
+    const page = <SignupPage csrf={csrfToken(c)} returnTo={returnTo} name={name} email={email} error="Too many sign-ups from here. Wait a minute and try again." />;
+    return c.html(page, 429, { 'Retry-After': '60' });
   }
   const user = await signUp(c.var.db, form.data);
   if (!user) {
