@@ -53,6 +53,15 @@ export const RETIRED_KEY_GRACE = 60 * 60;
 /** `Cache-Control: max-age` on the JWKS, short so a key rotation is seen soon. 5 minutes, seconds. */
 export const JWKS_MAX_AGE = 5 * 60;
 
+/**
+ * How long a rate limit holds once reached: the binding's window, and the
+ * lifetime of the KV flag that stops password checks for an account or IP
+ * over its limit. 1 minute, seconds (also KV's minimum TTL).
+ */
+export const RATE_LIMIT_WINDOW = 60;
+/** How long audit events are kept; older ones are pruned by the Cron Trigger. 90 days, seconds. */
+export const AUDIT_RETENTION = 90 * 24 * 60 * 60;
+
 /** Password length bounds, characters. */
 export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 256;

@@ -12,6 +12,12 @@ export interface Bindings {
   SIGNING_KEY?: string;
   /** Optional secret that encrypts private signing keys at rest in D1 (AES-256-GCM). */
   KEY_ENCRYPTION_KEY?: string;
+  /** Rate Limiting bindings (wrangler.toml [[ratelimits]]). */
+  SIGN_IN_LIMITER: RateLimit;
+  SIGN_IN_IP_LIMITER: RateLimit;
+  CLIENT_AUTH_LIMITER: RateLimit;
+  REGISTRATION_LIMITER: RateLimit;
+  SIGNUP_IP_LIMITER: RateLimit;
 }
 
 /** What a browser session resolves to. */

@@ -24,7 +24,8 @@ export type ErrorCode =
   | 'interaction_required'
   | 'invalid_credentials'
   | 'not_found'
-  | 'conflict';
+  | 'conflict'
+  | 'too_many_requests';
 
 export interface OAuthErrorOptions {
   description?: string;

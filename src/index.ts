@@ -1,19 +1,29 @@
 import { app } from './app';
 import type { Bindings } from './env';
 import { rotateSigningKeys } from './services/keys';
+import { AUDIT_RETENTION } from './config';
+import { now } from './services/crypto';
+import { pruneAudit } from './storage/audit';
 import { createDb } from './storage/db';
 
 export { app };
 
-/** The Worker: every request goes through the Hono app; the Cron Trigger rotates signing keys. */
+/**
+ * The Worker: every request goes through the Hono app; the Cron Trigger
+ * rotates signing keys and prunes audit events past their retention.
+ */
 export default {
   fetch: app.fetch,
   async scheduled(_controller, env, ctx) {
+    const db = createDb(env.DB);
     ctx.waitUntil(
-      rotateSigningKeys(createDb(env.DB), env).then((result) => {
-        // Key ids are public (they are in the JWKS); nothing secret is logged.
-        console.log('signing key rotation:', JSON.stringify(result));
-      }),
+      Promise.all([
+        rotateSigningKeys(db, env).then((result) => {
+          // Key ids are public (they are in the JWKS); nothing secret is logged.
+          console.log('signing key rotation:', JSON.stringify(result));
+        }),
+        pruneAudit(db, now() - AUDIT_RETENTION),
+      ]),
     );
   },
 } satisfies ExportedHandler<Bindings>;

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
 import { hashSecret, timingSafeEqual } from '../services/crypto';
+import { countFailure } from '../services/rate-limits';
 import { findClient } from '../storage/clients';
 import type { Client } from '../storage/schema';
 
@@ -20,6 +21,16 @@ function invalidClient(description = 'client authentication failed'): OAuthError
     description,
     headers: { 'WWW-Authenticate': 'Basic realm="tollgate", charset="UTF-8"' },
   });
+}
+
+/**
+ * A failed client authentication: counted per client_id, 429 past the limit.
+ * Secrets are 256 bits, so nothing is locked before checking one: guessing is
+ * hopeless, and the real client must never be shut out by someone else's noise.
+ */
+async function failed(c: Context<AppEnv>, clientId: string): Promise<never> {
+  await countFailure(c.env, 'clientAuth', clientId.slice(0, 256), { lock: false });
+  throw invalidClient();
 }
 
 /** RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64. */
@@ -74,10 +85,10 @@ export async function authenticateClient(c: Context<AppEnv>, body: ClientCredent
   if (!client || client.tokenEndpointAuthMethod !== method) {
     // Hash anyway, so an unknown client costs the same as a wrong secret.
     if (secret !== undefined) await hashSecret(secret);
-    throw invalidClient();
+    return failed(c, id);
   }
   if (method !== 'none') {
-    if (!client.secretHash || !timingSafeEqual(await hashSecret(secret ?? ''), client.secretHash)) throw invalidClient();
+    if (!client.secretHash || !timingSafeEqual(await hashSecret(secret ?? ''), client.secretHash)) return failed(c, id);
   }
   return client;
 }

@@ -6,6 +6,7 @@ import { limitBody, requireContentType } from '../middleware/body';
 import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { loadSession } from '../middleware/session';
 import { listClientsOfOwner } from '../storage/clients';
+import { recentActivity } from '../storage/audit';
 import { deleteGrantOfUser, listGrantsOfUser } from '../storage/grants';
 import { AccountPage } from '../views/account';
 
@@ -17,9 +18,10 @@ account.use(loadSession);
 account.get('/', async function accountPage(c) {
   const session = c.var.session;
   if (!session) return c.redirect('/login?return_to=%2Faccount', 302);
-  const [apps, owned] = await Promise.all([
+  const [apps, owned, activity] = await Promise.all([
     listGrantsOfUser(c.var.db, session.user.id),
     listClientsOfOwner(c.var.db, session.user.id),
+    recentActivity(c.var.db, session.user.id),
   ]);
   return c.html(
     <AccountPage
@@ -28,6 +30,7 @@ account.get('/', async function accountPage(c) {
       email={session.user.email}
       apps={apps}
       clients={owned.map((client) => ({ id: client.id, name: client.name, redirectUris: client.redirectUris }))}
+      activity={activity}
     />,
   );
 });

@@ -4,20 +4,24 @@ import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
 import { limitBody, requireContentType } from '../middleware/body';
 import { validate } from '../middleware/validate';
-import { authenticate, credentialsSchema, signUp, signupSchema } from '../services/accounts';
+import { credentialsSchema, signUp, signupSchema } from '../services/accounts';
+import { clientIp, countAttempt } from '../services/rate-limits';
+import { signIn } from '../services/sign-in';
 import { signUserToken } from '../services/tokens';
 
 /** The JSON account API: sign up, and sign in for a user API token. */
 export const users = new Hono<AppEnv>();
 
 users.post('/users', limitBody, requireContentType('application/json'), validate('json', signupSchema), async function createAccount(c) {
+  const ip = clientIp(c);
+  if (ip) await countAttempt(c.env, 'signupIp', ip);
   const user = await signUp(c.var.db, c.req.valid('json'));
   if (!user) throw new OAuthError('conflict', { status: 409, description: 'an account with this email already exists' });
   return c.json({ id: user.id, email: user.email, name: user.name }, 201);
 });
 
 users.post('/login', limitBody, requireContentType('application/json'), validate('json', credentialsSchema), async function apiLogin(c) {
-  const user = await authenticate(c.var.db, c.req.valid('json'));
+  const user = await signIn(c, c.req.valid('json'));
   if (!user) throw new OAuthError('invalid_credentials', { status: 401, description: 'email or password is incorrect' });
   const token = await signUserToken({ db: c.var.db, env: c.env, issuer: c.var.issuer }, user.id);
   c.header('Cache-Control', 'no-store');

@@ -31,15 +31,18 @@ export async function signUp(db: Db, input: SignupInput): Promise<User | null> {
   return createUser(db, { email: input.email, name: input.name, passwordHash: await hashPassword(input.password) });
 }
 
+export type Authentication = { ok: true; user: User } | { ok: false; userId: string | null };
+
 /**
  * Checks an email and password. An unknown email costs one PBKDF2 run like a
- * wrong password, and both answer null: nothing tells which one was wrong.
- * A hash made with older parameters is replaced after a good sign-in.
+ * wrong password, and the caller answers both alike: nothing tells which one
+ * was wrong. (The failed user's id is only for the audit trail.) A hash made
+ * with older parameters is replaced after a good sign-in.
  */
-export async function authenticate(db: Db, credentials: Credentials): Promise<User | null> {
+export async function authenticate(db: Db, credentials: Credentials): Promise<Authentication> {
   const user = await findUserByEmail(db, credentials.email);
   const ok = await verifyPassword(credentials.password, user?.passwordHash ?? (await dummyPasswordHash()));
-  if (!user || !ok) return null;
+  if (!user || !ok) return { ok: false, userId: user?.id ?? null };
   if (needsRehash(user.passwordHash)) await updatePasswordHash(db, user.id, await hashPassword(credentials.password));
-  return user;
+  return { ok: true, user };
 }

@@ -2,6 +2,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK
 import { KEY_CACHE_TTL, RETIRED_KEY_GRACE, SIGNING_ALG } from '../config';
 import type { Bindings } from '../env';
 import type { Db } from '../storage/db';
+import { recordAudit } from '../storage/audit';
 import { insertKeysIfAbsent, listPublishedKeys, rotateKeys } from '../storage/keys';
 import type { SigningKey, SigningKeyStatus } from '../storage/schema';
 import { now } from './crypto';
@@ -134,6 +135,7 @@ export async function rotateSigningKeys(db: Db, env: Bindings): Promise<{ rotate
   await insertKeysIfAbsent(db, [await generateSigningKey(env, 'next')]);
   const newNext = await generateSigningKey(env, 'next');
   await rotateKeys(db, newNext, time, time - RETIRED_KEY_GRACE);
+  await recordAudit(db, { type: 'key_rotated' });
   clearKeyCache();
   const keys = await listPublishedKeys(db, time - RETIRED_KEY_GRACE);
   return {

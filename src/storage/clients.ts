@@ -1,5 +1,6 @@
 import { and, desc, eq } from 'drizzle-orm';
 import type { Db } from './db';
+import { auditStatement, recordAudit } from './audit';
 import { clientCredentialsGrantStatement } from './grants';
 import { clientOrigins, clients, type Client } from './schema';
 
@@ -24,6 +25,7 @@ export async function insertClient(db: Db, client: Client): Promise<void> {
     db.insert(clients).values(client),
     ...(origins.length > 0 ? [db.insert(clientOrigins).values(origins.map((origin) => ({ origin, clientId: client.id })))] : []),
     ...(client.grantTypes.includes('client_credentials') ? [clientCredentialsGrantStatement(db, client.id)] : []),
+    auditStatement(db, { type: 'client_created', userId: client.ownerId, clientId: client.id }),
   ]);
 }
 
@@ -55,5 +57,7 @@ export async function deleteClientOfOwner(db: Db, ownerId: string, id: string): 
     .delete(clients)
     .where(and(eq(clients.id, id), eq(clients.ownerId, ownerId)))
     .returning({ id: clients.id });
-  return deleted.length > 0;
+  if (deleted.length === 0) return false;
+  await recordAudit(db, { type: 'client_deleted', userId: ownerId, clientId: id });
+  return true;
 }

@@ -1,6 +1,7 @@
-import { and, eq, gt, inArray, isNotNull, isNull } from 'drizzle-orm';
+import { and, eq, gt, isNotNull, isNull } from 'drizzle-orm';
 import { CODE_TTL, kvTtl } from '../config';
 import { hashSecret, now, randomSecret } from '../services/crypto';
+import { auditStatement } from './audit';
 import type { Db } from './db';
 import { grantIdSubquery } from './grants';
 import { codes, grants, type Code } from './schema';
@@ -102,8 +103,12 @@ export async function redeemCode(db: Db, kv: KVNamespace, redemption: Redemption
     )
     .returning();
   if (rows[0]) return rows[0];
-  await db.delete(grants).where(
-    inArray(grants.id, db.select({ id: codes.grantId }).from(codes).where(and(eq(codes.hash, hash), isNotNull(codes.redeemedAt)))),
-  );
+  const replayed = await db.query.codes.findFirst({ where: and(eq(codes.hash, hash), isNotNull(codes.redeemedAt)) });
+  if (replayed) {
+    await db.batch([
+      db.delete(grants).where(eq(grants.id, replayed.grantId)),
+      auditStatement(db, { type: 'code_replay', userId: replayed.userId, clientId: replayed.clientId }),
+    ]);
+  }
   return null;
 }

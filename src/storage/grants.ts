@@ -1,6 +1,7 @@
 import { and, desc, eq, isNotNull, notExists, sql } from 'drizzle-orm';
 import { now } from '../services/crypto';
 import type { Db } from './db';
+import { recordAudit } from './audit';
 import { clients, grants, revokedTokens } from './schema';
 
 export async function findGrant(db: Db, userId: string, clientId: string) {
@@ -77,11 +78,13 @@ export async function listGrantsOfUser(db: Db, userId: string) {
     .orderBy(desc(grants.updatedAt));
 }
 
-/** Revokes one of the user's grants; its codes go with it (foreign key cascade). */
+/** Revokes one of the user's grants (its codes and refresh tokens go with it), audited. */
 export async function deleteGrantOfUser(db: Db, userId: string, grantId: string): Promise<boolean> {
   const deleted = await db
     .delete(grants)
     .where(and(eq(grants.id, grantId), eq(grants.userId, userId)))
-    .returning({ id: grants.id });
-  return deleted.length > 0;
+    .returning({ clientId: grants.clientId });
+  if (!deleted[0]) return false;
+  await recordAudit(db, { type: 'grant_revoked', userId, clientId: deleted[0].clientId });
+  return true;
 }

@@ -1,6 +1,7 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import { REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL } from '../config';
 import { hashSecret, now, randomSecret } from '../services/crypto';
+import { auditStatement } from './audit';
 import type { Db } from './db';
 import { grants, refreshTokens, type RefreshToken } from './schema';
 
@@ -98,7 +99,10 @@ export async function rotateRefreshToken(db: Db, token: string, clientId: string
   const row = await db.query.refreshTokens.findFirst({ where: eq(refreshTokens.hash, hash) });
   if (!row) return { outcome: 'invalid' };
   if (row.usedAt !== null) {
-    await db.delete(grants).where(eq(grants.id, row.grantId));
+    await db.batch([
+      db.delete(grants).where(eq(grants.id, row.grantId)),
+      auditStatement(db, { type: 'refresh_reuse', userId: row.userId, clientId: row.clientId }),
+    ]);
     return { outcome: 'reused' };
   }
   if (row.clientId !== clientId || row.expiresAt <= time || row.absoluteExpiresAt <= time) return { outcome: 'invalid' };
@@ -129,6 +133,9 @@ export async function revokeRefreshTokenFamily(db: Db, token: string, clientId: 
     where: and(eq(refreshTokens.hash, await hashSecret(token)), eq(refreshTokens.clientId, clientId)),
   });
   if (!row) return false;
-  await db.delete(grants).where(eq(grants.id, row.grantId));
+  await db.batch([
+    db.delete(grants).where(eq(grants.id, row.grantId)),
+    auditStatement(db, { type: 'grant_revoked', userId: row.userId, clientId: row.clientId }),
+  ]);
   return true;
 }

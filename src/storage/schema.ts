@@ -201,6 +201,36 @@ export const signingKeys = sqliteTable(
   ],
 );
 
+export type AuditEventType =
+  | 'sign_in'
+  | 'sign_in_failed'
+  | 'consent_granted'
+  | 'grant_revoked'
+  | 'refresh_reuse'
+  | 'code_replay'
+  | 'client_created'
+  | 'client_deleted'
+  | 'key_rotated';
+
+/**
+ * Security events, for the user's "Recent activity" and for operators. Never
+ * a secret: ids, times and the client IP only. A user's events go with the
+ * user; a client's stay after the client is deleted (no foreign key).
+ */
+export const auditEvents = sqliteTable(
+  'audit_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    at: integer('at').notNull(),
+    type: text('type').$type<AuditEventType>().notNull(),
+    userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    clientId: text('client_id'),
+    /** CF-Connecting-IP, when the request came through Cloudflare. */
+    ip: text('ip'),
+  },
+  (t) => [index('audit_events_user_idx').on(t.userId, t.at), index('audit_events_at_idx').on(t.at)],
+);
+
 export type User = typeof users.$inferSelect;
 export type Client = typeof clients.$inferSelect;
 export type Grant = typeof grants.$inferSelect;

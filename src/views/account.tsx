@@ -1,4 +1,5 @@
 import { SCOPES, type Scope } from '../config';
+import type { AuditEventType } from '../storage/schema';
 import { CsrfField, Layout } from './layout';
 
 export interface AuthorizedApp {
@@ -7,6 +8,38 @@ export interface AuthorizedApp {
   scope: string;
   createdAt: number;
   lastUsedAt: number | null;
+}
+
+export interface ActivityItem {
+  at: number;
+  type: AuditEventType;
+  clientName: string | null;
+  ip: string | null;
+}
+
+/** Each event in plain words. */
+function describe(item: ActivityItem): string {
+  const app = item.clientName ?? 'an app';
+  switch (item.type) {
+    case 'sign_in':
+      return 'Signed in';
+    case 'sign_in_failed':
+      return 'A sign-in failed (wrong password)';
+    case 'consent_granted':
+      return `Authorized ${app}`;
+    case 'grant_revoked':
+      return `Revoked ${app}`;
+    case 'refresh_reuse':
+      return `A used refresh token of ${app} was presented again; its access was revoked`;
+    case 'code_replay':
+      return `An authorization code of ${app} was used twice; its access was revoked`;
+    case 'client_created':
+      return `Registered the client ${app}`;
+    case 'client_deleted':
+      return 'Deleted a client';
+    case 'key_rotated':
+      return 'Signing keys rotated';
+  }
 }
 
 export interface OwnedClient {
@@ -19,7 +52,16 @@ function date(seconds: number): string {
   return new Date(seconds * 1000).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
 }
 
-export function AccountPage(props: { csrf: string; userName: string; email: string; apps: AuthorizedApp[]; clients: OwnedClient[] }) {
+export interface AccountPageProps {
+  csrf: string;
+  userName: string;
+  email: string;
+  apps: AuthorizedApp[];
+  clients: OwnedClient[];
+  activity: ActivityItem[];
+}
+
+export function AccountPage(props: AccountPageProps) {
   return (
     <Layout title="Your account">
       <p>
@@ -60,6 +102,23 @@ export function AccountPage(props: { csrf: string; userName: string; email: stri
               <strong>{client.name}</strong>
               <span class="meta">
                 <code>{client.id}</code> · {client.redirectUris.join(', ')}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
+      <h2>Recent activity</h2>
+      {props.activity.length === 0 ? (
+        <p>Nothing yet.</p>
+      ) : (
+        <ul class="activity">
+          {props.activity.map((item) => (
+            <li>
+              {describe(item)}
+              <span class="meta">
+                {' '}
+                · {date(item.at)}
+                {item.ip ? ` · from ${item.ip}` : ''}
               </span>
             </li>
           ))}

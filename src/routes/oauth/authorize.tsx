@@ -17,6 +17,8 @@ import {
   saveAuthRequest,
   type AuthRequest,
 } from '../../storage/auth-requests';
+import { clientIp } from '../../services/rate-limits';
+import { auditStatement } from '../../storage/audit';
 import { findClient } from '../../storage/clients';
 import { isUniqueViolation } from '../../storage/db';
 import { copyCodeToKv, prepareCode } from '../../storage/codes';
@@ -146,7 +148,14 @@ function parseRequest(params: Record<string, unknown>, client: Client, redirectU
  * transaction, keeps the code's KV copy, and redirects back with code, state
  * and iss (RFC 6749 §4.1.2, RFC 9207): 303 after a POST (RFC 9700 §4.12).
  */
-async function issueCode(c: Context<AppEnv>, request: AuthRequest, session: SessionInfo, client: Client, approvedBefore: string | undefined) {
+async function issueCode(
+  c: Context<AppEnv>,
+  request: AuthRequest,
+  session: SessionInfo,
+  client: Client,
+  approvedBefore: string | undefined,
+  consented: boolean,
+) {
   const db = c.var.db;
   const approved = [...new Set([...splitScope(approvedBefore), ...request.scope])].join(' ');
   const code = await prepareCode(db, {
@@ -163,7 +172,11 @@ async function issueCode(c: Context<AppEnv>, request: AuthRequest, session: Sess
   // A second answer to the same request fails on the code's UNIQUE
   // request_hash and rolls back whole: one request, one code.
   try {
-    await db.batch([upsertGrantStatement(db, session.user.id, client.id, approved), code.insert]);
+    await db.batch([
+      upsertGrantStatement(db, session.user.id, client.id, approved),
+      code.insert,
+      ...(consented ? [auditStatement(db, { type: 'consent_granted', userId: session.user.id, clientId: client.id, ip: clientIp(c) })] : []),
+    ]);
   } catch (error) {
     if (isUniqueViolation(error)) throw new PageError('Already answered', 'This request was already answered. Go back to the app.');
     throw error;
@@ -207,7 +220,7 @@ async function continueRequest(c: Context<AppEnv>, request: AuthRequest, client:
   if (!request.prompt.includes('consent')) {
     const grant = await findGrant(c.var.db, session.user.id, client.id);
     const approved = new Set(splitScope(grant?.scope));
-    if (grant && request.scope.every((scope) => approved.has(scope))) return issueCode(c, request, session, client, grant.scope);
+    if (grant && request.scope.every((scope) => approved.has(scope))) return issueCode(c, request, session, client, grant.scope, false);
   }
   if (request.prompt.includes('none')) {
     return errorRedirect(c, request.redirectUri, request.state, 'consent_required', 'the user has not approved this app');
@@ -280,6 +293,6 @@ authorize.post(
       return errorRedirect(c, request.redirectUri, request.state, 'access_denied', 'the user denied the request');
     }
     const existing = await findGrant(c.var.db, session.user.id, client.id);
-    return issueCode(c, request, session, client, existing?.scope);
+    return issueCode(c, request, session, client, existing?.scope, true);
   },
 );

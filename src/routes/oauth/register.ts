@@ -7,6 +7,7 @@ import { limitBody, requireContentType } from '../../middleware/body';
 import { requireUserToken } from '../../middleware/bearer-auth';
 import { validate } from '../../middleware/validate';
 import { hashSecret, now, randomSecret } from '../../services/crypto';
+import { countAttempt } from '../../services/rate-limits';
 import { redirectUriProblem } from '../../services/redirect-uris';
 import { isSupportedScope, splitScope } from '../../services/scopes';
 import { insertClient } from '../../storage/clients';
@@ -90,6 +91,7 @@ register.post(
   requireContentType('application/json'),
   validate('json', registrationSchema, 'invalid_client_metadata'),
   async function registerClient(c) {
+    await countAttempt(c.env, 'registration', c.var.apiUser.userId);
     const input = c.req.valid('json');
     const { redirectUris, postLogoutRedirectUris, grantTypes, scope } = checkRegistration(input);
     const confidential = input.token_endpoint_auth_method !== 'none';

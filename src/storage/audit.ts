@@ -1,0 +1,42 @@
+import { desc, eq, lt } from 'drizzle-orm';
+import { now } from '../services/crypto';
+import type { Db } from './db';
+import { auditEvents, clients, type AuditEventType } from './schema';
+
+export interface AuditEvent {
+  type: AuditEventType;
+  userId?: string | null;
+  clientId?: string | null;
+  ip?: string | null;
+}
+
+/** The insert for one event, unexecuted, to share a D1 batch with the change it records. */
+export function auditStatement(db: Db, event: AuditEvent) {
+  return db.insert(auditEvents).values({
+    at: now(),
+    type: event.type,
+    userId: event.userId ?? null,
+    clientId: event.clientId ?? null,
+    ip: event.ip ?? null,
+  });
+}
+
+export async function recordAudit(db: Db, event: AuditEvent): Promise<void> {
+  await auditStatement(db, event);
+}
+
+/** Deletes events older than `before` (the Cron Trigger keeps AUDIT_RETENTION). */
+export async function pruneAudit(db: Db, before: number): Promise<void> {
+  await db.delete(auditEvents).where(lt(auditEvents.at, before));
+}
+
+/** A user's latest events, newest first, with the client's name when it still exists. */
+export async function recentActivity(db: Db, userId: string, limit = 10) {
+  return db
+    .select({ at: auditEvents.at, type: auditEvents.type, clientName: clients.name, ip: auditEvents.ip })
+    .from(auditEvents)
+    .leftJoin(clients, eq(clients.id, auditEvents.clientId))
+    .where(eq(auditEvents.userId, userId))
+    .orderBy(desc(auditEvents.at), desc(auditEvents.id))
+    .limit(limit);
+}
