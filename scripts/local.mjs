@@ -1,8 +1,11 @@
 // Shared by the local scripts: where local state lives and how wrangler is run
 // so that it never prompts, never phones home and never needs a Cloudflare login.
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Local D1/KV state (wrangler's --persist-to); TOLLGATE_STATE_DIR moves it (the smoke test does). */
@@ -46,4 +49,74 @@ export function spawnWrangler(args, { detached = false, quiet = false } = {}) {
     stdio: ['ignore', quiet ? 'ignore' : 'inherit', quiet ? 'ignore' : 'inherit'],
     detached,
   });
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Runs `npm start`'s script on a free loopback port with fresh, temporary
+ * state, and waits (at most `deadlineMs`) for discovery to answer. The issuer
+ * is http://127.0.0.1:<port>, so every request stays on 127.0.0.1. `stop()`
+ * ends the script, wrangler and workerd together by process group id.
+ */
+export async function startTollgate({ deadlineMs = 30_000 } = {}) {
+  const port = await freePort();
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'tollgate-state-'));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const started = Date.now();
+  const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'start.mjs')], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), ISSUER: baseUrl, TOLLGATE_STATE_DIR: stateDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let output = '';
+  let exited = false;
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  child.on('exit', () => (exited = true));
+
+  const stop = async () => {
+    if (!exited) {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      for (let i = 0; i < 40 && !exited; i++) await new Promise((resolve) => setTimeout(resolve, 125));
+      if (!exited) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    rmSync(stateDir, { recursive: true, force: true });
+  };
+
+  let metadata = null;
+  while (!exited && Date.now() - started < deadlineMs) {
+    try {
+      const response = await fetch(`${baseUrl}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(2000) });
+      if (response.ok) {
+        metadata = await response.json();
+        break;
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return { baseUrl, port, metadata, elapsedMs: Date.now() - started, output: () => output, stop };
 }

@@ -2,17 +2,9 @@
 // the Worker's own `scheduled` handler (the one the Cron Trigger runs in
 // production) under `wrangler dev --test-scheduled` on a free loopback port.
 // Deployed: `npx wrangler triggers` shows the schedule; rotation needs nothing else.
-import { createServer } from 'node:net';
-import { STATE_DIR, spawnWrangler } from './local.mjs';
+import { freePort, STATE_DIR, spawnWrangler } from './local.mjs';
 
-const port = await new Promise((resolve, reject) => {
-  const server = createServer();
-  server.on('error', reject);
-  server.listen(0, '127.0.0.1', () => {
-    const { port } = server.address();
-    server.close(() => resolve(port));
-  });
-});
+const port = await freePort();
 
 const dev = spawnWrangler(['dev', '--test-scheduled', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', STATE_DIR, '--show-interactive-dev-session=false'], { detached: true, quiet: true });
 let exited = false;

@@ -27,8 +27,9 @@ function demoCredentials() {
     password: b64url(randomBytes(12)),
     webClientId: 'demo-web',
     webClientSecret: b64url(randomBytes(32)),
-    spaClientId: 'demo-spa',
+    spaClientId: 'demo-spa', // DEMO_SPA_CLIENT_ID in src/config.ts
     redirectUri: `${ISSUER}/demo/callback`,
+    spaRedirectUri: `${ISSUER}/demo`,
     codeVerifier: b64url(randomBytes(32)),
   };
   mkdirSync(STATE_DIR, { recursive: true });
@@ -40,6 +41,8 @@ function demoCredentials() {
 function seedSql(demo) {
   const now = Math.floor(Date.now() / 1000);
   const redirectUris = JSON.stringify([demo.redirectUri]);
+  // Older local state has no spaRedirectUri: fall back to the page itself.
+  const spaRedirectUris = JSON.stringify([demo.spaRedirectUri ?? `${ISSUER}/demo`]);
   const grantTypes = JSON.stringify(['authorization_code', 'refresh_token']);
   const rows = [
     ['users', { id: demo.userId, email: demo.email, name: 'Demo User', password_hash: hashPassword(demo.password), created_at: now }],
@@ -49,7 +52,7 @@ function seedSql(demo) {
     }],
     ['clients', {
       id: demo.spaClientId, owner_id: demo.userId, name: 'Demo single-page app', secret_hash: null,
-      token_endpoint_auth_method: 'none', redirect_uris: redirectUris, grant_types: grantTypes, scope: null, created_at: now,
+      token_endpoint_auth_method: 'none', redirect_uris: spaRedirectUris, grant_types: grantTypes, scope: null, created_at: now,
     }],
     // The public client may call the token endpoint from its own origin (CORS).
     ['client_origins', { origin: new URL(demo.redirectUri).origin, client_id: demo.spaClientId }],
@@ -71,7 +74,7 @@ Tollgate: ${ISSUER}   (local D1 and KV in ${path.relative(process.cwd(), STATE_D
 
   Demo user            ${demo.email}  password: ${demo.password}
   Demo web app         client_id: ${demo.webClientId}  client_secret: ${demo.webClientSecret}  (client_secret_basic)
-  Demo single-page app client_id: ${demo.spaClientId}  (public: PKCE, no secret)
+  Demo single-page app client_id: ${demo.spaClientId}  (public: PKCE, no secret): open ${ISSUER}/demo
   Redirect URI         ${demo.redirectUri}
 
   1. Open this, sign in as the demo user and press Allow:

@@ -30,6 +30,9 @@ app.use(
   secureHeaders({
     contentSecurityPolicy: {
       defaultSrc: ["'none'"],
+      // Only same-origin files: the demo app's module, and its fetch calls.
+      scriptSrc: ["'self'"],
+      connectSrc: ["'self'"],
       styleSrc: ["'self'"],
       imgSrc: ["'self'"],
       frameAncestors: ["'none'"],

@@ -86,6 +86,9 @@ export type GrantType = (typeof GRANT_TYPES)[number];
 export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
+/** The seeded public client that the /demo single-page app signs in as (scripts/start.mjs seeds it). */
+export const DEMO_SPA_CLIENT_ID = 'demo-spa';
+
 /** Audience of the user API token: only the management API accepts it. */
 export const USER_API_AUDIENCE = 'urn:tollgate:user-api';
 /** Path of the protected books API; the access token audience is the issuer plus this. */

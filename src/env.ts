@@ -12,6 +12,8 @@ export interface Bindings {
   SIGNING_KEY?: string;
   /** Optional secret that encrypts private signing keys at rest in D1 (AES-256-GCM). */
   KEY_ENCRYPTION_KEY?: string;
+  /** Static files from ./public (the demo app's script). */
+  ASSETS: Fetcher;
   /** Rate Limiting bindings (wrangler.toml [[ratelimits]]). */
   SIGN_IN_LIMITER: RateLimit;
   SIGN_IN_IP_LIMITER: RateLimit;

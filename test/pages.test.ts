@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { app } from '../src/app';
 import { safeReturnTo } from '../src/routes/login';
 import {
   authorizeWithConsent,
@@ -9,6 +10,7 @@ import {
   expectLabelledField,
   formAction,
   hiddenFields,
+  ISSUER,
   redeem,
   registerClient,
   signedInBrowser,
@@ -99,6 +101,27 @@ describe('POST /login', () => {
     const html = await (await browser.get('/login')).text();
     const response = await browser.post('/login', { ...hiddenFields(html), email: user.email, password: user.password }, { Origin: 'https://evil.example' });
     expect(response.status).toBe(403);
+  });
+
+  it('judges Origin against the issuer, not the URL a proxy forwarded the request to', async () => {
+    const user = await createUser();
+    const browser = new Browser();
+    const html = await (await browser.get('/login')).text();
+    const cookie = [...browser.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+    const post = (origin: string) =>
+      app.request(
+        'http://internal.invalid/login',
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: origin, Cookie: cookie },
+          body: new URLSearchParams({ ...hiddenFields(html), email: user.email, password: user.password }).toString(),
+        },
+        env,
+      );
+    expect((await post('http://internal.invalid')).status).toBe(403);
+    expect((await post(ISSUER)).status).toBe(303);
+    // Under Referrer-Policy: no-referrer a browser sends Origin: null for our own forms.
+    expect((await post('null')).status).toBe(303);
   });
 
   it('answers a malformed form with 400, not a 500', async () => {
