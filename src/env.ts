@@ -1,5 +1,6 @@
 import type { StandingAccessToken } from './services/tokens';
 import type { Db } from './storage/db';
+import type { liveGrantQuery } from './storage/grants';
 import type { Client, User } from './storage/schema';
 
 /** Bindings from wrangler.toml, plus the secrets an operator may set. */
@@ -47,6 +48,8 @@ export type AppEnv = {
     session: SessionInfo | null;
     apiUser: ApiUser;
     accessToken: AccessTokenInfo;
+    /** A bearer route's grant check, not yet run: `withStandingGrant` batches it with the route's read. */
+    pendingGrantCheck: ReturnType<typeof liveGrantQuery> | undefined;
     client: Client;
     cspNonce: string;
   };

@@ -1,7 +1,9 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../env';
-import { OAuthError } from '../errors';
-import { standingAccessToken, verifyUserToken } from '../services/tokens';
+import { OAuthError, oauthErrorResponse } from '../errors';
+import type { BatchItem } from 'drizzle-orm/batch';
+import { verifyAccessToken, verifyUserToken, type StandingAccessToken } from '../services/tokens';
+import { isClientCredentialsGrant, liveGrantQuery, liveGrantUser } from '../storage/grants';
 
 const REALM = 'tollgate';
 
@@ -45,6 +47,13 @@ export interface AccessTokenOptions {
   scope: string;
   /** The route acts for a user: a client_credentials token (no user) is refused. */
   user?: boolean;
+  /**
+   * For read-only routes: the grant check joins the route's own D1 batch
+   * through `withStandingGrant`, so the whole request is one round trip. Should
+   * the route not call it, the check runs after the route and its answer is
+   * replaced by a 401 when the token no longer stands.
+   */
+  batchedGrantCheck?: boolean;
 }
 
 /**
@@ -55,8 +64,19 @@ export function requireAccessToken(options: AccessTokenOptions): MiddlewareHandl
   return async function requireAccessToken(c, next) {
     const token = bearerToken(c);
     if (!token) throw missingToken();
-    const claims = await standingAccessToken({ db: c.var.db, env: c.env, issuer: c.var.issuer }, token);
-    if (!claims) throw invalidToken('the access token is invalid, expired or revoked');
+    const verified = await verifyAccessToken({ db: c.var.db, env: c.env, issuer: c.var.issuer }, token);
+    if (!verified) throw invalidToken('the access token is invalid, expired or revoked');
+    let userId: string | null;
+    if (options.batchedGrantCheck && !isClientCredentialsGrant(verified.grantId)) {
+      // A user's token on a read route: the check rides in the route's batch.
+      c.set('pendingGrantCheck', liveGrantQuery(c.var.db, verified.grantId, verified.jti));
+      userId = verified.sub;
+    } else {
+      const grant = await liveGrantUser(c.var.db, verified.grantId, verified.jti);
+      if (!grant) throw invalidToken('the access token is invalid, expired or revoked');
+      userId = grant.userId;
+    }
+    const claims: StandingAccessToken = { ...verified, userId };
     if (!claims.scope.includes(options.scope)) {
       throw new OAuthError('insufficient_scope', {
         status: 403,
@@ -73,7 +93,25 @@ export function requireAccessToken(options: AccessTokenOptions): MiddlewareHandl
     }
     c.set('accessToken', { ...claims, token });
     await next();
+    const pending = c.get('pendingGrantCheck');
+    if (pending) {
+      c.set('pendingGrantCheck', undefined);
+      if ((await pending).length === 0) c.res = oauthErrorResponse(invalidToken('the access token is invalid, expired or revoked'));
+    }
   };
+}
+
+/**
+ * Runs a bearer route's read together with its pending grant check, in one
+ * D1 batch; throws invalid_token (401) when the token no longer stands.
+ */
+export async function withStandingGrant<T>(c: Context<AppEnv>, read: BatchItem<'sqlite'> & PromiseLike<T>): Promise<T> {
+  const check = c.get('pendingGrantCheck');
+  if (!check) throw new Error('withStandingGrant needs requireAccessToken({ batchedGrantCheck: true })');
+  c.set('pendingGrantCheck', undefined);
+  const [grant, result] = await c.var.db.batch([check, read]);
+  if (grant.length === 0) throw invalidToken('the access token is invalid, expired or revoked');
+  return result as T;
 }
 
 /** Protects the management API: a user API token from `/api/login`. */

@@ -3,7 +3,8 @@ import { now } from '../services/crypto';
 import type { Db } from './db';
 import { books, type Book } from './schema';
 
-export async function listBooks(db: Db, userId: string): Promise<Book[]> {
+/** A user's books, oldest first: unexecuted, so a bearer route can batch it with its grant check. */
+export function listBooksQuery(db: Db, userId: string) {
   return db.select().from(books).where(eq(books.userId, userId)).orderBy(asc(books.createdAt), asc(books.id));
 }
 

@@ -33,6 +33,7 @@ export function touchGrantStatement(db: Db, grantId: string) {
 
 /** The id of a client's own grant, under which its client_credentials tokens are issued. */
 export function clientCredentialsGrantId(clientId: string): string {
+  // isClientCredentialsGrant recognises this prefix.
   return `cc:${clientId}`;
 }
 
@@ -52,12 +53,21 @@ export function clientCredentialsGrantStatement(db: Db, clientId: string) {
  * undefined when the token no longer stands.
  */
 export async function liveGrantUser(db: Db, grantId: string, jti: string): Promise<{ userId: string | null } | undefined> {
-  const rows = await db
+  return (await liveGrantQuery(db, grantId, jti))[0];
+}
+
+/** The query behind `liveGrantUser`, unexecuted, to share a D1 batch with a read (no rows: the token no longer stands). */
+export function liveGrantQuery(db: Db, grantId: string, jti: string) {
+  return db
     .select({ userId: grants.userId })
     .from(grants)
     .where(and(eq(grants.id, grantId), notExists(db.select({ one: sql`1` }).from(revokedTokens).where(eq(revokedTokens.jti, jti)))))
     .limit(1);
-  return rows[0];
+}
+
+/** Whether a grant id is a client's own client_credentials grant (no user). */
+export function isClientCredentialsGrant(grantId: string): boolean {
+  return grantId.startsWith('cc:');
 }
 
 /** The apps a user has authorized, newest first, with the client's name. */
