@@ -4,6 +4,7 @@ import { hashSecret } from '../src/services/crypto';
 import {
   authorizeUrl,
   authorizeWithConsent,
+  call,
   createUser,
   formAction,
   hiddenFields,
@@ -50,6 +51,17 @@ describe('authorization codes in D1 and KV', () => {
     const replay = await redeem(client, authorization);
     expect(replay.status).toBe(400);
     expect(await replay.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('treats a replay alike whether or not KV still holds the code: the grant is revoked', async () => {
+    const { client, authorization } = await issuedCode();
+    const tokens = (await (await redeem(client, authorization)).json()) as { access_token: string };
+    const books = () => call('/api/books', { headers: { Authorization: `Bearer ${tokens.access_token}` } });
+    expect((await books()).status).toBe(200);
+    // The KV copy is still there; the replay even gets the verifier wrong.
+    const replay = await redeem(client, authorization, { code_verifier: 'x'.repeat(43) });
+    expect(replay.status).toBe(400);
+    expect((await books()).status).toBe(401);
   });
 
   it('refuses an expired code even when the KV copy is still present', async () => {

@@ -181,11 +181,16 @@ describe('/oauth2/logout (RP-initiated logout)', () => {
     expect((await browser.get(`/oauth2/logout?${mismatch}`)).status).toBe(400);
   });
 
-  it('sends a signed-out visitor straight back to a registered URI', async () => {
-    const { client } = await signedInWithIdToken();
-    const response = await call(`/oauth2/logout?${new URLSearchParams({ client_id: client.client_id, post_logout_redirect_uri: POST_LOGOUT_URI, state: 'x' })}`);
+  it('sends a signed-out visitor straight back to a registered URI when an id_token_hint vouches for it', async () => {
+    const { idToken } = await signedInWithIdToken();
+    const response = await call(`/oauth2/logout?${new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: POST_LOGOUT_URI, state: 'x' })}`);
     expect(response.status).toBe(302);
     expect(response.headers.get('Location')).toBe(`${POST_LOGOUT_URI}?state=x`);
+    // A client_id alone never redirects: anyone can register a client (RFC 9700 §4.11.2).
+    const { client } = await signedInWithIdToken();
+    const unvouched = await call(`/oauth2/logout?${new URLSearchParams({ client_id: client.client_id, post_logout_redirect_uri: POST_LOGOUT_URI })}`);
+    expect(unvouched.status).toBe(200);
+    expect(unvouched.headers.get('Location')).toBeNull();
     const plain = await call('/oauth2/logout');
     expect(plain.status).toBe(200);
     expect(await plain.text()).toContain('signed out');

@@ -79,14 +79,29 @@ export interface Redemption {
 export async function redeemCode(db: Db, kv: KVNamespace, redemption: Redemption): Promise<Code | null> {
   const hash = await hashSecret(redemption.code);
   const copy = await kv.get<CodeCopy>(KV_PREFIX + hash, 'json');
-  if (
-    copy &&
+  const mismatch =
+    copy !== null &&
     (copy.clientId !== redemption.clientId ||
       copy.redirectUri !== redemption.redirectUri ||
-      copy.codeChallenge !== redemption.codeChallenge)
-  ) {
-    return null;
+      copy.codeChallenge !== redemption.codeChallenge);
+  if (!mismatch) {
+    const row = await consume(db, hash, redemption);
+    if (row) return row;
   }
+  // Refused either way; a code that was already redeemed is a replay, however
+  // it is presented, and the same whether or not KV still holds its copy.
+  const replayed = await db.query.codes.findFirst({ where: and(eq(codes.hash, hash), isNotNull(codes.redeemedAt)) });
+  if (replayed) {
+    await db.batch([
+      db.delete(grants).where(eq(grants.id, replayed.grantId)),
+      auditStatement(db, { type: 'code_replay', userId: replayed.userId, clientId: replayed.clientId }),
+    ]);
+  }
+  return null;
+}
+
+/** The one atomic UPDATE that consumes a code, only if every binding matches. */
+async function consume(db: Db, hash: string, redemption: Redemption): Promise<Code | undefined> {
   const time = now();
   const rows = await db
     .update(codes)
@@ -102,13 +117,5 @@ export async function redeemCode(db: Db, kv: KVNamespace, redemption: Redemption
       ),
     )
     .returning();
-  if (rows[0]) return rows[0];
-  const replayed = await db.query.codes.findFirst({ where: and(eq(codes.hash, hash), isNotNull(codes.redeemedAt)) });
-  if (replayed) {
-    await db.batch([
-      db.delete(grants).where(eq(grants.id, replayed.grantId)),
-      auditStatement(db, { type: 'code_replay', userId: replayed.userId, clientId: replayed.clientId }),
-    ]);
-  }
-  return null;
+  return rows[0];
 }

@@ -5,6 +5,7 @@ export interface LogoutPageProps {
   userName: string;
   clientName: string | null;
   clientId: string | null;
+  idTokenHint: string | null;
   postLogoutRedirectUri: string | null;
   state: string | null;
 }
@@ -25,6 +26,7 @@ export function LogoutPage(props: LogoutPageProps) {
       <form method="post" action="/oauth2/logout/confirm">
         <CsrfField token={props.csrf} />
         {props.clientId ? <input type="hidden" name="client_id" value={props.clientId} /> : null}
+        {props.idTokenHint ? <input type="hidden" name="id_token_hint" value={props.idTokenHint} /> : null}
         {props.postLogoutRedirectUri ? <input type="hidden" name="post_logout_redirect_uri" value={props.postLogoutRedirectUri} /> : null}
         {props.state !== null ? <input type="hidden" name="state" value={props.state} /> : null}
         <div class="actions">

@@ -13,6 +13,7 @@ import {
   userToken,
   type Browser as BrowserType,
   type TestUser,
+  issueTokens,
 } from '../helpers';
 import { accountExists, codeCount, csrfOf, grantRow, isSignedIn, openConsent } from './support';
 
@@ -129,7 +130,9 @@ const TARGETS: Record<string, (person: Person) => Promise<Target>> = {
     const bye = 'https://app.example.com/bye';
     const client = await registerClient(ownerToken, { post_logout_redirect_uris: [bye] });
     const browser = await signedInBrowser(user);
-    const page = `/oauth2/logout?${new URLSearchParams({ client_id: client.client_id, post_logout_redirect_uri: bye, state: 'st' })}`;
+    // An RP sends its ID token as the hint; without one Tollgate redirects nowhere.
+    const { id_token: idToken } = await issueTokens(browser, client, { scope: 'openid' });
+    const page = `/oauth2/logout?${new URLSearchParams({ id_token_hint: idToken!, post_logout_redirect_uri: bye, state: 'st' })}`;
     const html = await (await browser.get(page)).text();
     const { csrf_token: _token, ...fields } = hiddenFields(html);
     expect(fields.post_logout_redirect_uri).toBe(bye);

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { authorizeWithConsent, Browser, createUser, form, ISSUER, REDIRECT_URI, unique } from '../helpers';
+import {
+  authorizeWithConsent,
+  Browser,
+  createUser,
+  form,
+  ISSUER,
+  REDIRECT_URI,
+  unique,
+  issueTokens,
+} from '../helpers';
 import { authorizationRequest, csrfOf, grantRow, isSignedIn, openConsent, victim } from './support';
 
 /**
@@ -87,7 +96,8 @@ describe('redirect after POST is 303, never 307 (RFC 9700 §4.12)', () => {
   it('§4.12: confirming an RP-initiated logout answers 303 to the registered post_logout_redirect_uri', async () => {
     const bye = 'https://app.example.com/bye';
     const { browser, client } = await victim({ post_logout_redirect_uris: [bye] });
-    const page = `/oauth2/logout?${new URLSearchParams({ client_id: client.client_id, post_logout_redirect_uri: bye, state: 'st' })}`;
+    const { id_token: idToken } = await issueTokens(browser, client, { scope: 'openid' });
+    const page = `/oauth2/logout?${new URLSearchParams({ id_token_hint: idToken!, post_logout_redirect_uri: bye, state: 'st' })}`;
     const location = expect303(await browser.submit(page, {}));
     expect(location.href).toBe(`${bye}?state=st`);
     expect(await isSignedIn(browser)).toBe(false);
@@ -95,8 +105,9 @@ describe('redirect after POST is 303, never 307 (RFC 9700 §4.12)', () => {
 
   it('§4.12: an RP-initiated logout sent by POST for a signed-out user answers 303', async () => {
     const bye = 'https://app.example.com/bye';
-    const { client } = await victim({ post_logout_redirect_uris: [bye] });
-    const location = expect303(await form('/oauth2/logout', { client_id: client.client_id, post_logout_redirect_uri: bye, state: 'st' }));
+    const { browser, client } = await victim({ post_logout_redirect_uris: [bye] });
+    const { id_token: idToken } = await issueTokens(browser, client, { scope: 'openid' });
+    const location = expect303(await form('/oauth2/logout', { id_token_hint: idToken!, post_logout_redirect_uri: bye, state: 'st' }));
     expect(location.href).toBe(`${bye}?state=st`);
   });
 });

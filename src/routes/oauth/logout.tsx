@@ -30,6 +30,8 @@ type LogoutParams = z.infer<typeof logoutSchema>;
 
 interface LogoutTarget {
   client: Client | null;
+  /** The verified id_token_hint, carried through the confirmation form. */
+  idTokenHint: string | null;
   redirectUri: string | null;
   state: string | null;
 }
@@ -40,7 +42,13 @@ function parse(params: unknown): LogoutParams {
   return parsed.data;
 }
 
-/** Which client asks, and where the user may go afterwards; a page error for anything that does not check out. */
+/**
+ * Which client asks, and where the user may go afterwards; a page error for
+ * anything that does not check out. The user is sent back only when an
+ * id_token_hint we issued vouches for the request: anyone can register a
+ * client, so a client_id alone must not turn this endpoint into an open
+ * redirect (RFC 9700 §4.11.2). The URI must still be one the client registered.
+ */
 async function resolveTarget(c: Context<AppEnv>, params: LogoutParams): Promise<LogoutTarget> {
   let clientId = params.client_id;
   if (params.id_token_hint !== undefined) {
@@ -53,11 +61,12 @@ async function resolveTarget(c: Context<AppEnv>, params: LogoutParams): Promise<
   }
   const client = clientId === undefined ? null : ((await findClient(c.var.db, clientId)) ?? null);
   if (clientId !== undefined && !client) throw new PageError('Unknown app', 'The app that sent you here is not registered.');
-  const redirectUri = params.post_logout_redirect_uri ?? null;
-  if (redirectUri !== null && !client?.postLogoutRedirectUris.includes(redirectUri)) {
+  const requested = params.post_logout_redirect_uri ?? null;
+  if (requested !== null && !client?.postLogoutRedirectUris.includes(requested)) {
     throw new PageError('Invalid redirect', 'The app asked to send you to an address it has not registered. You have not been redirected.');
   }
-  return { client, redirectUri, state: params.state ?? null };
+  const idTokenHint = params.id_token_hint ?? null;
+  return { client, idTokenHint, redirectUri: idTokenHint ? requested : null, state: params.state ?? null };
 }
 
 function finish(c: Context<AppEnv>, target: LogoutTarget) {
@@ -78,6 +87,7 @@ async function logoutRequest(c: Context<AppEnv>, params: unknown) {
       userName={session.user.name}
       clientName={target.client?.name ?? null}
       clientId={target.client?.id ?? null}
+      idTokenHint={target.idTokenHint}
       postLogoutRedirectUri={target.redirectUri}
       state={target.state}
     />,
