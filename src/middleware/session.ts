@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { SESSION_TTL } from '../config';
 import type { AppEnv } from '../env';
+import { hashSecret } from '../services/crypto';
 import { createSession, deleteSession, findSession } from '../storage/sessions';
 import { clearCookie, readCookie, writeCookie } from './cookies';
 
@@ -14,6 +15,12 @@ export const loadSession: MiddlewareHandler<AppEnv> = async function loadSession
   c.set('session', token && SESSION_TOKEN.test(token) ? await findSession(c.var.db, token) : null);
   await next();
 };
+
+/** The stored id (hash) of the session cookie, for a caller that batches the session lookup itself. */
+export async function sessionIdHash(c: Context<AppEnv>): Promise<string | null> {
+  const token = readCookie(c, SESSION_COOKIE);
+  return token && SESSION_TOKEN.test(token) ? hashSecret(token) : null;
+}
 
 /** Signs the user in: a new server-side session (revocable: it is a D1 row) in an HttpOnly cookie. */
 export async function startSession(c: Context<AppEnv>, userId: string): Promise<void> {

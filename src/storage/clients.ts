@@ -40,7 +40,12 @@ export async function isClientOrigin(db: Db, origin: string, clientId?: string):
 }
 
 export async function findClient(db: Db, id: string): Promise<Client | undefined> {
-  return db.query.clients.findFirst({ where: eq(clients.id, id) });
+  return (await clientQuery(db, id))[0];
+}
+
+/** The client lookup, unexecuted, to share a D1 batch. */
+export function clientQuery(db: Db, id: string) {
+  return db.select().from(clients).where(eq(clients.id, id)).limit(1);
 }
 
 export async function listClientsOfOwner(db: Db, ownerId: string): Promise<Client[]> {

@@ -2,10 +2,19 @@ import { and, desc, eq, isNotNull, notExists, sql } from 'drizzle-orm';
 import { now } from '../services/crypto';
 import type { Db } from './db';
 import { recordAudit } from './audit';
-import { clients, grants, revokedTokens } from './schema';
+import { clients, grants, revokedTokens, sessions } from './schema';
 
 export async function findGrant(db: Db, userId: string, clientId: string) {
   return db.query.grants.findFirst({ where: and(eq(grants.userId, userId), eq(grants.clientId, clientId)) });
+}
+
+/** The grant of the session's user for a client, unexecuted, to share a batch with the session lookup. */
+export function grantOfSessionQuery(db: Db, sessionIdHash: string, clientId: string) {
+  return db
+    .select()
+    .from(grants)
+    .where(and(eq(grants.clientId, clientId), eq(grants.userId, sql`(select ${sessions.userId} from ${sessions} where ${sessions.idHash} = ${sessionIdHash})`)))
+    .limit(1);
 }
 
 /**

@@ -21,12 +21,20 @@ export async function createSession(db: Db, userId: string): Promise<string> {
 /** The live session behind a cookie value, with its user, or null. */
 export async function findSession(db: Db, token: string): Promise<SessionInfo | null> {
   const idHash = await hashSecret(token);
-  const rows = await db
+  return toSessionInfo(idHash, await sessionQuery(db, idHash));
+}
+
+/** The session lookup, unexecuted, to share a D1 batch (the authorization endpoint's lookups). */
+export function sessionQuery(db: Db, idHash: string) {
+  return db
     .select({ user: users, authTime: sessions.authTime })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
     .where(and(eq(sessions.idHash, idHash), gt(sessions.expiresAt, now())))
     .limit(1);
+}
+
+export function toSessionInfo(idHash: string, rows: Awaited<ReturnType<typeof sessionQuery>>): SessionInfo | null {
   const row = rows[0];
   return row ? { idHash, user: row.user, authTime: row.authTime } : null;
 }

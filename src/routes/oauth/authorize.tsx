@@ -4,7 +4,7 @@ import type { AppEnv, SessionInfo } from '../../env';
 import { OAuthError, PageError, type ErrorCode } from '../../errors';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { csrfToken, verifyCsrf } from '../../middleware/csrf';
-import { loadSession } from '../../middleware/session';
+import { loadSession, sessionIdHash } from '../../middleware/session';
 import { describeIssues } from '../../middleware/validate';
 import { now } from '../../services/crypto';
 import { S256_CHALLENGE_PATTERN } from '../../services/pkce';
@@ -19,11 +19,12 @@ import {
 } from '../../storage/auth-requests';
 import { clientIp } from '../../services/rate-limits';
 import { auditStatement } from '../../storage/audit';
-import { findClient } from '../../storage/clients';
+import { clientQuery, findClient } from '../../storage/clients';
 import { isUniqueViolation } from '../../storage/db';
 import { copyCodeToKv, prepareCode } from '../../storage/codes';
-import { findGrant, upsertGrantStatement } from '../../storage/grants';
-import type { Client } from '../../storage/schema';
+import { findGrant, grantOfSessionQuery, upsertGrantStatement } from '../../storage/grants';
+import type { Client, Grant } from '../../storage/schema';
+import { sessionQuery, toSessionInfo } from '../../storage/sessions';
 import { ConsentPage } from '../../views/consent';
 
 /**
@@ -83,18 +84,35 @@ function errorRedirect(c: Context<AppEnv>, redirectUri: string, state: string | 
   return c.redirect(url.href, c.req.method === 'POST' ? 303 : 302);
 }
 
+/**
+ * Everything the endpoint reads, in one D1 round trip: the browser's session
+ * (into c.var.session), the client, and the session user's grant for it
+ * (for remembered consent).
+ */
+async function lookUp(c: Context<AppEnv>, clientId: string): Promise<{ client: Client | undefined; grant: Grant | null }> {
+  const db = c.var.db;
+  const idHash = await sessionIdHash(c);
+  if (!idHash) {
+    c.set('session', null);
+    return { client: await findClient(db, clientId), grant: null };
+  }
+  const [session, clients, grants] = await db.batch([sessionQuery(db, idHash), clientQuery(db, clientId), grantOfSessionQuery(db, idHash, clientId)]);
+  c.set('session', toSessionInfo(idHash, session));
+  return { client: clients[0], grant: grants[0] ?? null };
+}
+
 /** Step 1: the client must exist and the redirect URI must be one of its own. */
 async function resolveClient(c: Context<AppEnv>, params: Record<string, unknown>) {
   const target = targetSchema.safeParse(params);
   if (!target.success) {
     throw new PageError('Invalid request', `The app sent an invalid request: ${describeIssues(target.error.issues)}.`);
   }
-  const client = await findClient(c.var.db, target.data.client_id);
+  const { client, grant } = await lookUp(c, target.data.client_id);
   if (!client) throw new PageError('Unknown app', 'The app that sent you here is not registered with this server.');
   if (!matchRedirectUri(client.redirectUris, target.data.redirect_uri)) {
     throw new PageError('Invalid redirect', 'The app asked to send you to an address it has not registered. You have not been redirected.');
   }
-  return { client, redirectUri: target.data.redirect_uri };
+  return { client, grant, redirectUri: target.data.redirect_uri };
 }
 
 /** Step 2: the rest of the request, as an AuthRequest, or an OAuthError to redirect. */
@@ -196,7 +214,7 @@ async function issueCode(
  * asks for a fresh sign-in, or when the last sign-in is older than `max_age`
  * (OIDC Core §3.1.2.1); then consent, remembered or asked for.
  */
-async function continueRequest(c: Context<AppEnv>, request: AuthRequest, client: Client) {
+async function continueRequest(c: Context<AppEnv>, request: AuthRequest, client: Client, grant: Grant | null) {
   const session = c.var.session;
   const needsLogin =
     !session ||
@@ -218,7 +236,6 @@ async function continueRequest(c: Context<AppEnv>, request: AuthRequest, client:
   // Remembered consent: a user who already approved every requested scope
   // for this client is not asked again, unless prompt=consent says so.
   if (!request.prompt.includes('consent')) {
-    const grant = await findGrant(c.var.db, session.user.id, client.id);
     const approved = new Set(splitScope(grant?.scope));
     if (grant && request.scope.every((scope) => approved.has(scope))) return issueCode(c, request, session, client, grant.scope, false);
   }
@@ -240,18 +257,18 @@ async function continueRequest(c: Context<AppEnv>, request: AuthRequest, client:
   );
 }
 
-authorize.get('/', loadSession, async function authorizationRequest(c) {
+authorize.get('/', async function authorizationRequest(c) {
   const params = queryParams(c);
   if ('request_id' in params) {
     // Back from /login: the request was validated before and kept in KV.
     const resume = resumeSchema.safeParse(params);
     const request = resume.success ? await loadAuthRequest(c.env.KV, resume.data.request_id) : null;
     if (!request) throw new PageError('Request expired', 'This sign-in request has expired. Go back to the app and start again.');
-    const client = await findClient(c.var.db, request.clientId);
+    const { client, grant } = await lookUp(c, request.clientId);
     if (!client) throw new PageError('Unknown app', 'The app that sent you here is no longer registered.');
-    return continueRequest(c, request, client);
+    return continueRequest(c, request, client, grant);
   }
-  const { client, redirectUri } = await resolveClient(c, params);
+  const { client, grant, redirectUri } = await resolveClient(c, params);
   let request: AuthRequest;
   try {
     request = parseRequest(params, client, redirectUri);
@@ -260,7 +277,7 @@ authorize.get('/', loadSession, async function authorizationRequest(c) {
     const state = typeof params.state === 'string' ? params.state.slice(0, 1000) : null;
     return errorRedirect(c, redirectUri, state, error.code, error.message);
   }
-  return continueRequest(c, request, client);
+  return continueRequest(c, request, client, grant);
 });
 
 const decisionSchema = z.object({
