@@ -57,6 +57,7 @@ CREATE TABLE `codes` (
 	`auth_time` integer NOT NULL,
 	`expires_at` integer NOT NULL,
 	`redeemed_at` integer,
+	`redemption` text,
 	`created_at` integer NOT NULL,
 	FOREIGN KEY (`grant_id`) REFERENCES `grants`(`id`) ON UPDATE no action ON DELETE cascade
 );

@@ -3,8 +3,7 @@ import { OAuthError } from '../errors';
 import { CODE_VERIFIER_PATTERN, s256Challenge } from '../services/pkce';
 import { splitScope } from '../services/scopes';
 import { redeemCode } from '../storage/codes';
-import { touchGrantStatement } from '../storage/grants';
-import { prepareRefreshToken } from '../storage/refresh-tokens';
+import { hashSecret, randomSecret } from '../services/crypto';
 import { offersRefreshToken, tokenResponse } from './issue';
 import { defineGrant } from './types';
 
@@ -21,11 +20,17 @@ export const authorizationCode = defineGrant({
   async handler(c, client, params) {
     // The code is consumed only if client, redirect URI and verifier all match
     // what it was issued for (RFC 6749 §4.1.3, RFC 7636 §4.6).
+    // A refresh token is minted with the redemption, in the same D1 batch, when
+    // the client may have one (offersRefreshToken decides the same in SQL).
+    const refreshToken = client.grantTypes.includes('refresh_token') ? randomSecret() : undefined;
     const code = await redeemCode(c.var.db, c.env.KV, {
       code: params.code,
       clientId: client.id,
       redirectUri: params.redirect_uri,
       codeChallenge: await s256Challenge(params.code_verifier),
+      ...(refreshToken
+        ? { refresh: { tokenHash: await hashSecret(refreshToken), requireOfflineAccess: client.tokenEndpointAuthMethod === 'none' } }
+        : {}),
     });
     if (!code) {
       throw new OAuthError('invalid_grant', {
@@ -33,18 +38,7 @@ export const authorizationCode = defineGrant({
       });
     }
     const scope = splitScope(code.scope);
-    const refresh = offersRefreshToken(client, scope)
-      ? await prepareRefreshToken(c.var.db, {
-          grantId: code.grantId,
-          clientId: client.id,
-          userId: code.userId,
-          scope: code.scope,
-          authTime: code.authTime,
-        })
-      : null;
-    const touch = touchGrantStatement(c.var.db, code.grantId);
-    await (refresh ? c.var.db.batch([touch, refresh.insert]) : touch);
-    const refreshToken = refresh?.token;
+    const issued = offersRefreshToken(client, scope) ? refreshToken : undefined;
     return tokenResponse(c, client, {
       sub: code.userId,
       grantId: code.grantId,
@@ -52,7 +46,7 @@ export const authorizationCode = defineGrant({
       authTime: code.authTime,
       nonce: code.nonce,
       claims: code.claims,
-      ...(refreshToken ? { refreshToken } : {}),
+      ...(issued ? { refreshToken: issued } : {}),
     });
   },
 });

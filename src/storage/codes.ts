@@ -1,9 +1,10 @@
-import { and, eq, gt, isNotNull, isNull } from 'drizzle-orm';
+import { and, eq, gt, isNotNull, isNull, sql } from 'drizzle-orm';
 import { CODE_TTL, kvTtl } from '../config';
 import { hashSecret, now, randomSecret } from '../services/crypto';
 import { auditStatement } from './audit';
 import type { Db } from './db';
 import { grantIdSubquery } from './grants';
+import { refreshTokenFromCodeStatement } from './refresh-tokens';
 import { codes, grants, type Code } from './schema';
 
 /** KV key prefix of a code's short-lived copy; the rest of the key is the code's hash. */
@@ -62,6 +63,8 @@ export interface Redemption {
   clientId: string;
   redirectUri: string;
   codeChallenge: string;
+  /** Mint the family's first refresh token with the redemption (its hash; public clients need offline_access). */
+  refresh?: { tokenHash: string; requireOfflineAccess: boolean };
 }
 
 /**
@@ -100,12 +103,20 @@ export async function redeemCode(db: Db, kv: KVNamespace, redemption: Redemption
   return null;
 }
 
-/** The one atomic UPDATE that consumes a code, only if every binding matches. */
+/**
+ * Consumes a code and does what its redemption implies, in one D1 round trip:
+ * the atomic UPDATE (only if every binding matches) marks the code with this
+ * request's marker; the grant's last use and the first refresh token follow
+ * in the same batch, only where the marker is this request's.
+ */
 async function consume(db: Db, hash: string, redemption: Redemption): Promise<Code | undefined> {
   const time = now();
-  const rows = await db
+  const marker = randomSecret(16);
+  const ownCode = sql`(select ${codes.grantId} from ${codes} where ${codes.hash} = ${hash} and ${codes.redemption} = ${marker})`;
+  const touch = db.update(grants).set({ lastUsedAt: time }).where(eq(grants.id, ownCode));
+  const update = db
     .update(codes)
-    .set({ redeemedAt: time })
+    .set({ redeemedAt: time, redemption: marker })
     .where(
       and(
         eq(codes.hash, hash),
@@ -117,5 +128,9 @@ async function consume(db: Db, hash: string, redemption: Redemption): Promise<Co
       ),
     )
     .returning();
+  const refresh = redemption.refresh
+    ? [refreshTokenFromCodeStatement(db, { codeHash: hash, marker, time, ...redemption.refresh })]
+    : [];
+  const [rows] = await db.batch([update, touch, ...refresh]);
   return rows[0];
 }

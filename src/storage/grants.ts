@@ -35,11 +35,6 @@ export function grantIdSubquery(userId: string, clientId: string) {
   return sql`(select ${grants.id} from ${grants} where ${grants.userId} = ${userId} and ${grants.clientId} = ${clientId})`;
 }
 
-/** Records that a token was just issued under a grant (shown as "last used" on /account). */
-export function touchGrantStatement(db: Db, grantId: string) {
-  return db.update(grants).set({ lastUsedAt: now() }).where(eq(grants.id, grantId));
-}
-
 /** The id of a client's own grant, under which its client_credentials tokens are issued. */
 export function clientCredentialsGrantId(clientId: string): string {
   // isClientCredentialsGrant recognises this prefix.

@@ -3,31 +3,45 @@ import { REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL } from '../config';
 import { hashSecret, now, randomSecret } from '../services/crypto';
 import { auditStatement } from './audit';
 import type { Db } from './db';
-import { grants, refreshTokens, type RefreshToken } from './schema';
+import { codes, grants, refreshTokens, type RefreshToken } from './schema';
 
-export interface NewRefreshToken {
-  grantId: string;
-  clientId: string;
-  userId: string;
-  scope: string;
-  authTime: number;
-}
-
-/** Mints the first refresh token of a family; returns it with its unexecuted insert. */
-export async function prepareRefreshToken(db: Db, input: NewRefreshToken) {
-  const token = randomSecret();
-  const time = now();
-  const insert = db.insert(refreshTokens).values({
-    hash: await hashSecret(token),
-    ...input,
-    parentHash: null,
-    replacedBy: null,
-    usedAt: null,
-    createdAt: time,
-    expiresAt: time + Math.min(REFRESH_TOKEN_IDLE_TTL, REFRESH_TOKEN_ABSOLUTE_TTL),
-    absoluteExpiresAt: time + REFRESH_TOKEN_ABSOLUTE_TTL,
-  });
-  return { token, insert };
+/**
+ * The first refresh token of a family, minted from the code a request just
+ * redeemed (the code row carries grant, user, scope and auth_time): an INSERT
+ * ... SELECT that acts only where the code bears this request's redemption
+ * marker. With `requireOfflineAccess` (public clients) it acts only when the
+ * code's scope holds offline_access.
+ */
+export function refreshTokenFromCodeStatement(
+  db: Db,
+  input: { codeHash: string; marker: string; tokenHash: string; time: number; requireOfflineAccess: boolean },
+) {
+  const { time } = input;
+  return db.insert(refreshTokens).select(
+    db
+      .select({
+        hash: sql<string>`${input.tokenHash}`.as('hash'),
+        grantId: codes.grantId,
+        clientId: codes.clientId,
+        userId: codes.userId,
+        scope: codes.scope,
+        authTime: codes.authTime,
+        parentHash: sql<null>`null`.as('parent_hash'),
+        replacedBy: sql<null>`null`.as('replaced_by'),
+        usedAt: sql<null>`null`.as('used_at'),
+        createdAt: sql<number>`${time}`.as('created_at'),
+        expiresAt: sql<number>`${time + Math.min(REFRESH_TOKEN_IDLE_TTL, REFRESH_TOKEN_ABSOLUTE_TTL)}`.as('expires_at'),
+        absoluteExpiresAt: sql<number>`${time + REFRESH_TOKEN_ABSOLUTE_TTL}`.as('absolute_expires_at'),
+      })
+      .from(codes)
+      .where(
+        and(
+          eq(codes.hash, input.codeHash),
+          eq(codes.redemption, input.marker),
+          input.requireOfflineAccess ? sql`instr(' ' || ${codes.scope} || ' ', ' offline_access ') > 0` : undefined,
+        ),
+      ),
+  );
 }
 
 export type Rotation =

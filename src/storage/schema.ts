@@ -160,6 +160,12 @@ export const codes = sqliteTable(
     authTime: integer('auth_time').notNull(),
     expiresAt: integer('expires_at').notNull(),
     redeemedAt: integer('redeemed_at'),
+    /**
+     * A random marker set by the request that redeemed the code: statements in
+     * the same D1 batch (the grant's last use, the first refresh token) act
+     * only where it is theirs, so a losing redemption mints nothing.
+     */
+    redemption: text('redemption'),
     createdAt: integer('created_at').notNull(),
   },
   (t) => [index('codes_grant_idx').on(t.grantId), index('codes_expires_idx').on(t.expiresAt)],
