@@ -1,0 +1,149 @@
+import { env } from 'cloudflare:test';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { app } from '../src/app';
+import { getKeySet } from '../src/services/keys';
+import { createDb } from '../src/storage/db';
+import { authorizeUrl, basic, bearer, createUser, ISSUER, issueTokens, pkce, registerClient, signedInBrowser, userToken, type Browser, type RegisteredClient } from './helpers';
+
+// Storage round trips are what an operation costs on Workers (issue 6's
+// budget): counted here exactly, so a regression fails CI. Timing is the
+// benchmark's job (npm run bench), not a test's.
+
+interface Counts {
+  d1: number;
+  kv: number;
+  sql: string[];
+}
+
+/** The Worker's bindings, with D1 round trips (a statement run or a batch) and KV calls counted. */
+function countingEnv(): { env: typeof env; counts: Counts } {
+  const counts: Counts = { d1: 0, kv: 0, sql: [] };
+  const real = new WeakMap<object, D1PreparedStatement>();
+  const statement = (stmt: D1PreparedStatement, text: string): D1PreparedStatement => {
+    const proxy = new Proxy(stmt, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target);
+        if (prop === 'bind') return (...args: unknown[]) => statement(value.apply(target, args), text);
+        if (prop === 'first' || prop === 'all' || prop === 'run' || prop === 'raw') {
+          return (...args: unknown[]) => {
+            counts.d1++;
+            counts.sql.push(text);
+            return value.apply(target, args);
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    real.set(proxy, stmt);
+    return proxy;
+  };
+  const db = new Proxy(env.DB, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop === 'prepare') return (text: string) => statement(value.call(target, text), text);
+      if (prop === 'batch') {
+        return (list: D1PreparedStatement[]) => {
+          counts.d1++;
+          counts.sql.push(`batch(${list.length})`);
+          return value.call(target, list.map((s) => real.get(s) ?? s));
+        };
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const kv = new Proxy(env.KV, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        counts.kv++;
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { env: { ...env, DB: db, KV: kv }, counts };
+}
+
+describe('storage round trips per operation', () => {
+  let browser: Browser;
+  let client: RegisteredClient;
+  let tokens: { access_token: string; refresh_token?: string };
+
+  beforeAll(async () => {
+    const user = await createUser();
+    client = await registerClient(await userToken(user), { grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] });
+    browser = await signedInBrowser(user);
+    tokens = (await issueTokens(browser, client, { scope: 'openid books:read offline_access' })) as typeof tokens;
+    await getKeySet(createDb(env.DB), env); // keys cached, as in a warm isolate
+  });
+
+  it('a bearer call is one D1 round trip, with the books read and the grant check', async () => {
+    const { env: counted, counts } = countingEnv();
+    const response = await app.request(`${ISSUER}/api/books`, { headers: bearer(tokens.access_token) }, counted);
+    expect(response.status).toBe(200);
+    expect(counts).toMatchObject({ d1: 1, kv: 0 });
+  });
+
+  it('a client_credentials grant is one', async () => {
+    const { env: counted, counts } = countingEnv();
+    const response = await app.request(
+      `${ISSUER}/oauth2/token`,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basic(client.client_id, client.client_secret!) },
+        body: 'grant_type=client_credentials&scope=books:read',
+      },
+      counted,
+    );
+    expect(response.status).toBe(200);
+    expect(counts).toMatchObject({ d1: 1, kv: 0 });
+  });
+
+  it('a refresh is two', async () => {
+    const { env: counted, counts } = countingEnv();
+    const response = await app.request(
+      `${ISSUER}/oauth2/token`,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basic(client.client_id, client.client_secret!) },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }).toString(),
+      },
+      counted,
+    );
+    expect(response.status).toBe(200);
+    tokens = (await response.json()) as typeof tokens;
+    expect(counts).toMatchObject({ d1: 2, kv: 0 });
+  });
+
+  it('a whole code flow with a session and remembered consent is four, with one KV put and one KV get', async () => {
+    const { env: counted, counts } = countingEnv();
+    const { verifier, challenge } = await pkce();
+    const cookie = [...browser.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+    const authorized = await app.request(
+      `${ISSUER}${authorizeUrl({
+        response_type: 'code',
+        client_id: client.client_id,
+        redirect_uri: client.redirect_uris[0],
+        scope: 'openid books:read offline_access',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      })}`,
+      { headers: { Cookie: cookie } },
+      counted,
+    );
+    expect(authorized.status).toBe(302);
+    const code = new URL(authorized.headers.get('Location')!).searchParams.get('code')!;
+    const token = await app.request(
+      `${ISSUER}/oauth2/token`,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basic(client.client_id, client.client_secret!) },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: client.redirect_uris[0]!, code_verifier: verifier }).toString(),
+      },
+      counted,
+    );
+    expect(token.status).toBe(200);
+    expect(counts.sql).toHaveLength(counts.d1);
+    expect({ d1: counts.d1, kv: counts.kv }, counts.sql.join('\n')).toEqual({ d1: 4, kv: 2 });
+  });
+});
