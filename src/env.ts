@@ -1,4 +1,3 @@
-import type { StandingAccessToken } from './services/tokens';
 import type { Db } from './storage/db';
 import type { liveGrantQuery } from './storage/grants';
 import type { Client, User } from './storage/schema';
@@ -35,7 +34,23 @@ export interface ApiUser {
   userId: string;
 }
 
-/** A verified, standing access token (RFC 9068 claims we rely on). */
+/** The claims of a verified access token that Tollgate relies on (RFC 9068 §2.2, plus `gid`). */
+export interface VerifiedAccessToken {
+  sub: string;
+  clientId: string;
+  scope: string[];
+  grantId: string;
+  jti: string;
+  iat: number;
+  exp: number;
+}
+
+/** A verified access token that still stands, with the user it acts for (null: the client itself). */
+export interface StandingAccessToken extends VerifiedAccessToken {
+  userId: string | null;
+}
+
+/** A verified, standing access token, as a bearer route sees it. */
 export interface AccessTokenInfo extends StandingAccessToken {
   token: string;
 }

@@ -1,10 +1,17 @@
 import type { Context } from 'hono';
+import { z } from 'zod';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
 import { hashSecret, timingSafeEqual } from '../services/crypto';
 import { countFailure } from '../services/rate-limits';
 import { findClient } from '../storage/clients';
 import type { Client } from '../storage/schema';
+
+/** The body fields a client may authenticate with (RFC 6749 §2.3.1), for every endpoint's schema. */
+export const clientCredentialFields = {
+  client_id: z.string().max(256).optional(),
+  client_secret: z.string().max(512).optional(),
+};
 
 export interface ClientCredentials {
   client_id?: string | undefined;

@@ -1,6 +1,8 @@
 import { compactVerify, errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { ACCESS_TOKEN_TTL, BOOKS_API_PATH, ID_TOKEN_TTL, SIGNING_ALG, USER_API_AUDIENCE, USER_TOKEN_TTL } from '../config';
-import type { Bindings } from '../env';
+import type { Bindings, StandingAccessToken, VerifiedAccessToken } from '../env';
+
+export type { StandingAccessToken, VerifiedAccessToken };
 import type { Db } from '../storage/db';
 import { liveGrantUser } from '../storage/grants';
 import { base64url, now, randomSecret, sha256 } from './crypto';
@@ -119,16 +121,6 @@ function orThrow(key: CryptoKey | null): CryptoKey {
   return key;
 }
 
-/** The claims of a verified access token that Tollgate relies on. */
-export interface VerifiedAccessToken {
-  sub: string;
-  clientId: string;
-  scope: string[];
-  grantId: string;
-  jti: string;
-  iat: number;
-  exp: number;
-}
 
 /**
  * Verifies an access token's JWT: signature, `typ` (RFC 9068 §4), `iss`,
@@ -149,10 +141,6 @@ export async function verifyUserToken(ctx: TokenContext, token: string): Promise
   return typeof payload?.sub === 'string' ? payload.sub : null;
 }
 
-/** A verified access token that still stands, with the user it acts for (null: the client itself). */
-export interface StandingAccessToken extends VerifiedAccessToken {
-  userId: string | null;
-}
 
 /**
  * The one check of an access token: a valid JWT (no I/O but the cached key)

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
 import { limitBody, requireContentType } from '../../middleware/body';
-import { authenticateClient } from '../../middleware/client-auth';
+import { authenticateClient, clientCredentialFields } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
 import { validate } from '../../middleware/validate';
 import { resourceAudience, standingAccessToken } from '../../services/tokens';
@@ -14,8 +14,7 @@ import { findUserById } from '../../storage/users';
 const introspectionSchema = z.object({
   token: z.string({ error: 'token is required' }).min(1).max(4096),
   token_type_hint: z.string().max(64).optional(),
-  client_id: z.string().max(256).optional(),
-  client_secret: z.string().max(512).optional(),
+  ...clientCredentialFields,
 });
 
 const INACTIVE = { active: false } as const;

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../../env';
 import { limitBody, requireContentType } from '../../middleware/body';
-import { authenticateClient } from '../../middleware/client-auth';
+import { authenticateClient, clientCredentialFields } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
 import { validate } from '../../middleware/validate';
 import { verifyAccessToken } from '../../services/tokens';
@@ -13,8 +13,7 @@ import { revokeAccessToken } from '../../storage/revoked-tokens';
 const revocationSchema = z.object({
   token: z.string({ error: 'token is required' }).min(1).max(4096),
   token_type_hint: z.string().max(64).optional(),
-  client_id: z.string().max(256).optional(),
-  client_secret: z.string().max(512).optional(),
+  ...clientCredentialFields,
 });
 
 /** The revocation endpoint (RFC 7009). */
@@ -42,8 +41,8 @@ revoke.post(
       return true;
     };
     const revokeRefresh = () => revokeRefreshTokenFamily(db, body.token, client.id);
-    if (tryAccessFirst) (await revokeAccess()) || (await revokeRefresh());
-    else (await revokeRefresh()) || (await revokeAccess());
+    const [first, second] = tryAccessFirst ? [revokeAccess, revokeRefresh] : [revokeRefresh, revokeAccess];
+    if (!(await first())) await second();
     // RFC 7009 §2.2: 200 whether or not the token was valid, or the caller's:
     // an error would tell a token thief which tokens are live.
     return c.body(null, 200, { 'Cache-Control': 'no-store' });

@@ -4,7 +4,7 @@ import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
 import { GRANT_HANDLERS } from '../../grants';
 import { limitBody, requireContentType } from '../../middleware/body';
-import { authenticateClient } from '../../middleware/client-auth';
+import { authenticateClient, clientCredentialFields } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
 import { describeIssues, validate } from '../../middleware/validate';
 
@@ -16,8 +16,7 @@ import { describeIssues, validate } from '../../middleware/validate';
 const tokenRequestSchema = z
   .object({
     grant_type: z.string({ error: 'grant_type is required' }).min(1).max(64),
-    client_id: z.string().max(256).optional(),
-    client_secret: z.string().max(512).optional(),
+    ...clientCredentialFields,
   })
   .catchall(z.string().max(4096, 'is too long'));
 
