@@ -32,6 +32,16 @@ describe('bearer checks batched with the read (one D1 round trip)', () => {
     expect(await refused.json()).toMatchObject({ error: 'invalid_token' });
   });
 
+  it('answers a revoked token without the scope with 401, not 403, on a batched route', async () => {
+    const user = await createUser();
+    const client = await registerClient(await userToken(user));
+    const tokens = await issueTokens(await signedInBrowser(user), client, { scope: 'openid' });
+    await form('/oauth2/revoke', { token: tokens.access_token }, { Authorization: basic(client.client_id, client.client_secret!) });
+    const refused = await call('/api/books', { headers: bearer(tokens.access_token) });
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_token' });
+  });
+
   it('still refuses a revoked token when a route forgets to run the check, and leaks nothing', async () => {
     const user = await createUser();
     const client = await registerClient(await userToken(user));

@@ -77,7 +77,14 @@ export function requireAccessToken(options: AccessTokenOptions): MiddlewareHandl
       userId = grant.userId;
     }
     const claims: StandingAccessToken = { ...verified, userId };
-    if (!claims.scope.includes(options.scope)) {
+    const lacksScope = !claims.scope.includes(options.scope);
+    if (lacksScope || (options.user && claims.userId === null)) {
+      // About to refuse with 403: a token that no longer stands is told so first (401).
+      const pending = c.get('pendingGrantCheck');
+      c.set('pendingGrantCheck', undefined);
+      if (pending && (await pending).length === 0) throw invalidToken('the access token is invalid, expired or revoked');
+    }
+    if (lacksScope) {
       throw new OAuthError('insufficient_scope', {
         status: 403,
         description: `this request needs scope ${options.scope}`,
