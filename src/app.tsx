@@ -79,8 +79,11 @@ app.onError(function handleError(error, c) {
   if (error instanceof OAuthError) return oauthErrorResponse(error);
   if (error instanceof PageError) return c.html(<ErrorPage title={error.title} message={error.message} />, error.status);
   if (error instanceof HTTPException) return oauthErrorResponse(fromHttpException(error));
-  // Unexpected: log the kind and message (no request data, which may hold
-  // secrets), answer a bare 500 with nothing internal on the wire.
-  console.error('unhandled error:', error instanceof Error ? `${error.name}: ${error.message}` : 'non-Error thrown');
+  // Unexpected: log what failed, never request data, and answer a bare 500
+  // with nothing internal on the wire. Drizzle's query errors repeat the
+  // query's parameters (emails, hashes) in their message, so for those only
+  // the driver's own error underneath is logged.
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  console.error('unhandled error:', cause instanceof Error ? `${cause.name}: ${cause.message}` : 'non-Error thrown');
   return oauthErrorResponse(new OAuthError('server_error', { status: 500, description: 'internal server error' }));
 });
