@@ -66,12 +66,18 @@ function kv(ns) {
     },
   });
 }
+// One wrapper per binding, made once, as the bindings themselves are.
+const wrapped = new WeakMap();
+function wrap(binding, make) {
+  if (!wrapped.has(binding)) wrapped.set(binding, make(binding));
+  return wrapped.get(binding);
+}
 export default {
   async fetch(request, env, ctx) {
     const { pathname } = new URL(request.url);
     if (pathname === '/__bench/counts') return Response.json(counts);
     if (pathname === '/__bench/reset') { counts.d1 = 0; counts.kvGet = 0; counts.kvPut = 0; return new Response('ok'); }
-    return tollgate.fetch(request, { ...env, DB: d1(env.DB), KV: kv(env.KV) }, ctx);
+    return tollgate.fetch(request, wrap(env, (e) => ({ ...e, DB: d1(e.DB), KV: kv(e.KV) })), ctx);
   },
 };`;
 

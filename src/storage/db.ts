@@ -3,9 +3,22 @@ import * as schema from './schema';
 
 export type Db = DrizzleD1Database<typeof schema>;
 
-/** A Drizzle instance over the request's D1 binding; made per request, never cached. */
+// One Drizzle instance per D1 binding object, for the isolate's life. A
+// Drizzle instance holds no per-request state (only the binding, the dialect
+// and the schema's relational config), and building that config walks every
+// table: done per request it was the largest single cost of a bearer call.
+// Keyed weakly by the binding, so a different binding (another env, a test's
+// wrapper) gets its own instance and nothing outlives its binding.
+const instances = new WeakMap<D1Database, Db>();
+
+/** The Drizzle instance over a D1 binding. */
 export function createDb(d1: D1Database): Db {
-  return drizzle(d1, { schema });
+  let db = instances.get(d1);
+  if (!db) {
+    db = drizzle(d1, { schema });
+    instances.set(d1, db);
+  }
+  return db;
 }
 
 /** True when a D1 error is a UNIQUE constraint violation (the loser of an insert race). */
