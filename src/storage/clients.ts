@@ -1,7 +1,8 @@
-import { and, desc, eq } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Db } from './db';
 import { auditStatement, recordAudit } from './audit';
 import { clientCredentialsGrantStatement } from './grants';
+import { bindRows, preparedOnce } from './prepared';
 import { clientOrigins, clients, type Client } from './schema';
 
 /**
@@ -43,9 +44,12 @@ export async function findClient(db: Db, id: string): Promise<Client | undefined
   return (await clientQuery(db, id))[0];
 }
 
+// Every client authentication reads this: prepared once (see prepared.ts).
+const clientById = preparedOnce((db) => db.select().from(clients).where(eq(clients.id, sql.placeholder('id'))).limit(1).prepare());
+
 /** The client lookup, unexecuted, to share a D1 batch. */
 export function clientQuery(db: Db, id: string) {
-  return db.select().from(clients).where(eq(clients.id, id)).limit(1);
+  return bindRows(clientById(db), { id });
 }
 
 export async function listClientsOfOwner(db: Db, ownerId: string): Promise<Client[]> {

@@ -2,6 +2,7 @@ import { and, desc, eq, isNotNull, notExists, sql } from 'drizzle-orm';
 import { now } from '../services/crypto';
 import type { Db } from './db';
 import { recordAudit } from './audit';
+import { bindRows, preparedOnce } from './prepared';
 import { clients, grants, revokedTokens, sessions } from './schema';
 
 export async function findGrant(db: Db, userId: string, clientId: string) {
@@ -10,12 +11,23 @@ export async function findGrant(db: Db, userId: string, clientId: string) {
 
 /** The grant of the session's user for a client, unexecuted, to share a batch with the session lookup. */
 export function grantOfSessionQuery(db: Db, sessionIdHash: string, clientId: string) {
-  return db
+  return bindRows(grantOfSession(db), { sessionIdHash, clientId });
+}
+
+// Every authorization request runs this: prepared once (see prepared.ts).
+const grantOfSession = preparedOnce((db) =>
+  db
     .select()
     .from(grants)
-    .where(and(eq(grants.clientId, clientId), eq(grants.userId, sql`(select ${sessions.userId} from ${sessions} where ${sessions.idHash} = ${sessionIdHash})`)))
-    .limit(1);
-}
+    .where(
+      and(
+        eq(grants.clientId, sql.placeholder('clientId')),
+        eq(grants.userId, sql`(select ${sessions.userId} from ${sessions} where ${sessions.idHash} = ${sql.placeholder('sessionIdHash')})`),
+      ),
+    )
+    .limit(1)
+    .prepare(),
+);
 
 /**
  * The statement that records a user's approval of `scope` for a client: a new
@@ -60,13 +72,24 @@ export async function liveGrantUser(db: Db, grantId: string, jti: string): Promi
   return (await liveGrantQuery(db, grantId, jti))[0];
 }
 
-/** The query behind `liveGrantUser`, unexecuted, to share a D1 batch with a read (no rows: the token no longer stands). */
-export function liveGrantQuery(db: Db, grantId: string, jti: string) {
-  return db
+// Every bearer call runs this: prepared once (see prepared.ts).
+const liveGrant = preparedOnce((db) =>
+  db
     .select({ userId: grants.userId })
     .from(grants)
-    .where(and(eq(grants.id, grantId), notExists(db.select({ one: sql`1` }).from(revokedTokens).where(eq(revokedTokens.jti, jti)))))
-    .limit(1);
+    .where(
+      and(
+        eq(grants.id, sql.placeholder('grantId')),
+        notExists(db.select({ one: sql`1` }).from(revokedTokens).where(eq(revokedTokens.jti, sql.placeholder('jti')))),
+      ),
+    )
+    .limit(1)
+    .prepare(),
+);
+
+/** The query behind `liveGrantUser`, unexecuted, to share a D1 batch with a read (no rows: the token no longer stands). */
+export function liveGrantQuery(db: Db, grantId: string, jti: string) {
+  return bindRows(liveGrant(db), { grantId, jti });
 }
 
 /** Whether a grant id is a client's own client_credentials grant (no user). */

@@ -1,8 +1,9 @@
-import { and, eq, gt } from 'drizzle-orm';
+import { and, eq, gt, sql } from 'drizzle-orm';
 import { SESSION_TTL } from '../config';
 import type { SessionInfo } from '../env';
 import { hashSecret, now, randomSecret } from '../services/crypto';
 import type { Db } from './db';
+import { bindRows, preparedOnce } from './prepared';
 import { sessions, users } from './schema';
 
 /** Starts a session; returns the cookie value. Only its hash is stored. */
@@ -26,13 +27,19 @@ export async function findSession(db: Db, token: string): Promise<SessionInfo | 
 
 /** The session lookup, unexecuted, to share a D1 batch (the authorization endpoint's lookups). */
 export function sessionQuery(db: Db, idHash: string) {
-  return db
+  return bindRows(liveSession(db), { idHash, now: now() });
+}
+
+// Every page and authorization request runs this: prepared once (see prepared.ts).
+const liveSession = preparedOnce((db) =>
+  db
     .select({ user: users, authTime: sessions.authTime })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
-    .where(and(eq(sessions.idHash, idHash), gt(sessions.expiresAt, now())))
-    .limit(1);
-}
+    .where(and(eq(sessions.idHash, sql.placeholder('idHash')), gt(sessions.expiresAt, sql.placeholder('now'))))
+    .limit(1)
+    .prepare(),
+);
 
 export function toSessionInfo(idHash: string, rows: Awaited<ReturnType<typeof sessionQuery>>): SessionInfo | null {
   const row = rows[0];
