@@ -45,6 +45,8 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export const SIGNING_ALG = 'ES256';
 /** How long an isolate keeps signing keys in memory before re-reading D1. 5 minutes, seconds. */
 export const KEY_CACHE_TTL = 5 * 60;
+/** How many verified access tokens an isolate remembers (tokens.ts); about 1 KB each. */
+export const VERIFIED_TOKEN_CACHE_SIZE = 1000;
 /**
  * How long a retired signing key stays in the JWKS: longer than any token it
  * signed lives (10 min), plus JWKS and key caches (5 + 5 min). 1 hour, seconds.

@@ -18,8 +18,9 @@ export interface KeySet {
 }
 
 // Keys are immutable once made, so an isolate keeps them for KEY_CACHE_TTL
-// instead of reading D1 and importing JWKs on every token. Only keys live here;
-// the Drizzle instance itself is made per request.
+// instead of reading D1 and importing JWKs on every token. A reload makes a new
+// KeySet object, which is how the verified-token cache (tokens.ts) knows its
+// entries are stale.
 let cached: KeySet | null = null;
 let lastForcedReload = 0;
 

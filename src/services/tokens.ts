@@ -1,12 +1,12 @@
 import { compactVerify, errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
-import { ACCESS_TOKEN_TTL, BOOKS_API_PATH, ID_TOKEN_TTL, SIGNING_ALG, USER_API_AUDIENCE, USER_TOKEN_TTL } from '../config';
+import { ACCESS_TOKEN_TTL, BOOKS_API_PATH, ID_TOKEN_TTL, SIGNING_ALG, USER_API_AUDIENCE, USER_TOKEN_TTL, VERIFIED_TOKEN_CACHE_SIZE } from '../config';
 import type { Bindings, StandingAccessToken, VerifiedAccessToken } from '../env';
 
 export type { StandingAccessToken, VerifiedAccessToken };
 import type { Db } from '../storage/db';
 import { liveGrantUser } from '../storage/grants';
 import { base64url, now, randomSecret, sha256 } from './crypto';
-import { getKeySet, getVerificationKey } from './keys';
+import { getKeySet, getVerificationKey, type KeySet } from './keys';
 
 /** The audience of access tokens: the books API, the resource server this issuer protects. */
 export function resourceAudience(issuer: string): string {
@@ -122,17 +122,51 @@ function orThrow(key: CryptoKey | null): CryptoKey {
 }
 
 
+// A client sends the same access token with every call for the token's life,
+// and checking its ES256 signature is the dearest CPU work of a bearer call.
+// So an isolate remembers the tokens it has verified: an entry holds only
+// while the key set that verified it is still the cached one (a reload,
+// rotation or key change makes a new KeySet) and never past the token's
+// `exp`. Only the JWT check is skipped: the grant and jti check in D1 still
+// runs on every call, so revocation is as immediate as before. Keyed by the
+// exact token string (and issuer), so only the very bytes verified can hit.
+const verifiedTokens = new Map<string, { keys: KeySet; claims: VerifiedAccessToken }>();
+
+function rememberVerified(key: string, keys: KeySet, claims: VerifiedAccessToken): void {
+  if (verifiedTokens.size >= VERIFIED_TOKEN_CACHE_SIZE) {
+    // Oldest first: a Map iterates in insertion order.
+    verifiedTokens.delete(verifiedTokens.keys().next().value as string);
+  }
+  verifiedTokens.set(key, { keys, claims });
+}
+
+/** How many verified tokens this isolate remembers (for tests: the cache is bounded). */
+export function verifiedTokenCount(): number {
+  return verifiedTokens.size;
+}
+
 /**
  * Verifies an access token's JWT: signature, `typ` (RFC 9068 §4), `iss`,
  * `aud`, `exp`. Whether its grant still stands is the caller's second check.
  */
 export async function verifyAccessToken(ctx: TokenContext, token: string): Promise<VerifiedAccessToken | null> {
+  const cacheKey = `${ctx.issuer} ${token}`;
+  const keys = await getKeySet(ctx.db, ctx.env);
+  const hit = verifiedTokens.get(cacheKey);
+  if (hit) {
+    if (hit.keys === keys && hit.claims.exp > now()) return hit.claims;
+    verifiedTokens.delete(cacheKey);
+  }
   const payload = await verify(ctx, token, 'at+jwt', resourceAudience(ctx.issuer));
   if (!payload || typeof payload.sub !== 'string') return null;
   const { client_id: clientId, scope, gid, jti, iat, exp } = payload;
   if (typeof clientId !== 'string' || typeof scope !== 'string' || typeof gid !== 'string' || typeof jti !== 'string') return null;
   if (typeof iat !== 'number' || typeof exp !== 'number') return null;
-  return { sub: payload.sub, clientId, scope: scope.split(' ').filter(Boolean), grantId: gid, jti, iat, exp };
+  // Frozen: a remembered result is shared by every later call with the token.
+  const claims: VerifiedAccessToken = Object.freeze({ sub: payload.sub, clientId, scope: Object.freeze(scope.split(' ').filter(Boolean)) as string[], grantId: gid, jti, iat, exp });
+  // The key set now cached (a kid unknown to `keys` may have made verify reload it).
+  rememberVerified(cacheKey, await getKeySet(ctx.db, ctx.env), claims);
+  return claims;
 }
 
 /** Verifies a user API token; returns the user id or null. */
