@@ -115,6 +115,27 @@ describe('storage round trips per operation', () => {
     expect(counts).toMatchObject({ d1: 2, kv: 0 });
   });
 
+  it('an introspection is one, of an access token and of a refresh token, with the client check', async () => {
+    for (const [token, type] of [
+      [tokens.access_token, 'Bearer'],
+      [tokens.refresh_token!, 'refresh_token'],
+    ] as const) {
+      const { env: counted, counts } = countingEnv();
+      const response = await app.request(
+        `${ISSUER}/oauth2/introspect`,
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basic(client.client_id, client.client_secret!) },
+          body: new URLSearchParams({ token }).toString(),
+        },
+        counted,
+      );
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ active: true, token_type: type, username: expect.stringContaining('@') });
+      expect(counts).toMatchObject({ d1: 1, kv: 0 });
+    }
+  });
+
   it('a whole code flow with a session and remembered consent is four, with one KV put and one KV get', async () => {
     const { env: counted, counts } = countingEnv();
     const { verifier, challenge } = await pkce();

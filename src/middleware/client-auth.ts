@@ -60,13 +60,32 @@ function parseBasic(header: string): { id: string; secret: string } {
   }
 }
 
+/** The client credentials a request presents, parsed, not yet checked. */
+export interface PresentedClient {
+  id: string;
+  secret: string | undefined;
+  method: Client['tokenEndpointAuthMethod'];
+  /** Whether `id` can name a client at all; if not, no lookup is made. */
+  lookup: boolean;
+}
+
 /**
- * Authenticates the client at the token endpoint (and later revocation and
- * introspection): `client_secret_basic`, `client_secret_post`, or `none` for a
+ * Authenticates the client at the token, revocation and introspection
+ * endpoints: `client_secret_basic`, `client_secret_post`, or `none` for a
  * public client, each only for a client registered with that method. RFC 6749
  * §2.3: a client uses exactly one method per request.
  */
 export async function authenticateClient(c: Context<AppEnv>, body: ClientCredentials): Promise<Client> {
+  const presented = presentedClient(c, body);
+  return checkClient(c, presented, presented.lookup ? await findClient(c.var.db, presented.id) : undefined);
+}
+
+/**
+ * The credentials of the request (the first half of `authenticateClient`),
+ * for an endpoint that reads the client row in a batch with its own reads.
+ * Malformed or doubled credentials are refused here; nothing is looked up.
+ */
+export function presentedClient(c: Context<AppEnv>, body: ClientCredentials): PresentedClient {
   const header = c.req.header('Authorization');
   let method: Client['tokenEndpointAuthMethod'];
   let id: string;
@@ -87,8 +106,15 @@ export async function authenticateClient(c: Context<AppEnv>, body: ClientCredent
     secret = body.client_secret;
     method = secret === undefined ? 'none' : 'client_secret_post';
   }
+  return { id, secret, method, lookup: id.length <= 128 };
+}
 
-  const client = id.length <= 128 ? await findClient(c.var.db, id) : undefined;
+/**
+ * Checks presented credentials against the client's row (the second half of
+ * `authenticateClient`); `client` is undefined when no such client exists.
+ */
+export async function checkClient(c: Context<AppEnv>, presented: PresentedClient, client: Client | undefined): Promise<Client> {
+  const { id, secret, method } = presented;
   if (!client || client.tokenEndpointAuthMethod !== method) {
     // Hash anyway, so an unknown client costs the same as a wrong secret.
     if (secret !== undefined) await hashSecret(secret);

@@ -4,7 +4,6 @@ import type { Bindings, StandingAccessToken, VerifiedAccessToken } from '../env'
 
 export type { StandingAccessToken, VerifiedAccessToken };
 import type { Db } from '../storage/db';
-import { liveGrantUser } from '../storage/grants';
 import { base64url, now, randomSecret, sha256 } from './crypto';
 import { getKeySet, getVerificationKey, type KeySet } from './keys';
 
@@ -175,17 +174,6 @@ export async function verifyUserToken(ctx: TokenContext, token: string): Promise
   return typeof payload?.sub === 'string' ? payload.sub : null;
 }
 
-
-/**
- * The one check of an access token: a valid JWT (no I/O but the cached key)
- * whose grant still exists and whose jti was not revoked (one D1 query).
- */
-export async function standingAccessToken(ctx: TokenContext, token: string): Promise<StandingAccessToken | null> {
-  const claims = await verifyAccessToken(ctx, token);
-  if (!claims) return null;
-  const grant = await liveGrantUser(ctx.db, claims.grantId, claims.jti);
-  return grant ? { ...claims, userId: grant.userId } : null;
-}
 
 /**
  * Checks an `id_token_hint` (OIDC RP-Initiated Logout §2): signed by us, for

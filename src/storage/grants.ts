@@ -3,7 +3,7 @@ import { now } from '../services/crypto';
 import type { Db } from './db';
 import { recordAudit } from './audit';
 import { bindRows, preparedOnce } from './prepared';
-import { clients, grants, revokedTokens, sessions } from './schema';
+import { clients, grants, revokedTokens, sessions, users } from './schema';
 
 export async function findGrant(db: Db, userId: string, clientId: string) {
   return db.query.grants.findFirst({ where: and(eq(grants.userId, userId), eq(grants.clientId, clientId)) });
@@ -90,6 +90,28 @@ const liveGrant = preparedOnce((db) =>
 /** The query behind `liveGrantUser`, unexecuted, to share a D1 batch with a read (no rows: the token no longer stands). */
 export function liveGrantQuery(db: Db, grantId: string, jti: string) {
   return bindRows(liveGrant(db), { grantId, jti });
+}
+
+// Introspection's view of an access token: the same check as liveGrant, with
+// the user's email for RFC 7662 §2.2 `username` (none for client_credentials).
+const liveGrantWithEmail = preparedOnce((db) =>
+  db
+    .select({ userId: grants.userId, email: users.email })
+    .from(grants)
+    .leftJoin(users, eq(users.id, grants.userId))
+    .where(
+      and(
+        eq(grants.id, sql.placeholder('grantId')),
+        notExists(db.select({ one: sql`1` }).from(revokedTokens).where(eq(revokedTokens.jti, sql.placeholder('jti')))),
+      ),
+    )
+    .limit(1)
+    .prepare(),
+);
+
+/** Like `liveGrantQuery`, with the user's email; unexecuted, for introspection's batch. */
+export function liveGrantWithEmailQuery(db: Db, grantId: string, jti: string) {
+  return bindRows(liveGrantWithEmail(db), { grantId, jti });
 }
 
 /** Whether a grant id is a client's own client_credentials grant (no user). */

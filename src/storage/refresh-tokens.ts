@@ -3,7 +3,8 @@ import { REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL } from '../config';
 import { hashSecret, now, randomSecret } from '../services/crypto';
 import { auditStatement } from './audit';
 import type { Db } from './db';
-import { codes, grants, refreshTokens, type RefreshToken } from './schema';
+import { bindRows, preparedOnce } from './prepared';
+import { codes, grants, refreshTokens, users, type RefreshToken } from './schema';
 
 /**
  * The first refresh token of a family, minted from the code a request just
@@ -123,18 +124,28 @@ export async function rotateRefreshToken(db: Db, token: string, clientId: string
   return { outcome: 'scope_widened' };
 }
 
-/** A live (unused, unexpired) refresh token, for introspection. */
-export async function findLiveRefreshToken(db: Db, token: string): Promise<RefreshToken | null> {
-  const time = now();
-  const row = await db.query.refreshTokens.findFirst({
-    where: and(
-      eq(refreshTokens.hash, await hashSecret(token)),
-      isNull(refreshTokens.usedAt),
-      gt(refreshTokens.expiresAt, time),
-      gt(refreshTokens.absoluteExpiresAt, time),
-    ),
-  });
-  return row ?? null;
+// Introspection's view of a refresh token: live (unused, unexpired), with the
+// user's email for RFC 7662 §2.2 `username`.
+const liveRefreshWithEmail = preparedOnce((db) =>
+  db
+    .select({ token: refreshTokens, email: users.email })
+    .from(refreshTokens)
+    .leftJoin(users, eq(users.id, refreshTokens.userId))
+    .where(
+      and(
+        eq(refreshTokens.hash, sql.placeholder('hash')),
+        isNull(refreshTokens.usedAt),
+        gt(refreshTokens.expiresAt, sql.placeholder('now')),
+        gt(refreshTokens.absoluteExpiresAt, sql.placeholder('now')),
+      ),
+    )
+    .limit(1)
+    .prepare(),
+);
+
+/** A live refresh token by its hash, with its user's email; unexecuted, for introspection's batch. */
+export function liveRefreshTokenQuery(db: Db, hash: string) {
+  return bindRows(liveRefreshWithEmail(db), { hash, now: now() });
 }
 
 /**

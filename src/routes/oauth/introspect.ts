@@ -1,14 +1,19 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
 import { limitBody, requireContentType } from '../../middleware/body';
-import { authenticateClient, clientCredentialFields } from '../../middleware/client-auth';
+import { checkClient, clientCredentialFields, presentedClient, type PresentedClient } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
 import { validate } from '../../middleware/validate';
-import { resourceAudience, standingAccessToken } from '../../services/tokens';
-import { findLiveRefreshToken } from '../../storage/refresh-tokens';
-import { findUserById } from '../../storage/users';
+import { hashSecret } from '../../services/crypto';
+import { resourceAudience, verifyAccessToken } from '../../services/tokens';
+import { clientQuery } from '../../storage/clients';
+import type { Db } from '../../storage/db';
+import { liveGrantWithEmailQuery } from '../../storage/grants';
+import type { BoundRows } from '../../storage/prepared';
+import { liveRefreshTokenQuery } from '../../storage/refresh-tokens';
+import type { Client } from '../../storage/schema';
 
 /** RFC 7662 §2.1 request. */
 const introspectionSchema = z.object({
@@ -31,21 +36,23 @@ introspect.post(
   validate('form', introspectionSchema),
   async function introspectToken(c) {
     const body = c.req.valid('form');
-    const client = await authenticateClient(c, body);
-    // RFC 7662 §2.1: the endpoint must be protected; `none` is no authentication.
-    if (client.tokenEndpointAuthMethod === 'none') {
-      throw new OAuthError('invalid_client', { status: 401, description: 'introspection needs a confidential client' });
-    }
-    c.set('client', client);
     const db = c.var.db;
+    const presented = presentedClient(c, body);
     const noStore = { 'Cache-Control': 'no-store' };
-    const username = async (userId: string | null) => (userId ? (await findUserById(db, userId))?.email : undefined);
+    // RFC 7662 §2.2: revoked, expired, unknown and foreign tokens all look alike.
+    const inactive = () => c.json(INACTIVE, 200, noStore);
 
-    const access = await standingAccessToken({ db, env: c.env, issuer: c.var.issuer }, body.token);
+    // One D1 round trip either way: the client's row is read in the same batch
+    // as the token's standing, and the client is checked before anything is
+    // answered. An access token is a JWT, checked without I/O first; anything
+    // else may be a refresh token, looked up by its hash.
+    const access = body.token.includes('.') ? await verifyAccessToken({ db, env: c.env, issuer: c.var.issuer }, body.token) : null;
     if (access) {
+      const [clientRows, grantRows] = await readWithClient(db, presented, liveGrantWithEmailQuery(db, access.grantId, access.jti));
+      const client = await introspectingClient(c, presented, clientRows[0]);
+      const grant = grantRows[0];
       // A token issued to another client is not this client's to inspect.
-      if (access.clientId !== client.id) return c.json(INACTIVE, 200, noStore);
-      const email = await username(access.userId);
+      if (!grant || access.clientId !== client.id) return inactive();
       return c.json(
         {
           active: true,
@@ -53,7 +60,7 @@ introspect.post(
           scope: access.scope.join(' '),
           client_id: access.clientId,
           sub: access.sub,
-          ...(email ? { username: email } : {}),
+          ...(grant.email ? { username: grant.email } : {}),
           iss: c.var.issuer,
           aud: resourceAudience(c.var.issuer),
           iat: access.iat,
@@ -64,26 +71,42 @@ introspect.post(
         noStore,
       );
     }
-    const refresh = body.token.length <= 256 ? await findLiveRefreshToken(db, body.token) : null;
-    if (refresh && refresh.clientId === client.id) {
-      const email = await username(refresh.userId);
-      return c.json(
-        {
-          active: true,
-          token_type: 'refresh_token',
-          scope: refresh.scope,
-          client_id: refresh.clientId,
-          sub: refresh.userId,
-          ...(email ? { username: email } : {}),
-          iss: c.var.issuer,
-          iat: refresh.createdAt,
-          exp: refresh.expiresAt,
-        },
-        200,
-        noStore,
-      );
-    }
-    // RFC 7662 §2.2: revoked, expired, unknown and foreign tokens all look alike.
-    return c.json(INACTIVE, 200, noStore);
+    const refreshHash = body.token.length <= 256 ? await hashSecret(body.token) : null;
+    const [clientRows, refreshRows] = await readWithClient(db, presented, refreshHash ? liveRefreshTokenQuery(db, refreshHash) : null);
+    const client = await introspectingClient(c, presented, clientRows[0]);
+    const refresh = refreshRows[0];
+    if (!refresh || refresh.token.clientId !== client.id) return inactive();
+    return c.json(
+      {
+        active: true,
+        token_type: 'refresh_token',
+        scope: refresh.token.scope,
+        client_id: refresh.token.clientId,
+        sub: refresh.token.userId,
+        ...(refresh.email ? { username: refresh.email } : {}),
+        iss: c.var.issuer,
+        iat: refresh.token.createdAt,
+        exp: refresh.token.expiresAt,
+      },
+      200,
+      noStore,
+    );
   },
 );
+
+/** The presented client's row and the token's rows, in one D1 batch (a missing read answers no rows). */
+async function readWithClient<T>(db: Db, presented: PresentedClient, read: BoundRows<T> | null): Promise<[Client[], T[]]> {
+  const clientRead = presented.lookup ? clientQuery(db, presented.id) : null;
+  if (clientRead && read) return db.batch([clientRead, read]);
+  return [clientRead ? await clientRead : [], read ? await read : []];
+}
+
+/** The authenticated client, which must be confidential: RFC 7662 §2.1, the endpoint is protected and `none` is no authentication. */
+async function introspectingClient(c: Context<AppEnv>, presented: PresentedClient, row: Client | undefined): Promise<Client> {
+  const client = await checkClient(c, presented, row);
+  if (client.tokenEndpointAuthMethod === 'none') {
+    throw new OAuthError('invalid_client', { status: 401, description: 'introspection needs a confidential client' });
+  }
+  c.set('client', client);
+  return client;
+}
