@@ -115,6 +115,14 @@ describe('storage round trips per operation', () => {
     expect(counts).toMatchObject({ d1: 2, kv: 0 });
   });
 
+  it('a userinfo call is one, with the grant check', async () => {
+    const { env: counted, counts } = countingEnv();
+    const response = await app.request(`${ISSUER}/oauth2/userinfo`, { headers: bearer(tokens.access_token) }, counted);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ sub: expect.any(String) });
+    expect(counts).toMatchObject({ d1: 1, kv: 0 });
+  });
+
   it('an introspection is one, of an access token and of a refresh token, with the client check', async () => {
     for (const [token, type] of [
       [tokens.access_token, 'Bearer'],

@@ -1,6 +1,7 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Db } from './db';
 import { isUniqueViolation } from './db';
+import { bindRows, preparedOnce } from './prepared';
 import { users, type User } from './schema';
 import { now } from '../services/crypto';
 
@@ -27,7 +28,15 @@ export async function findUserByEmail(db: Db, email: string): Promise<User | und
 }
 
 export async function findUserById(db: Db, id: string): Promise<User | undefined> {
-  return db.query.users.findFirst({ where: eq(users.id, id) });
+  return (await userByIdQuery(db, id))[0];
+}
+
+// The userinfo endpoint reads this with every call: prepared once (see prepared.ts).
+const userById = preparedOnce((db) => db.select().from(users).where(eq(users.id, sql.placeholder('id'))).limit(1).prepare());
+
+/** The user lookup, unexecuted, to share a D1 batch (userinfo's, with the grant check). */
+export function userByIdQuery(db: Db, id: string) {
+  return bindRows(userById(db), { id });
 }
 
 export async function updatePasswordHash(db: Db, id: string, passwordHash: string): Promise<void> {
