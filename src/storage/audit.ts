@@ -1,6 +1,7 @@
-import { desc, eq, lt } from 'drizzle-orm';
+import { desc, eq, lt, sql } from 'drizzle-orm';
 import { now } from '../services/crypto';
 import type { Db } from './db';
+import { bind, preparedOnce } from './prepared';
 import { auditEvents, clients, type AuditEventType } from './schema';
 
 export interface AuditEvent {
@@ -12,14 +13,22 @@ export interface AuditEvent {
 
 /** The insert for one event, unexecuted, to share a D1 batch with the change it records. */
 export function auditStatement(db: Db, event: AuditEvent) {
-  return db.insert(auditEvents).values({
-    at: now(),
-    type: event.type,
-    userId: event.userId ?? null,
-    clientId: event.clientId ?? null,
-    ip: event.ip ?? null,
-  });
+  return bind(insertAuditEvent(db), { at: now(), type: event.type, userId: event.userId ?? null, clientId: event.clientId ?? null, ip: event.ip ?? null });
 }
+
+// Consent, sign-in and revocation record events: prepared once (see prepared.ts).
+const insertAuditEvent = preparedOnce((db) =>
+  db
+    .insert(auditEvents)
+    .values({
+      at: sql.placeholder('at'),
+      type: sql.placeholder('type'),
+      userId: sql.placeholder('userId'),
+      clientId: sql.placeholder('clientId'),
+      ip: sql.placeholder('ip'),
+    })
+    .prepare(),
+);
 
 export async function recordAudit(db: Db, event: AuditEvent): Promise<void> {
   await auditStatement(db, event);

@@ -1,12 +1,12 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import { now } from '../services/crypto';
 import type { Db } from './db';
-import { bindRows, preparedOnce } from './prepared';
+import { bind, preparedOnce } from './prepared';
 import { books, type Book } from './schema';
 
 /** A user's books, oldest first: unexecuted, so a bearer route can batch it with its grant check. */
 export function listBooksQuery(db: Db, userId: string) {
-  return bindRows(booksOfUser(db), { userId });
+  return bind(booksOfUser(db), { userId });
 }
 
 // Every GET /api/books runs this: prepared once (see prepared.ts).

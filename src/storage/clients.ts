@@ -2,7 +2,7 @@ import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Db } from './db';
 import { auditStatement, recordAudit } from './audit';
 import { clientCredentialsGrantStatement } from './grants';
-import { bindRows, preparedOnce } from './prepared';
+import { bind, preparedOnce } from './prepared';
 import { clientOrigins, clients, type Client } from './schema';
 
 /**
@@ -49,7 +49,7 @@ const clientById = preparedOnce((db) => db.select().from(clients).where(eq(clien
 
 /** The client lookup, unexecuted, to share a D1 batch. */
 export function clientQuery(db: Db, id: string) {
-  return bindRows(clientById(db), { id });
+  return bind(clientById(db), { id });
 }
 
 export async function listClientsOfOwner(db: Db, ownerId: string): Promise<Client[]> {

@@ -3,6 +3,7 @@ import { CODE_TTL, kvTtl } from '../config';
 import { hashSecret, now, randomSecret } from '../services/crypto';
 import { auditStatement } from './audit';
 import type { Db } from './db';
+import { bind, preparedOnce } from './prepared';
 import { grantIdSubquery } from './grants';
 import { refreshTokenFromCodeStatement } from './refresh-tokens';
 import { codes, grants, type Code } from './schema';
@@ -37,17 +38,33 @@ export async function prepareCode(db: Db, request: CodeRequest) {
   const { requestId, ...fields } = request;
   const [hash, requestHash] = await Promise.all([hashSecret(code), hashSecret(requestId)]);
   const time = now();
-  const row = {
-    hash,
-    grantId: grantIdSubquery(request.userId, request.clientId),
-    requestHash,
-    ...fields,
-    expiresAt: time + CODE_TTL,
-    redeemedAt: null,
-    createdAt: time,
-  };
-  return { code, hash, expiresAt: row.expiresAt, insert: db.insert(codes).values(row) };
+  const expiresAt = time + CODE_TTL;
+  return { code, hash, expiresAt, insert: bind(insertCode(db), { hash, requestHash, ...fields, expiresAt, createdAt: time }) };
 }
+
+// Every code issued runs this: prepared once (see prepared.ts). The code
+// belongs to the (user, client) grant upserted in the same batch.
+const insertCode = preparedOnce((db) =>
+  db
+    .insert(codes)
+    .values({
+      hash: sql.placeholder('hash'),
+      grantId: sql`(select ${grants.id} from ${grants} where ${grants.userId} = ${sql.placeholder('userId')} and ${grants.clientId} = ${sql.placeholder('clientId')})`,
+      requestHash: sql.placeholder('requestHash'),
+      clientId: sql.placeholder('clientId'),
+      userId: sql.placeholder('userId'),
+      redirectUri: sql.placeholder('redirectUri'),
+      codeChallenge: sql.placeholder('codeChallenge'),
+      scope: sql.placeholder('scope'),
+      nonce: sql.placeholder('nonce'),
+      claims: sql.placeholder('claims'),
+      authTime: sql.placeholder('authTime'),
+      expiresAt: sql.placeholder('expiresAt'),
+      redeemedAt: null,
+      createdAt: sql.placeholder('createdAt'),
+    })
+    .prepare(),
+);
 
 /**
  * Keeps a copy of the code's checkable fields in KV for its lifetime. KV is
@@ -112,25 +129,43 @@ export async function redeemCode(db: Db, kv: KVNamespace, redemption: Redemption
 async function consume(db: Db, hash: string, redemption: Redemption): Promise<Code | undefined> {
   const time = now();
   const marker = randomSecret(16);
-  const ownCode = sql`(select ${codes.grantId} from ${codes} where ${codes.hash} = ${hash} and ${codes.redemption} = ${marker})`;
-  const touch = db.update(grants).set({ lastUsedAt: time }).where(eq(grants.id, ownCode));
-  const update = db
-    .update(codes)
-    .set({ redeemedAt: time, redemption: marker })
-    .where(
-      and(
-        eq(codes.hash, hash),
-        eq(codes.clientId, redemption.clientId),
-        eq(codes.redirectUri, redemption.redirectUri),
-        eq(codes.codeChallenge, redemption.codeChallenge),
-        isNull(codes.redeemedAt),
-        gt(codes.expiresAt, time),
-      ),
-    )
-    .returning();
+  const { clientId, redirectUri, codeChallenge } = redemption;
+  const update = bind(consumeCode(db), { hash, clientId, redirectUri, codeChallenge, time, marker });
+  const touch = bind(touchGrantOfCode(db), { hash, marker, time });
   const refresh = redemption.refresh
     ? [refreshTokenFromCodeStatement(db, { codeHash: hash, marker, time, ...redemption.refresh })]
     : [];
   const [rows] = await db.batch([update, touch, ...refresh]);
   return rows[0];
 }
+
+// Every redemption runs these: prepared once (see prepared.ts).
+const consumeCode = preparedOnce((db) =>
+  db
+    .update(codes)
+    // Update values take SQL, not a bare placeholder.
+    .set({ redeemedAt: sql`${sql.placeholder('time')}`, redemption: sql`${sql.placeholder('marker')}` })
+    .where(
+      and(
+        eq(codes.hash, sql.placeholder('hash')),
+        eq(codes.clientId, sql.placeholder('clientId')),
+        eq(codes.redirectUri, sql.placeholder('redirectUri')),
+        eq(codes.codeChallenge, sql.placeholder('codeChallenge')),
+        isNull(codes.redeemedAt),
+        gt(codes.expiresAt, sql.placeholder('time')),
+      ),
+    )
+    .returning()
+    .prepare(),
+);
+
+/** The grant's last use, only where the code bears this request's marker. */
+const touchGrantOfCode = preparedOnce((db) =>
+  db
+    .update(grants)
+    .set({ lastUsedAt: sql`${sql.placeholder('time')}` })
+    .where(
+      eq(grants.id, sql`(select ${codes.grantId} from ${codes} where ${codes.hash} = ${sql.placeholder('hash')} and ${codes.redemption} = ${sql.placeholder('marker')})`),
+    )
+    .prepare(),
+);

@@ -2,7 +2,7 @@ import { and, desc, eq, isNotNull, notExists, sql } from 'drizzle-orm';
 import { now } from '../services/crypto';
 import type { Db } from './db';
 import { recordAudit } from './audit';
-import { bindRows, preparedOnce } from './prepared';
+import { bind, preparedOnce } from './prepared';
 import { clients, grants, revokedTokens, sessions, users } from './schema';
 
 export async function findGrant(db: Db, userId: string, clientId: string) {
@@ -11,7 +11,7 @@ export async function findGrant(db: Db, userId: string, clientId: string) {
 
 /** The grant of the session's user for a client, unexecuted, to share a batch with the session lookup. */
 export function grantOfSessionQuery(db: Db, sessionIdHash: string, clientId: string) {
-  return bindRows(grantOfSession(db), { sessionIdHash, clientId });
+  return bind(grantOfSession(db), { sessionIdHash, clientId });
 }
 
 // Every authorization request runs this: prepared once (see prepared.ts).
@@ -35,12 +35,24 @@ const grantOfSession = preparedOnce((db) =>
  * Returned unexecuted so it can share a D1 batch with the code it authorizes.
  */
 export function upsertGrantStatement(db: Db, userId: string, clientId: string, scope: string) {
-  const time = now();
-  return db
-    .insert(grants)
-    .values({ id: crypto.randomUUID(), userId, clientId, scope, createdAt: time, updatedAt: time })
-    .onConflictDoUpdate({ target: [grants.userId, grants.clientId], set: { scope, updatedAt: time } });
+  return bind(upsertGrant(db), { id: crypto.randomUUID(), userId, clientId, scope, time: now() });
 }
+
+// Every code issued runs this: prepared once (see prepared.ts).
+const upsertGrant = preparedOnce((db) =>
+  db
+    .insert(grants)
+    .values({
+      id: sql.placeholder('id'),
+      userId: sql.placeholder('userId'),
+      clientId: sql.placeholder('clientId'),
+      scope: sql.placeholder('scope'),
+      createdAt: sql.placeholder('time'),
+      updatedAt: sql.placeholder('time'),
+    })
+    .onConflictDoUpdate({ target: [grants.userId, grants.clientId], set: { scope: sql`${sql.placeholder('scope')}`, updatedAt: sql`${sql.placeholder('time')}` } })
+    .prepare(),
+);
 
 /** The id of the (user, client) grant, as a subquery for statements in the same batch. */
 export function grantIdSubquery(userId: string, clientId: string) {
@@ -89,7 +101,7 @@ const liveGrant = preparedOnce((db) =>
 
 /** The query behind `liveGrantUser`, unexecuted, to share a D1 batch with a read (no rows: the token no longer stands). */
 export function liveGrantQuery(db: Db, grantId: string, jti: string) {
-  return bindRows(liveGrant(db), { grantId, jti });
+  return bind(liveGrant(db), { grantId, jti });
 }
 
 // Introspection's view of an access token: the same check as liveGrant, with
@@ -111,7 +123,7 @@ const liveGrantWithEmail = preparedOnce((db) =>
 
 /** Like `liveGrantQuery`, with the user's email; unexecuted, for introspection's batch. */
 export function liveGrantWithEmailQuery(db: Db, grantId: string, jti: string) {
-  return bindRows(liveGrantWithEmail(db), { grantId, jti });
+  return bind(liveGrantWithEmail(db), { grantId, jti });
 }
 
 /** Whether a grant id is a client's own client_credentials grant (no user). */

@@ -1,6 +1,6 @@
 import { fillPlaceholders } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
-import type { SQLitePreparedQuery } from 'drizzle-orm/sqlite-core';
+import type { PreparedQueryConfig, SQLitePreparedQuery } from 'drizzle-orm/sqlite-core';
 import type { Db } from './db';
 
 // Drizzle builds a query's SQL from its builder every time the query runs.
@@ -24,27 +24,19 @@ export function preparedOnce<P>(build: (db: Db) => P): (db: Db) => P {
   };
 }
 
-/** A prepared select whose rows are `R`. */
-export type PreparedRows<R> = SQLitePreparedQuery<{
-  type: 'async';
-  run: D1Result;
-  all: R[];
-  get: R | undefined;
-  values: unknown[][];
-  execute: R[];
-}>;
-
-/** A prepared select bound to its values: awaitable alone, or an item of `db.batch` answering `R[]`. */
-export type BoundRows<R> = BatchItem<'sqlite'> & PromiseLike<R[]> & { readonly _: { readonly result: R[] } };
+/** A prepared select bound to its values: awaitable alone, or an item of `db.batch`, answering `R`. */
+export type Bound<R> = BatchItem<'sqlite'> & PromiseLike<R> & { readonly _: { readonly result: R } };
 
 /**
- * Binds a prepared select's placeholders, for `db.batch` or to await alone.
- * Drizzle's D1 batch takes each item's `_prepare()`, binds its statement to
- * `getQuery().params` and maps the result with `mapResult(result, true)`; a
- * bound query answers those three with the prepared statement and its filled
- * placeholders, so nothing is built again. (drizzle-orm is pinned exactly.)
+ * Binds a prepared query's placeholders, for `db.batch` or to await alone;
+ * it answers what the query's `execute` answers (rows for a select or a
+ * RETURNING, D1's result for a plain write). Drizzle's D1 batch takes each
+ * item's `_prepare()`, binds its statement to `getQuery().params` and maps the
+ * result with `mapResult(result, true)`; a bound query answers those three
+ * with the prepared statement and its filled placeholders, so nothing is
+ * built again. (drizzle-orm is pinned exactly.)
  */
-export function bindRows<R>(query: PreparedRows<R>, values: Record<string, unknown>): BoundRows<R> {
+export function bind<T extends PreparedQueryConfig>(query: SQLitePreparedQuery<T>, values: Record<string, unknown>): Bound<T['execute']> {
   const internals = query as unknown as { stmt: unknown; getQuery(): { sql: string; params: unknown[] } };
   const bound = {
     _prepare: () => ({
@@ -55,8 +47,10 @@ export function bindRows<R>(query: PreparedRows<R>, values: Record<string, unkno
       },
       mapResult: (result: unknown, isFromBatch?: boolean) => query.mapResult(result, isFromBatch),
     }),
-    then: <A = R[], B = never>(onFulfilled?: ((rows: R[]) => A | PromiseLike<A>) | null, onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null) =>
-      query.all(values).then(onFulfilled, onRejected),
+    then: <A = T['execute'], B = never>(
+      onFulfilled?: ((result: T['execute']) => A | PromiseLike<A>) | null,
+      onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+    ) => (query.execute(values) as Promise<T['execute']>).then(onFulfilled, onRejected),
   };
-  return bound as unknown as BoundRows<R>;
+  return bound as unknown as Bound<T['execute']>;
 }

@@ -1,9 +1,9 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
-import { REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL } from '../config';
+import { REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL, SUPPORTED_SCOPES } from '../config';
 import { hashSecret, now, randomSecret } from '../services/crypto';
 import { auditStatement } from './audit';
 import type { Db } from './db';
-import { bindRows, preparedOnce } from './prepared';
+import { bind, preparedOnce } from './prepared';
 import { codes, grants, refreshTokens, users, type RefreshToken } from './schema';
 
 /**
@@ -18,31 +18,52 @@ export function refreshTokenFromCodeStatement(
   input: { codeHash: string; marker: string; tokenHash: string; time: number; requireOfflineAccess: boolean },
 ) {
   const { time } = input;
-  return db.insert(refreshTokens).select(
+  return bind(refreshTokenFromCode(input.requireOfflineAccess)(db), {
+    codeHash: input.codeHash,
+    marker: input.marker,
+    tokenHash: input.tokenHash,
+    time,
+    expiresAt: time + Math.min(REFRESH_TOKEN_IDLE_TTL, REFRESH_TOKEN_ABSOLUTE_TTL),
+    absoluteExpiresAt: time + REFRESH_TOKEN_ABSOLUTE_TTL,
+  });
+}
+
+// Every redemption with offline access runs one of these two: prepared once (see prepared.ts).
+const refreshTokenFromCodeVariants = [false, true].map((requireOfflineAccess) =>
+  preparedOnce((db) =>
     db
-      .select({
-        hash: sql<string>`${input.tokenHash}`.as('hash'),
-        grantId: codes.grantId,
-        clientId: codes.clientId,
-        userId: codes.userId,
-        scope: codes.scope,
-        authTime: codes.authTime,
-        parentHash: sql<null>`null`.as('parent_hash'),
-        replacedBy: sql<null>`null`.as('replaced_by'),
-        usedAt: sql<null>`null`.as('used_at'),
-        createdAt: sql<number>`${time}`.as('created_at'),
-        expiresAt: sql<number>`${time + Math.min(REFRESH_TOKEN_IDLE_TTL, REFRESH_TOKEN_ABSOLUTE_TTL)}`.as('expires_at'),
-        absoluteExpiresAt: sql<number>`${time + REFRESH_TOKEN_ABSOLUTE_TTL}`.as('absolute_expires_at'),
-      })
-      .from(codes)
-      .where(
-        and(
-          eq(codes.hash, input.codeHash),
-          eq(codes.redemption, input.marker),
-          input.requireOfflineAccess ? sql`instr(' ' || ${codes.scope} || ' ', ' offline_access ') > 0` : undefined,
-        ),
-      ),
-  );
+      .insert(refreshTokens)
+      .select(
+        db
+          .select({
+            hash: sql<string>`${sql.placeholder('tokenHash')}`.as('hash'),
+            grantId: codes.grantId,
+            clientId: codes.clientId,
+            userId: codes.userId,
+            scope: codes.scope,
+            authTime: codes.authTime,
+            parentHash: sql<null>`null`.as('parent_hash'),
+            replacedBy: sql<null>`null`.as('replaced_by'),
+            usedAt: sql<null>`null`.as('used_at'),
+            createdAt: sql<number>`${sql.placeholder('time')}`.as('created_at'),
+            expiresAt: sql<number>`${sql.placeholder('expiresAt')}`.as('expires_at'),
+            absoluteExpiresAt: sql<number>`${sql.placeholder('absoluteExpiresAt')}`.as('absolute_expires_at'),
+          })
+          .from(codes)
+          .where(
+            and(
+              eq(codes.hash, sql.placeholder('codeHash')),
+              eq(codes.redemption, sql.placeholder('marker')),
+              requireOfflineAccess ? sql`instr(' ' || ${codes.scope} || ' ', ' offline_access ') > 0` : undefined,
+            ),
+          ),
+      )
+      .prepare(),
+  ),
+);
+
+function refreshTokenFromCode(requireOfflineAccess: boolean) {
+  return refreshTokenFromCodeVariants[requireOfflineAccess ? 1 : 0]!;
 }
 
 export type Rotation =
@@ -63,50 +84,21 @@ export type Rotation =
  * family leaked, and its grant is deleted with every token under it.
  */
 export async function rotateRefreshToken(db: Db, token: string, clientId: string, requestedScope: string[]): Promise<Rotation> {
+  if (requestedScope.length > MAX_REQUESTED_SCOPES) return { outcome: 'scope_widened' };
   const [hash, next] = [await hashSecret(token), randomSecret()];
   const nextHash = await hashSecret(next);
   const time = now();
-  // RFC 6749 §6: a narrower scope may be asked for, never a wider one. Scope
-  // tokens are from the supported set, so exact matching on ' token ' is safe.
-  const covers = requestedScope.map((scope) => sql`instr(' ' || ${refreshTokens.scope} || ' ', ${` ${scope} `}) > 0`);
   const [rotated] = await db.batch([
-    db
-      .update(refreshTokens)
-      .set({ usedAt: time, replacedBy: nextHash })
-      .where(
-        and(
-          eq(refreshTokens.hash, hash),
-          eq(refreshTokens.clientId, clientId),
-          isNull(refreshTokens.usedAt),
-          gt(refreshTokens.expiresAt, time),
-          gt(refreshTokens.absoluteExpiresAt, time),
-          ...covers,
-        ),
-      )
-      .returning(),
-    db.insert(refreshTokens).select(
-      db
-        .select({
-          hash: sql<string>`${nextHash}`.as('hash'),
-          grantId: refreshTokens.grantId,
-          clientId: refreshTokens.clientId,
-          userId: refreshTokens.userId,
-          scope: refreshTokens.scope,
-          authTime: refreshTokens.authTime,
-          parentHash: refreshTokens.hash,
-          replacedBy: sql<null>`null`.as('replaced_by'),
-          usedAt: sql<null>`null`.as('used_at'),
-          createdAt: sql<number>`${time}`.as('created_at'),
-          expiresAt: sql<number>`min(${time + REFRESH_TOKEN_IDLE_TTL}, ${refreshTokens.absoluteExpiresAt})`.as('expires_at'),
-          absoluteExpiresAt: refreshTokens.absoluteExpiresAt,
-        })
-        .from(refreshTokens)
-        .where(and(eq(refreshTokens.hash, hash), eq(refreshTokens.replacedBy, nextHash))),
-    ),
-    db
-      .update(grants)
-      .set({ lastUsedAt: time })
-      .where(eq(grants.id, sql`(select grant_id from ${refreshTokens} where hash = ${nextHash})`)),
+    bind(useRefreshToken(requestedScope.length)(db), {
+      hash,
+      clientId,
+      nextHash,
+      time,
+      // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
+      ...Object.fromEntries(requestedScope.map((scope, i) => [`scope${i}`, ` ${scope} `])),
+    }),
+    bind(successorOfRefreshToken(db), { hash, nextHash, time, idleExpiresAt: time + REFRESH_TOKEN_IDLE_TTL }),
+    bind(touchGrantOfRefreshToken(db), { nextHash, time }),
   ]);
   const previous = rotated[0];
   if (previous) return { outcome: 'rotated', previous, token: next };
@@ -143,9 +135,81 @@ const liveRefreshWithEmail = preparedOnce((db) =>
     .prepare(),
 );
 
+// Every refresh runs these three: prepared once (see prepared.ts), the first
+// in one variant per number of requested scopes. Requested scopes are unique
+// supported tokens (allowedScopes), so there are few variants; a longer list
+// asks for more than any grant holds.
+const MAX_REQUESTED_SCOPES = SUPPORTED_SCOPES.length;
+const useRefreshTokenVariants = new Map<number, (db: Db) => ReturnType<typeof prepareUseRefreshToken>>();
+
+function useRefreshToken(scopeCount: number) {
+  let variant = useRefreshTokenVariants.get(scopeCount);
+  if (!variant) {
+    variant = preparedOnce((db) => prepareUseRefreshToken(db, scopeCount));
+    useRefreshTokenVariants.set(scopeCount, variant);
+  }
+  return variant;
+}
+
+/** Step 1 of a rotation: the token is marked used, only if it may be. */
+function prepareUseRefreshToken(db: Db, scopeCount: number) {
+  // Scope tokens are from the supported set, so exact matching on ' token ' is safe.
+  const covers = Array.from({ length: scopeCount }, (_, i) => sql`instr(' ' || ${refreshTokens.scope} || ' ', ${sql.placeholder(`scope${i}`)}) > 0`);
+  return db
+    .update(refreshTokens)
+    .set({ usedAt: sql`${sql.placeholder('time')}`, replacedBy: sql`${sql.placeholder('nextHash')}` })
+    .where(
+      and(
+        eq(refreshTokens.hash, sql.placeholder('hash')),
+        eq(refreshTokens.clientId, sql.placeholder('clientId')),
+        isNull(refreshTokens.usedAt),
+        gt(refreshTokens.expiresAt, sql.placeholder('time')),
+        gt(refreshTokens.absoluteExpiresAt, sql.placeholder('time')),
+        ...covers,
+      ),
+    )
+    .returning()
+    .prepare();
+}
+
+/** Step 2: the successor, copied from the token only where step 1 named it. */
+const successorOfRefreshToken = preparedOnce((db) =>
+  db
+    .insert(refreshTokens)
+    .select(
+      db
+        .select({
+          hash: sql<string>`${sql.placeholder('nextHash')}`.as('hash'),
+          grantId: refreshTokens.grantId,
+          clientId: refreshTokens.clientId,
+          userId: refreshTokens.userId,
+          scope: refreshTokens.scope,
+          authTime: refreshTokens.authTime,
+          parentHash: refreshTokens.hash,
+          replacedBy: sql<null>`null`.as('replaced_by'),
+          usedAt: sql<null>`null`.as('used_at'),
+          createdAt: sql<number>`${sql.placeholder('time')}`.as('created_at'),
+          expiresAt: sql<number>`min(${sql.placeholder('idleExpiresAt')}, ${refreshTokens.absoluteExpiresAt})`.as('expires_at'),
+          absoluteExpiresAt: refreshTokens.absoluteExpiresAt,
+        })
+        .from(refreshTokens)
+        .where(and(eq(refreshTokens.hash, sql.placeholder('hash')), eq(refreshTokens.replacedBy, sql.placeholder('nextHash')))),
+    )
+    .prepare(),
+);
+
+/** Step 3: the grant's last use. */
+const touchGrantOfRefreshToken = preparedOnce((db) =>
+  db
+    .update(grants)
+    .set({ lastUsedAt: sql`${sql.placeholder('time')}` })
+    .where(eq(grants.id, sql`(select grant_id from ${refreshTokens} where hash = ${sql.placeholder('nextHash')})`))
+    .prepare(),
+);
+
 /** A live refresh token by its hash, with its user's email; unexecuted, for introspection's batch. */
 export function liveRefreshTokenQuery(db: Db, hash: string) {
-  return bindRows(liveRefreshWithEmail(db), { hash, now: now() });
+  return bind(liveRefreshWithEmail(db), { hash, now: now() });
 }
 
 /**

@@ -3,7 +3,7 @@ import { SESSION_TTL } from '../config';
 import type { SessionInfo } from '../env';
 import { hashSecret, now, randomSecret } from '../services/crypto';
 import type { Db } from './db';
-import { bindRows, preparedOnce } from './prepared';
+import { bind, preparedOnce } from './prepared';
 import { sessions, users } from './schema';
 
 /** Starts a session; returns the cookie value. Only its hash is stored. */
@@ -27,7 +27,7 @@ export async function findSession(db: Db, token: string): Promise<SessionInfo | 
 
 /** The session lookup, unexecuted, to share a D1 batch (the authorization endpoint's lookups). */
 export function sessionQuery(db: Db, idHash: string) {
-  return bindRows(liveSession(db), { idHash, now: now() });
+  return bind(liveSession(db), { idHash, now: now() });
 }
 
 // Every page and authorization request runs this: prepared once (see prepared.ts).

@@ -1,7 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
 import type { Db } from './db';
 import { isUniqueViolation } from './db';
-import { bindRows, preparedOnce } from './prepared';
+import { bind, preparedOnce } from './prepared';
 import { users, type User } from './schema';
 import { now } from '../services/crypto';
 
@@ -36,7 +36,7 @@ const userById = preparedOnce((db) => db.select().from(users).where(eq(users.id,
 
 /** The user lookup, unexecuted, to share a D1 batch (userinfo's, with the grant check). */
 export function userByIdQuery(db: Db, id: string) {
-  return bindRows(userById(db), { id });
+  return bind(userById(db), { id });
 }
 
 export async function updatePasswordHash(db: Db, id: string, passwordHash: string): Promise<void> {

@@ -11,7 +11,7 @@ import { resourceAudience, verifyAccessToken } from '../../services/tokens';
 import { clientQuery } from '../../storage/clients';
 import type { Db } from '../../storage/db';
 import { liveGrantWithEmailQuery } from '../../storage/grants';
-import type { BoundRows } from '../../storage/prepared';
+import type { Bound } from '../../storage/prepared';
 import { liveRefreshTokenQuery } from '../../storage/refresh-tokens';
 import type { Client } from '../../storage/schema';
 
@@ -95,7 +95,7 @@ introspect.post(
 );
 
 /** The presented client's row and the token's rows, in one D1 batch (a missing read answers no rows). */
-async function readWithClient<T>(db: Db, presented: PresentedClient, read: BoundRows<T> | null): Promise<[Client[], T[]]> {
+async function readWithClient<T>(db: Db, presented: PresentedClient, read: Bound<T[]> | null): Promise<[Client[], T[]]> {
   const clientRead = presented.lookup ? clientQuery(db, presented.id) : null;
   if (clientRead && read) return db.batch([clientRead, read]);
   return [clientRead ? await clientRead : [], read ? await read : []];
