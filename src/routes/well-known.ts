@@ -44,8 +44,17 @@ export const wellKnown = new Hono<AppEnv>();
 wellKnown.use(cors({ origins: 'any' }));
 
 
+// The document depends only on the issuer, so each isolate serializes it once.
+const metadataJson = new Map<string, string>();
+
 function metadata(c: Context<AppEnv>) {
-  return c.json(serverMetadata(c.var.issuer), 200, { 'Cache-Control': 'public, max-age=300' });
+  const issuer = c.var.issuer;
+  let body = metadataJson.get(issuer);
+  if (body === undefined) {
+    body = JSON.stringify(serverMetadata(issuer));
+    metadataJson.set(issuer, body);
+  }
+  return c.body(body, 200, { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=300' });
 }
 
 wellKnown.get('/oauth-authorization-server', metadata);
