@@ -1,0 +1,315 @@
+// The parts `npm run bench` (run.mjs) and `npm run bench:profile`
+// (profile.mjs) share: bundling with wrangler, running Workers with the
+// Miniflare API on workerd's own socket with fresh file-backed local D1 and
+// KV, the D1/KV counting wrapper, and a Tollgate with a user, a client, a
+// browser session and remembered consent. Everything listens on 127.0.0.1.
+import { execFileSync } from 'node:child_process';
+import http from 'node:http';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Miniflare } from 'miniflare';
+import { freePort, ROOT, WRANGLER_ENV } from '../scripts/local.mjs';
+
+export const COMPATIBILITY_DATE = '2026-04-26';
+const b64url = (bytes) => Buffer.from(bytes).toString('base64url');
+const sha256 = (text) => b64url(createHash('sha256').update(text).digest());
+
+/** A scratch folder for bundles and local state; `dispose()` removes it. */
+export function workspace() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tollgate-bench-'));
+  return { dir, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+// ---------------------------------------------------------------- workers
+
+/** Counts D1 round trips (statement runs and batches) and KV calls, then runs Tollgate. */
+export const COUNTING_ENTRY = `
+import tollgate from './tollgate.mjs';
+const counts = { d1: 0, statements: 0, kvGet: 0, kvPut: 0 };
+const real = new WeakMap();
+function statement(stmt) {
+  const proxy = new Proxy(stmt, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop === 'bind') return (...args) => statement(value.apply(target, args));
+      if (prop === 'first' || prop === 'all' || prop === 'run' || prop === 'raw') {
+        return (...args) => { counts.d1++; counts.statements++; return value.apply(target, args); };
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  real.set(proxy, stmt);
+  return proxy;
+}
+function d1(db) {
+  return new Proxy(db, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop === 'prepare') return (...args) => statement(value.apply(target, args));
+      if (prop === 'batch') return (list) => { counts.d1++; counts.statements += list.length; return value.call(target, list.map((s) => real.get(s) ?? s)); };
+      if (prop === 'exec') return (...args) => { counts.d1++; counts.statements++; return value.apply(target, args); };
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+function kv(ns) {
+  return new Proxy(ns, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop === 'get' || prop === 'getWithMetadata' || prop === 'list') return (...args) => { counts.kvGet++; return value.apply(target, args); };
+      if (prop === 'put' || prop === 'delete') return (...args) => { counts.kvPut++; return value.apply(target, args); };
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+// One wrapper per binding, made once, as the bindings themselves are.
+const wrapped = new WeakMap();
+function wrap(binding, make) {
+  if (!wrapped.has(binding)) wrapped.set(binding, make(binding));
+  return wrapped.get(binding);
+}
+export default {
+  async fetch(request, env, ctx) {
+    const { pathname } = new URL(request.url);
+    if (pathname === '/__bench/counts') return Response.json(counts);
+    if (pathname === '/__bench/reset') { for (const key of Object.keys(counts)) counts[key] = 0; return new Response('ok'); }
+    return tollgate.fetch(request, wrap(env, (e) => ({ ...e, DB: d1(e.DB), KV: kv(e.KV) })), ctx);
+  },
+};`;
+
+/** Prices of the storage calls, each measured on its own. */
+export const CALIBRATION = `
+export default {
+  async fetch(request, env) {
+    const { pathname } = new URL(request.url);
+    if (pathname === '/d1') { await env.DB.batch([env.DB.prepare('select 1')]); return new Response('d1'); }
+    // Four statements in one batch: what each statement after the first adds.
+    if (pathname === '/d1x4') { await env.DB.batch([1, 2, 3, 4].map((n) => env.DB.prepare('select ?').bind(n))); return new Response('d1x4'); }
+    if (pathname === '/kv-get') { await env.KV.get('calibration'); return new Response('kv-get'); }
+    if (pathname === '/kv-put') { await env.KV.put('calibration', 'x', { expirationTtl: 60 }); return new Response('kv-put'); }
+    return new Response('noop');
+  },
+};`;
+
+/** Bundles a Worker with wrangler (no upload); returns the bundle's source. */
+export function bundle(entry, outdir) {
+  execFileSync(process.execPath, [path.join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', outdir, ...entry], {
+    cwd: ROOT,
+    env: WRANGLER_ENV,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  // wrangler names the bundle after its entry (index.js, hello-world.js).
+  const output = readdirSync(outdir).find((file) => file.endsWith('.js'));
+  return readFileSync(path.join(outdir, output), 'utf8');
+}
+
+/** Runs ES modules as a Worker on a free 127.0.0.1 port. */
+export async function startWorker(work, name, modules, extra = {}) {
+  const port = extra.port ?? (await freePort());
+  const dir = path.join(work, name);
+  const mf = new Miniflare({
+    host: '127.0.0.1',
+    port,
+    compatibilityDate: COMPATIBILITY_DATE,
+    modulesRoot: dir,
+    modules: modules.map(([file, contents]) => ({ type: 'ESModule', path: path.join(dir, file), contents })),
+    ...extra,
+  });
+  await mf.ready;
+  return { mf, url: `http://127.0.0.1:${port}` };
+}
+
+/**
+ * Tollgate's bundle behind the counting wrapper, on fresh D1 and KV, with
+ * its rate limits out of the way, and its fixture set up.
+ */
+export async function startTollgate(work, { inspectorPort } = {}) {
+  const tollgateBundle = bundle([], path.join(work, 'build'));
+  const limits = Object.fromEntries(
+    ['SIGN_IN_LIMITER', 'SIGN_IN_IP_LIMITER', 'CLIENT_AUTH_LIMITER', 'REGISTRATION_LIMITER', 'SIGNUP_IP_LIMITER'].map((name) => [
+      name,
+      { simple: { limit: 1_000_000_000, period: 60 } },
+    ]),
+  );
+  const port = await freePort(); // known before start: it is the issuer
+  const url = `http://127.0.0.1:${port}`;
+  const { mf } = await startWorker(
+    work,
+    'tollgate',
+    [
+      ['entry.mjs', COUNTING_ENTRY],
+      ['tollgate.mjs', tollgateBundle],
+    ],
+    {
+      port,
+      ...(inspectorPort ? { inspectorPort } : {}),
+      bindings: { ISSUER: url },
+      d1Databases: { DB: 'tollgate' },
+      kvNamespaces: { KV: 'tollgate' },
+      d1Persist: path.join(work, 'tollgate-d1'),
+      kvPersist: path.join(work, 'tollgate-kv'),
+      ratelimits: limits,
+    },
+  );
+  const fixture = await tollgateFixture(url, mf);
+  const form = (body) => ({ method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: fixture.basic }, body });
+  const bearer = { headers: { Authorization: `Bearer ${fixture.tokens.access_token}` } };
+  return { mf, url, fixture, form, bearer };
+}
+
+// ---------------------------------------------------------------- Tollgate set-up
+
+
+export async function tollgateFixture(url, mf) {
+  const db = await mf.getD1Database('DB');
+  const migrations = readdirSync(path.join(ROOT, 'migrations')).filter((f) => f.endsWith('.sql')).sort();
+  for (const file of migrations) {
+    const sql = readFileSync(path.join(ROOT, 'migrations', file), 'utf8');
+    for (const statement of sql.split('--> statement-breakpoint').map((s) => s.trim()).filter(Boolean)) {
+      await db.prepare(statement).run();
+    }
+  }
+  const json = async (p, body, headers = {}) => {
+    const response = await fetch(url + p, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    if (!response.ok) throw new Error(`${p}: ${response.status} ${await response.text()}`);
+    return response.json();
+  };
+  const user = { email: 'bench@example.com', password: 'bench password 1', name: 'Bench' };
+  const { id: userId } = await json('/api/users', user);
+  const { access_token: userToken } = await json('/api/login', user);
+  const client = await json(
+    '/oauth2/register',
+    { client_name: 'Bench', redirect_uris: ['https://bench.example/cb'], grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] },
+    { Authorization: `Bearer ${userToken}` },
+  );
+  const basic = `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`;
+
+  // A browser session through the real login form.
+  const loginPage = await fetch(`${url}/login`);
+  const csrfCookie = loginPage.headers.getSetCookie().find((c) => c.startsWith('tg_csrf=')).split(';')[0];
+  const csrf = /name="csrf_token" value="([^"]+)"/.exec(await loginPage.text())[1];
+  const login = await fetch(`${url}/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: csrfCookie },
+    body: new URLSearchParams({ csrf_token: csrf, ...user }),
+  });
+  const session = login.headers.getSetCookie().find((c) => c.startsWith('tg_session=')).split(';')[0];
+  const cookie = `${csrfCookie}; ${session}`;
+
+  const verifier = b64url(randomBytes(32));
+  const challenge = sha256(verifier);
+  const scope = 'openid books:read books:write offline_access';
+  const authorizePath = `/oauth2/authorize?${new URLSearchParams({
+    response_type: 'code',
+    client_id: client.client_id,
+    redirect_uri: 'https://bench.example/cb',
+    scope,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  })}`;
+
+  // The first authorization asks for consent; after it, consent is remembered.
+  const consent = await (await fetch(url + authorizePath, { headers: { Cookie: cookie } })).text();
+  const requestId = /name="request_id" value="([^"]+)"/.exec(consent)[1];
+  const allowed = await fetch(`${url}/oauth2/authorize`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: cookie },
+    body: new URLSearchParams({ csrf_token: csrf, request_id: requestId, decision: 'allow' }),
+  });
+  const firstCode = new URL(allowed.headers.get('Location')).searchParams.get('code');
+
+  /** One whole code flow: authorize (session, remembered consent) → code → tokens. */
+  const codeFlow = async (code) => {
+    if (!code) {
+      const authorized = await request(url + authorizePath, { headers: { Cookie: cookie } });
+      code = new URL(authorized.headers.location).searchParams.get('code');
+    }
+    const response = await request(`${url}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basic },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: 'https://bench.example/cb', code_verifier: verifier }).toString(),
+    });
+    if (response.status !== 200) throw new Error(`code flow: ${response.status} ${response.body}`);
+    return JSON.parse(response.body);
+  };
+  const tokens = await codeFlow(firstCode);
+
+  // A pool of refresh tokens, each used once, minted straight into D1 (only their hashes).
+  const grant = await db.prepare('select id, user_id from grants where client_id = ? and user_id is not null').bind(client.client_id).first();
+  const mintRefreshTokens = async (count) => {
+    const pool = [];
+    const now = Math.floor(Date.now() / 1000);
+    for (let start = 0; start < count; start += 200) {
+      const statements = [];
+      for (let i = start; i < Math.min(count, start + 200); i++) {
+        const token = b64url(randomBytes(32));
+        pool.push(token);
+        statements.push(
+          db
+            .prepare(
+              'insert into refresh_tokens (hash, grant_id, client_id, user_id, scope, auth_time, created_at, expires_at, absolute_expires_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            )
+            .bind(sha256(token), grant.id, client.client_id, grant.user_id, scope, now, now, now + 86400, now + 86400),
+        );
+      }
+      await db.batch(statements);
+    }
+    return pool;
+  };
+  return { client, basic, tokens, userId, codeFlow, mintRefreshTokens };
+}
+
+// The code-flow loops' HTTP client. Node's fetch costs a few milliseconds of
+// client CPU per request on this machine, more than Tollgate's own work, and
+// the flows are compared with a floor measured with autocannon's lean
+// client; node:http on kept-alive sockets is as lean.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
+/** One HTTP request (no redirects followed); resolves with status, headers and body text. */
+export function request(url, { method = 'GET', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Storage calls per operation: the mean over `times` runs, one at a time. */
+export async function countCalls(url, operation, times = 20) {
+  // Requests a load left in flight must not be counted: let them finish first.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await fetch(`${url}/__bench/reset`);
+  for (let i = 0; i < times; i++) await operation();
+  const counts = await (await fetch(`${url}/__bench/counts`)).json();
+  return { d1: counts.d1 / times, statements: counts.statements / times, kvGet: counts.kvGet / times, kvPut: counts.kvPut / times };
+}
+
+export async function flowLoops(codeFlow, loops, durationS) {
+  const end = Date.now() + durationS * 1000;
+  let flows = 0;
+  const latencies = [];
+  await Promise.all(
+    Array.from({ length: loops }, async () => {
+      while (Date.now() < end) {
+        const started = performance.now();
+        await codeFlow();
+        latencies.push(performance.now() - started);
+        flows++;
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  const pick = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+  return { rps: flows / durationS, p50: pick(0.5), p99: pick(0.99), mean: latencies.reduce((a, b) => a + b, 0) / latencies.length, errors: 0 };
+}
+
