@@ -84,20 +84,16 @@ export async function liveGrantUser(db: Db, grantId: string, jti: string): Promi
   return (await liveGrantQuery(db, grantId, jti))[0];
 }
 
+/** An access token stands: its grant exists and its jti was not revoked (placeholders `grantId`, `jti`). */
+function tokenStands(db: Db) {
+  return and(
+    eq(grants.id, sql.placeholder('grantId')),
+    notExists(db.select({ one: sql`1` }).from(revokedTokens).where(eq(revokedTokens.jti, sql.placeholder('jti')))),
+  );
+}
+
 // Every bearer call runs this: prepared once (see prepared.ts).
-const liveGrant = preparedOnce((db) =>
-  db
-    .select({ userId: grants.userId })
-    .from(grants)
-    .where(
-      and(
-        eq(grants.id, sql.placeholder('grantId')),
-        notExists(db.select({ one: sql`1` }).from(revokedTokens).where(eq(revokedTokens.jti, sql.placeholder('jti')))),
-      ),
-    )
-    .limit(1)
-    .prepare(),
-);
+const liveGrant = preparedOnce((db) => db.select({ userId: grants.userId }).from(grants).where(tokenStands(db)).limit(1).prepare());
 
 /** The query behind `liveGrantUser`, unexecuted, to share a D1 batch with a read (no rows: the token no longer stands). */
 export function liveGrantQuery(db: Db, grantId: string, jti: string) {
@@ -107,18 +103,7 @@ export function liveGrantQuery(db: Db, grantId: string, jti: string) {
 // Introspection's view of an access token: the same check as liveGrant, with
 // the user's email for RFC 7662 §2.2 `username` (none for client_credentials).
 const liveGrantWithEmail = preparedOnce((db) =>
-  db
-    .select({ userId: grants.userId, email: users.email })
-    .from(grants)
-    .leftJoin(users, eq(users.id, grants.userId))
-    .where(
-      and(
-        eq(grants.id, sql.placeholder('grantId')),
-        notExists(db.select({ one: sql`1` }).from(revokedTokens).where(eq(revokedTokens.jti, sql.placeholder('jti')))),
-      ),
-    )
-    .limit(1)
-    .prepare(),
+  db.select({ userId: grants.userId, email: users.email }).from(grants).leftJoin(users, eq(users.id, grants.userId)).where(tokenStands(db)).limit(1).prepare(),
 );
 
 /** Like `liveGrantQuery`, with the user's email; unexecuted, for introspection's batch. */
