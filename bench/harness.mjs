@@ -24,9 +24,19 @@ export function workspace() {
 
 // ---------------------------------------------------------------- workers
 
+/**
+ * The Tollgate Worker's entry: Tollgate behind a wrapper that counts D1 round
+ * trips, D1 statements and KV calls. Beside it, in the same workerd and on the
+ * same D1 database and KV namespace, the floor's parts, so they are priced
+ * right next to each operation (local D1's price drifts by tens of percent
+ * within a run): a no-op, the hello-world Hono Worker, one D1 round trip of
+ * one statement and of four, one KV get and one KV put. None touches
+ * Tollgate's data or goes through the counting wrapper.
+ */
 /** Counts D1 round trips (statement runs and batches) and KV calls, then runs Tollgate. */
 export const COUNTING_ENTRY = `
 import tollgate from './tollgate.mjs';
+import hello from './hello.mjs';
 const counts = { d1: 0, statements: 0, kvGet: 0, kvPut: 0 };
 const real = new WeakMap();
 function statement(stmt) {
@@ -73,23 +83,15 @@ function wrap(binding, make) {
 export default {
   async fetch(request, env, ctx) {
     const { pathname } = new URL(request.url);
+    if (pathname === '/__bench/noop') return new Response('noop');
+    if (pathname === '/__bench/hello') return hello.fetch(new Request(new URL('/', request.url), request), env, ctx);
+    if (pathname === '/__bench/d1') { await env.DB.batch([env.DB.prepare('select 1')]); return new Response('d1'); }
+    if (pathname === '/__bench/d1x4') { await env.DB.batch([1, 2, 3, 4].map((n) => env.DB.prepare('select ?').bind(n))); return new Response('d1x4'); }
+    if (pathname === '/__bench/kv-get') { await env.KV.get('__bench'); return new Response('kv-get'); }
+    if (pathname === '/__bench/kv-put') { await env.KV.put('__bench', 'x', { expirationTtl: 60 }); return new Response('kv-put'); }
     if (pathname === '/__bench/counts') return Response.json(counts);
     if (pathname === '/__bench/reset') { for (const key of Object.keys(counts)) counts[key] = 0; return new Response('ok'); }
     return tollgate.fetch(request, wrap(env, (e) => ({ ...e, DB: d1(e.DB), KV: kv(e.KV) })), ctx);
-  },
-};`;
-
-/** Prices of the storage calls, each measured on its own. */
-export const CALIBRATION = `
-export default {
-  async fetch(request, env) {
-    const { pathname } = new URL(request.url);
-    if (pathname === '/d1') { await env.DB.batch([env.DB.prepare('select 1')]); return new Response('d1'); }
-    // Four statements in one batch: what each statement after the first adds.
-    if (pathname === '/d1x4') { await env.DB.batch([1, 2, 3, 4].map((n) => env.DB.prepare('select ?').bind(n))); return new Response('d1x4'); }
-    if (pathname === '/kv-get') { await env.KV.get('calibration'); return new Response('kv-get'); }
-    if (pathname === '/kv-put') { await env.KV.put('calibration', 'x', { expirationTtl: 60 }); return new Response('kv-put'); }
-    return new Response('noop');
   },
 };`;
 
@@ -103,6 +105,11 @@ export function bundle(entry, outdir) {
   // wrangler names the bundle after its entry (index.js, hello-world.js).
   const output = readdirSync(outdir).find((file) => file.endsWith('.js'));
   return readFileSync(path.join(outdir, output), 'utf8');
+}
+
+/** The hello-world Hono Worker (bench/hello-world.ts), the runtime's ceiling. */
+export function bundleHelloWorld(work) {
+  return bundle([path.join(ROOT, 'bench', 'hello-world.ts'), '--name', 'hello-world'], path.join(work, 'hello-build'));
 }
 
 /** Runs ES modules as a Worker on a free 127.0.0.1 port. */
@@ -125,7 +132,7 @@ export async function startWorker(work, name, modules, extra = {}) {
  * Tollgate's bundle behind the counting wrapper, on fresh D1 and KV, with
  * its rate limits out of the way, and its fixture set up.
  */
-export async function startTollgate(work, { inspectorPort } = {}) {
+export async function startTollgate(work, { inspectorPort, helloBundle = bundleHelloWorld(work) } = {}) {
   const tollgateBundle = bundle([], path.join(work, 'build'));
   const limits = Object.fromEntries(
     ['SIGN_IN_LIMITER', 'SIGN_IN_IP_LIMITER', 'CLIENT_AUTH_LIMITER', 'REGISTRATION_LIMITER', 'SIGNUP_IP_LIMITER'].map((name) => [
@@ -141,6 +148,7 @@ export async function startTollgate(work, { inspectorPort } = {}) {
     [
       ['entry.mjs', COUNTING_ENTRY],
       ['tollgate.mjs', tollgateBundle],
+      ['hello.mjs', helloBundle],
     ],
     {
       port,
