@@ -49,7 +49,7 @@ const insertCode = preparedOnce((db) =>
     .insert(codes)
     .values({
       hash: sql.placeholder('hash'),
-      grantId: sql`(select ${grants.id} from ${grants} where ${grants.userId} = ${sql.placeholder('userId')} and ${grants.clientId} = ${sql.placeholder('clientId')})`,
+      grantId: grantIdSubquery(sql.placeholder('userId'), sql.placeholder('clientId')),
       requestHash: sql.placeholder('requestHash'),
       clientId: sql.placeholder('clientId'),
       userId: sql.placeholder('userId'),

@@ -1,4 +1,4 @@
-import { and, desc, eq, isNotNull, notExists, sql } from 'drizzle-orm';
+import { and, desc, eq, isNotNull, notExists, sql, type Placeholder } from 'drizzle-orm';
 import { now } from '../services/crypto';
 import type { Db } from './db';
 import { recordAudit } from './audit';
@@ -54,8 +54,8 @@ const upsertGrant = preparedOnce((db) =>
     .prepare(),
 );
 
-/** The id of the (user, client) grant, as a subquery for statements in the same batch. */
-export function grantIdSubquery(userId: string, clientId: string) {
+/** The id of the (user, client) grant, as a subquery for statements in the same batch (values or placeholders). */
+export function grantIdSubquery(userId: string | Placeholder, clientId: string | Placeholder) {
   return sql`(select ${grants.id} from ${grants} where ${grants.userId} = ${userId} and ${grants.clientId} = ${clientId})`;
 }
 

@@ -6,10 +6,12 @@ import type { Db } from './db';
 // Drizzle builds a query's SQL from its builder every time the query runs.
 // Measured in Node, that is 50–100 µs of CPU per query (a select of every
 // column of `clients` is the dearest): more than the rest of a bearer call's
-// own work. The queries on every hot path (client authentication, the grant
-// check, the books read) are therefore prepared once per Drizzle instance with
-// `sql.placeholder`, Drizzle's own prepared statements, and only bound to
-// fresh values per request.
+// own work. The statements of the hot paths (client authentication, the
+// bearer grant check and reads, the authorization endpoint, code redemption,
+// refresh rotation, introspection, audit events) are therefore prepared once
+// per Drizzle instance with `sql.placeholder`, Drizzle's own prepared
+// statements, and only bound to fresh values per request. Rarely run
+// statements stay plain builders: they read more easily.
 
 /** A query prepared once per Drizzle instance (and so once per isolate), on first use. */
 export function preparedOnce<P>(build: (db: Db) => P): (db: Db) => P {
@@ -24,7 +26,7 @@ export function preparedOnce<P>(build: (db: Db) => P): (db: Db) => P {
   };
 }
 
-/** A prepared select bound to its values: awaitable alone, or an item of `db.batch`, answering `R`. */
+/** A prepared query bound to its values: awaitable alone, or an item of `db.batch`, answering `R`. */
 export type Bound<R> = BatchItem<'sqlite'> & PromiseLike<R> & { readonly _: { readonly result: R } };
 
 /**
