@@ -4,9 +4,9 @@
 // KV, the D1/KV counting wrapper, and a Tollgate with a user, a client, a
 // browser session and remembered consent. Everything listens on 127.0.0.1.
 import { execFileSync } from 'node:child_process';
-import http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
@@ -97,11 +97,15 @@ export default {
 
 /** Bundles a Worker with wrangler (no upload); returns the bundle's source. */
 export function bundle(entry, outdir) {
-  execFileSync(process.execPath, [path.join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', outdir, ...entry], {
-    cwd: ROOT,
-    env: WRANGLER_ENV,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  execFileSync(
+    process.execPath,
+    [path.join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', outdir, ...entry],
+    {
+      cwd: ROOT,
+      env: WRANGLER_ENV,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   // wrangler names the bundle after its entry (index.js, hello-world.js).
   const output = readdirSync(outdir).find((file) => file.endsWith('.js'));
   return readFileSync(path.join(outdir, output), 'utf8');
@@ -162,25 +166,37 @@ export async function startTollgate(work, { inspectorPort, helloBundle = bundleH
     },
   );
   const fixture = await tollgateFixture(url, mf);
-  const form = (body) => ({ method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: fixture.basic }, body });
+  const form = (body) => ({
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: fixture.basic },
+    body,
+  });
   const bearer = { headers: { Authorization: `Bearer ${fixture.tokens.access_token}` } };
   return { mf, url, fixture, form, bearer };
 }
 
 // ---------------------------------------------------------------- Tollgate set-up
 
-
 export async function tollgateFixture(url, mf) {
   const db = await mf.getD1Database('DB');
-  const migrations = readdirSync(path.join(ROOT, 'migrations')).filter((f) => f.endsWith('.sql')).sort();
+  const migrations = readdirSync(path.join(ROOT, 'migrations'))
+    .filter((f) => f.endsWith('.sql'))
+    .sort();
   for (const file of migrations) {
     const sql = readFileSync(path.join(ROOT, 'migrations', file), 'utf8');
-    for (const statement of sql.split('--> statement-breakpoint').map((s) => s.trim()).filter(Boolean)) {
+    for (const statement of sql
+      .split('--> statement-breakpoint')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       await db.prepare(statement).run();
     }
   }
   const json = async (p, body, headers = {}) => {
-    const response = await fetch(url + p, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    const response = await fetch(url + p, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
     if (!response.ok) throw new Error(`${p}: ${response.status} ${await response.text()}`);
     return response.json();
   };
@@ -189,14 +205,21 @@ export async function tollgateFixture(url, mf) {
   const { access_token: userToken } = await json('/api/login', user);
   const client = await json(
     '/oauth2/register',
-    { client_name: 'Bench', redirect_uris: ['https://bench.example/cb'], grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] },
+    {
+      client_name: 'Bench',
+      redirect_uris: ['https://bench.example/cb'],
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+    },
     { Authorization: `Bearer ${userToken}` },
   );
   const basic = `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`;
 
   // A browser session through the real login form.
   const loginPage = await fetch(`${url}/login`);
-  const csrfCookie = loginPage.headers.getSetCookie().find((c) => c.startsWith('tg_csrf=')).split(';')[0];
+  const csrfCookie = loginPage.headers
+    .getSetCookie()
+    .find((c) => c.startsWith('tg_csrf='))
+    .split(';')[0];
   const csrf = /name="csrf_token" value="([^"]+)"/.exec(await loginPage.text())[1];
   const login = await fetch(`${url}/login`, {
     method: 'POST',
@@ -204,7 +227,10 @@ export async function tollgateFixture(url, mf) {
     headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: csrfCookie },
     body: new URLSearchParams({ csrf_token: csrf, ...user }),
   });
-  const session = login.headers.getSetCookie().find((c) => c.startsWith('tg_session=')).split(';')[0];
+  const session = login.headers
+    .getSetCookie()
+    .find((c) => c.startsWith('tg_session='))
+    .split(';')[0];
   const cookie = `${csrfCookie}; ${session}`;
 
   const verifier = b64url(randomBytes(32));
@@ -239,7 +265,12 @@ export async function tollgateFixture(url, mf) {
     const response = await request(`${url}/oauth2/token`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basic },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: 'https://bench.example/cb', code_verifier: verifier }).toString(),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: 'https://bench.example/cb',
+        code_verifier: verifier,
+      }).toString(),
     });
     if (response.status !== 200) throw new Error(`code flow: ${response.status} ${response.body}`);
     return JSON.parse(response.body);
@@ -247,7 +278,10 @@ export async function tollgateFixture(url, mf) {
   const tokens = await codeFlow(firstCode);
 
   // A pool of refresh tokens, each used once, minted straight into D1 (only their hashes).
-  const grant = await db.prepare('select id, user_id from grants where client_id = ? and user_id is not null').bind(client.client_id).first();
+  const grant = await db
+    .prepare('select id, user_id from grants where client_id = ? and user_id is not null')
+    .bind(client.client_id)
+    .first();
   const mintRefreshTokens = async (count) => {
     const pool = [];
     const now = Math.floor(Date.now() / 1000);
@@ -318,6 +352,11 @@ export async function flowLoops(codeFlow, loops, durationS) {
   );
   latencies.sort((a, b) => a - b);
   const pick = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-  return { rps: flows / durationS, p50: pick(0.5), p99: pick(0.99), mean: latencies.reduce((a, b) => a + b, 0) / latencies.length, errors: 0 };
+  return {
+    rps: flows / durationS,
+    p50: pick(0.5),
+    p99: pick(0.99),
+    mean: latencies.reduce((a, b) => a + b, 0) / latencies.length,
+    errors: 0,
+  };
 }
-

@@ -91,7 +91,8 @@ function summarize(profile) {
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-  const name = (node) => `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.split('/').pop()}:${node.callFrame.lineNumber + 1}`;
+  const name = (node) =>
+    `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.split('/').pop()}:${node.callFrame.lineNumber + 1}`;
   const self = new Map();
   const inclusive = new Map();
   for (const id of profile.samples) {
@@ -116,5 +117,7 @@ function summarize(profile) {
 console.log(`${operationName}: ${count} operations in ${SECONDS} s under the profiler`);
 for (const { title, file, profile } of profiles) {
   const { self, inclusive } = summarize(profile);
-  console.log(`\n${title.replace(/^workerd: worker /, "isolate ")} (${profile.samples.length} samples) → ${path.relative(ROOT, file)}\nself:\n${self}\ninclusive:\n${inclusive}`);
+  console.log(
+    `\n${title.replace(/^workerd: worker /, 'isolate ')} (${profile.samples.length} samples) → ${path.relative(ROOT, file)}\nself:\n${self}\ninclusive:\n${inclusive}`,
+  );
 }

@@ -12,9 +12,10 @@
 // run, so a price measured minutes earlier misleads). Each operation's floor is
 // hello-world + its storage calls at those prices. Writes bench/results.md.
 // Everything listens on 127.0.0.1 and every load is bounded in time.
-import autocannon from 'autocannon';
+
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import autocannon from 'autocannon';
 import { ROOT } from '../scripts/local.mjs';
 import { bundleHelloWorld, countCalls, flowLoops, startTollgate, startWorker, workspace } from './harness.mjs';
 
@@ -104,9 +105,13 @@ async function operation(name, options, callsOf) {
 await operation('metadata GET', { path: '/.well-known/openid-configuration', autocannon: {} }, () =>
   fetch(`${tollgateUrl}/.well-known/openid-configuration`).then((r) => r.text()),
 );
-await operation('GET /api/books (bearer)', { path: '/api/books', autocannon: bearer }, () => fetch(`${tollgateUrl}/api/books`, bearer).then((r) => r.text()));
-await operation('client_credentials grant', { path: '/oauth2/token', autocannon: form('grant_type=client_credentials&scope=books:read') }, () =>
-  fetch(`${tollgateUrl}/oauth2/token`, form('grant_type=client_credentials&scope=books:read')).then((r) => r.text()),
+await operation('GET /api/books (bearer)', { path: '/api/books', autocannon: bearer }, () =>
+  fetch(`${tollgateUrl}/api/books`, bearer).then((r) => r.text()),
+);
+await operation(
+  'client_credentials grant',
+  { path: '/oauth2/token', autocannon: form('grant_type=client_credentials&scope=books:read') },
+  () => fetch(`${tollgateUrl}/oauth2/token`, form('grant_type=client_credentials&scope=books:read')).then((r) => r.text()),
 );
 const introspectBody = `token=${fixture.tokens.access_token}`;
 await operation('introspection', { path: '/oauth2/introspect', autocannon: form(introspectBody) }, () =>
@@ -132,7 +137,14 @@ const flowRound = await medianRound(async () => {
   return { prices, c1, ratio: c1.mean / floorOf({ calls: flowCalls, prices }, 2) };
 });
 const flows = { c1: flowRound.c1, c10: await flowLoops(fixture.codeFlow, 4, DURATION_S) };
-operations.push({ name: 'whole code flow (authorize → code → token)', calls: flowCalls, prices: flowRound.prices, ratios: flowRound.ratios, ...flows, loops: true });
+operations.push({
+  name: 'whole code flow (authorize → code → token)',
+  calls: flowCalls,
+  prices: flowRound.prices,
+  ratios: flowRound.ratios,
+  ...flows,
+  loops: true,
+});
 console.log(`  code flows: ${flows.c1.rps.toFixed(0)}/s (1 loop), ${flows.c10.rps.toFixed(0)}/s (4 loops)`);
 const statementAfter = (await floorPrices(tollgateUrl, { statements: true })).statement;
 const statementPrice = (statementBefore + statementAfter) / 2;

@@ -6,7 +6,20 @@ import { freePort, STATE_DIR, spawnWrangler } from './local.mjs';
 
 const port = await freePort();
 
-const dev = spawnWrangler(['dev', '--test-scheduled', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', STATE_DIR, '--show-interactive-dev-session=false'], { detached: true, quiet: true });
+const dev = spawnWrangler(
+  [
+    'dev',
+    '--test-scheduled',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--persist-to',
+    STATE_DIR,
+    '--show-interactive-dev-session=false',
+  ],
+  { detached: true, quiet: true },
+);
 let exited = false;
 dev.on('exit', () => (exited = true));
 

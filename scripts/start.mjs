@@ -46,19 +46,42 @@ function seedSql(demo) {
   const grantTypes = JSON.stringify(['authorization_code', 'refresh_token']);
   const rows = [
     ['users', { id: demo.userId, email: demo.email, name: 'Demo User', password_hash: hashPassword(demo.password), created_at: now }],
-    ['clients', {
-      id: demo.webClientId, owner_id: demo.userId, name: 'Demo web app', secret_hash: sha256(demo.webClientSecret),
-      token_endpoint_auth_method: 'client_secret_basic', redirect_uris: redirectUris, grant_types: grantTypes, scope: null, created_at: now,
-    }],
-    ['clients', {
-      id: demo.spaClientId, owner_id: demo.userId, name: 'Demo single-page app', secret_hash: null,
-      token_endpoint_auth_method: 'none', redirect_uris: spaRedirectUris, grant_types: grantTypes, scope: null, created_at: now,
-    }],
+    [
+      'clients',
+      {
+        id: demo.webClientId,
+        owner_id: demo.userId,
+        name: 'Demo web app',
+        secret_hash: sha256(demo.webClientSecret),
+        token_endpoint_auth_method: 'client_secret_basic',
+        redirect_uris: redirectUris,
+        grant_types: grantTypes,
+        scope: null,
+        created_at: now,
+      },
+    ],
+    [
+      'clients',
+      {
+        id: demo.spaClientId,
+        owner_id: demo.userId,
+        name: 'Demo single-page app',
+        secret_hash: null,
+        token_endpoint_auth_method: 'none',
+        redirect_uris: spaRedirectUris,
+        grant_types: grantTypes,
+        scope: null,
+        created_at: now,
+      },
+    ],
     // The public client may call the token endpoint from its own origin (CORS).
     ['client_origins', { origin: new URL(demo.redirectUri).origin, client_id: demo.spaClientId }],
   ];
   return rows
-    .map(([table, row]) => `INSERT OR IGNORE INTO ${table} (${Object.keys(row).join(', ')}) VALUES (${Object.values(row).map(sql).join(', ')});`)
+    .map(
+      ([table, row]) =>
+        `INSERT OR IGNORE INTO ${table} (${Object.keys(row).join(', ')}) VALUES (${Object.values(row).map(sql).join(', ')});`,
+    )
     .join('\n');
 }
 
@@ -66,9 +89,15 @@ function printWelcome(demo) {
   const challenge = b64url(createHash('sha256').update(demo.codeVerifier).digest());
   const authorize = new URL(`${ISSUER}/oauth2/authorize`);
   for (const [key, value] of Object.entries({
-    response_type: 'code', client_id: demo.webClientId, redirect_uri: demo.redirectUri,
-    scope: 'openid profile books:read books:write', state: 'demo-state', code_challenge: challenge, code_challenge_method: 'S256',
-  })) authorize.searchParams.set(key, value);
+    response_type: 'code',
+    client_id: demo.webClientId,
+    redirect_uri: demo.redirectUri,
+    scope: 'openid profile books:read books:write',
+    state: 'demo-state',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  }))
+    authorize.searchParams.set(key, value);
   console.log(`
 Tollgate: ${ISSUER}   (local D1 and KV in ${path.relative(process.cwd(), STATE_DIR) || '.'})
 
@@ -103,8 +132,15 @@ if (demo.created) console.log('Seeded the demo user and clients.');
 printWelcome(demo);
 
 const dev = spawnWrangler([
-  'dev', '--ip', '127.0.0.1', '--port', String(PORT), ...persist,
-  '--var', `ISSUER:${ISSUER}`, '--show-interactive-dev-session=false',
+  'dev',
+  '--ip',
+  '127.0.0.1',
+  '--port',
+  String(PORT),
+  ...persist,
+  '--var',
+  `ISSUER:${ISSUER}`,
+  '--show-interactive-dev-session=false',
 ]);
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => dev.kill(signal));
 dev.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -73,7 +73,11 @@ app.route('/', pages);
 
 app.get('/', (c) => c.redirect('/account', 302));
 
-app.notFound((c) => oauthErrorResponse(new OAuthError('not_found', { status: 404, description: `no route for ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 200)}` })));
+app.notFound((c) =>
+  oauthErrorResponse(
+    new OAuthError('not_found', { status: 404, description: `no route for ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 200)}` }),
+  ),
+);
 
 app.onError(function handleError(error, c) {
   if (error instanceof OAuthError) return oauthErrorResponse(error);

@@ -1,8 +1,8 @@
 import { app } from './app';
-import type { Bindings } from './env';
-import { rotateSigningKeys } from './services/keys';
 import { AUDIT_RETENTION } from './config';
+import type { Bindings } from './env';
 import { now } from './services/crypto';
+import { rotateSigningKeys } from './services/keys';
 import { pruneAudit } from './storage/audit';
 import { createDb } from './storage/db';
 

@@ -42,7 +42,11 @@ describe('audit trail', () => {
       refresh_token: string;
     };
     const refresh = (token: string) =>
-      form('/oauth2/token', { grant_type: 'refresh_token', refresh_token: token }, { Authorization: basic(client.client_id, client.client_secret!) });
+      form(
+        '/oauth2/token',
+        { grant_type: 'refresh_token', refresh_token: token },
+        { Authorization: basic(client.client_id, client.client_secret!) },
+      );
     expect((await refresh(again.refresh_token)).status).toBe(200);
     expect((await refresh(again.refresh_token)).status).toBe(400);
     // A third grant, revoked on /account.
@@ -50,12 +54,23 @@ describe('audit trail', () => {
     const account = await (await browser.get('/account')).text();
     expect((await browser.post(formAction(account), hiddenFields(account))).status).toBe(303);
     // And the client is deleted.
-    expect((await call(`/api/clients/${client.client_id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${ownerToken}` } })).status).toBe(204);
+    expect(
+      (await call(`/api/clients/${client.client_id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${ownerToken}` } })).status,
+    ).toBe(204);
 
     const events = await eventsOf(user.id);
     const types = events.map((event) => event.type);
     expect(types).toEqual(
-      expect.arrayContaining(['sign_in_failed', 'sign_in', 'client_created', 'consent_granted', 'code_replay', 'refresh_reuse', 'grant_revoked', 'client_deleted']),
+      expect.arrayContaining([
+        'sign_in_failed',
+        'sign_in',
+        'client_created',
+        'consent_granted',
+        'code_replay',
+        'refresh_reuse',
+        'grant_revoked',
+        'client_deleted',
+      ]),
     );
     expect(events.find((event) => event.type === 'sign_in_failed')?.ip).toBe('203.0.113.7');
     expect(events.filter((event) => event.type === 'consent_granted').every((event) => event.client_id === client.client_id)).toBe(true);

@@ -12,12 +12,12 @@ import {
   ISSUER,
   pkce,
   REDIRECT_URI,
+  type RegisteredClient,
   registerClient,
   signedInBrowser,
+  type TestUser,
   unique,
   userToken,
-  type RegisteredClient,
-  type TestUser,
 } from './helpers';
 
 /** A valid authorization request for `client`, with `overrides` (undefined drops a parameter). */
@@ -203,7 +203,12 @@ describe('GET /oauth2/authorize', () => {
     it('redirects a missing scope back with invalid_scope when the client registered none', async () => {
       const client = await registerClient(ownerToken);
       const request = await requestFor(client, { scope: undefined });
-      expectErrorRedirect(await call(request.url), { status: 302, redirectUri: REDIRECT_URI, error: 'invalid_scope', state: request.state });
+      expectErrorRedirect(await call(request.url), {
+        status: 302,
+        redirectUri: REDIRECT_URI,
+        error: 'invalid_scope',
+        state: request.state,
+      });
     });
 
     it('asks for the client’s registered scope when the request names none', async () => {
@@ -216,7 +221,12 @@ describe('GET /oauth2/authorize', () => {
     it('redirects a scope outside the client’s registered scope back with invalid_scope', async () => {
       const client = await registerClient(ownerToken, { scope: 'openid books:read' });
       const request = await requestFor(client, { scope: 'openid books:write' });
-      expectErrorRedirect(await call(request.url), { status: 302, redirectUri: REDIRECT_URI, error: 'invalid_scope', state: request.state });
+      expectErrorRedirect(await call(request.url), {
+        status: 302,
+        redirectUri: REDIRECT_URI,
+        error: 'invalid_scope',
+        state: request.state,
+      });
     });
 
     it('redirects a repeated scope parameter back with invalid_request', async () => {
@@ -309,7 +319,12 @@ describe('GET /oauth2/authorize', () => {
     it('redirects prompt=none for a signed-out user back with login_required', async () => {
       const client = await registerClient(ownerToken);
       const request = await requestFor(client, { prompt: 'none' });
-      expectErrorRedirect(await call(request.url), { status: 302, redirectUri: REDIRECT_URI, error: 'login_required', state: request.state });
+      expectErrorRedirect(await call(request.url), {
+        status: 302,
+        redirectUri: REDIRECT_URI,
+        error: 'login_required',
+        state: request.state,
+      });
     });
 
     it('redirects prompt=none for a signed-in user who has not consented back with consent_required', async () => {
@@ -430,7 +445,11 @@ describe('POST /oauth2/authorize', () => {
   it('refuses a decision posted from another origin with 403', async () => {
     const client = await registerClient(ownerToken);
     const consent = await openConsent(readerBrowser, client);
-    const response = await readerBrowser.post(consent.action, { ...consent.fields, decision: 'allow' }, { Origin: 'https://attacker.example' });
+    const response = await readerBrowser.post(
+      consent.action,
+      { ...consent.fields, decision: 'allow' },
+      { Origin: 'https://attacker.example' },
+    );
     await expectErrorPage(response, 403);
     expect(await codeCount(client.client_id)).toBe(0);
   });
@@ -441,7 +460,11 @@ describe('POST /oauth2/authorize', () => {
     const intruder = await signedInBrowser(await createUser());
     const intruderCsrf = intruder.cookies.get('tg_csrf')!;
     expect(intruderCsrf).toBeTruthy();
-    const response = await intruder.post(consent.action, { request_id: consent.fields.request_id!, csrf_token: intruderCsrf, decision: 'allow' });
+    const response = await intruder.post(consent.action, {
+      request_id: consent.fields.request_id!,
+      csrf_token: intruderCsrf,
+      decision: 'allow',
+    });
     await expectErrorPage(response, 403);
     expect(await codeCount(client.client_id)).toBe(0);
 

@@ -2,10 +2,10 @@ import { env } from 'cloudflare:test';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import type { AppEnv } from '../src/env';
-import { OAuthError, oauthErrorResponse } from '../src/errors';
+import { type OAuthError, oauthErrorResponse } from '../src/errors';
 import { requireAccessToken } from '../src/middleware/bearer-auth';
 import { createDb } from '../src/storage/db';
-import { bearer, call, createUser, form, basic, ISSUER, issueTokens, registerClient, signedInBrowser, userToken } from './helpers';
+import { basic, bearer, call, createUser, form, ISSUER, issueTokens, registerClient, signedInBrowser, userToken } from './helpers';
 
 /** A route that opts into the batched grant check and then forgets to run it. */
 function forgetfulRoute() {

@@ -1,8 +1,8 @@
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  type Browser,
   bearer,
-  Browser,
   call,
   createUser,
   expectJsonError,
@@ -10,12 +10,12 @@ import {
   ISSUER,
   issueTokens,
   json,
+  type RegisteredClient,
   registerClient,
   signedInBrowser,
-  userToken,
-  type RegisteredClient,
   type TestUser,
   type TokenResponseBody,
+  userToken,
 } from './helpers';
 
 const BOOKS = '/api/books';
@@ -91,7 +91,9 @@ describe('GET /api/books', () => {
   });
 
   it('refuses a token signed by another key under an unknown kid', async () => {
-    await expectInvalidToken(await call(BOOKS, { headers: bearer(await forgeAccessToken(aliceTokens.access_token, { kid: 'attacker-key' })) }));
+    await expectInvalidToken(
+      await call(BOOKS, { headers: bearer(await forgeAccessToken(aliceTokens.access_token, { kid: 'attacker-key' })) }),
+    );
   });
 
   it('refuses an unsigned token (alg none)', async () => {
@@ -205,7 +207,11 @@ describe('POST /api/books', () => {
   });
 
   it('refuses a body over 64 KiB with 413', async () => {
-    const response = await json(BOOKS, { title: 'Big', author: 'Big', notes: 'n'.repeat(70 * 1024) }, { headers: bearer(aliceTokens.access_token) });
+    const response = await json(
+      BOOKS,
+      { title: 'Big', author: 'Big', notes: 'n'.repeat(70 * 1024) },
+      { headers: bearer(aliceTokens.access_token) },
+    );
     await expectJsonError(response, 413, 'invalid_request');
   });
 });

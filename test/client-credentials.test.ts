@@ -1,5 +1,5 @@
-import { createLocalJWKSet, jwtVerify } from 'jose';
 import { env } from 'cloudflare:test';
+import { createLocalJWKSet, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   basic,
@@ -9,14 +9,14 @@ import {
   decodeJwt,
   expectJsonError,
   form,
-  introspectAs,
   ISSUER,
+  introspectAs,
   json,
   postAsClient,
+  type RegisteredClient,
   registerClient,
   revokeAs,
   userToken,
-  type RegisteredClient,
 } from './helpers';
 
 const TOKEN = '/oauth2/token';
@@ -186,7 +186,11 @@ describe('POST /oauth2/token (client_credentials)', () => {
 
     it('refuses a wrong secret with 401 invalid_client', async () => {
       const client = await serviceClient();
-      const response = await form(TOKEN, { grant_type: 'client_credentials', scope: 'books:read' }, { Authorization: basic(client.client_id, 'wrong') });
+      const response = await form(
+        TOKEN,
+        { grant_type: 'client_credentials', scope: 'books:read' },
+        { Authorization: basic(client.client_id, 'wrong') },
+      );
       expect(response.headers.get('WWW-Authenticate')).toMatch(/^Basic /);
       await expectJsonError(response, 401, 'invalid_client');
     });
@@ -268,7 +272,9 @@ describe('POST /oauth2/token (client_credentials)', () => {
       await expectJsonError(await clientCredentials(doomed, { scope: 'books:read' }), 401, 'invalid_client');
       // 401 now, not 403: the token no longer stands at all.
       await expectJsonError(await call(BOOKS, { headers: bearer(token) }), 401, 'invalid_token');
-      const grants = await env.DB.prepare('select count(*) as n from grants where client_id = ?').bind(doomed.client_id).first<{ n: number }>();
+      const grants = await env.DB.prepare('select count(*) as n from grants where client_id = ?')
+        .bind(doomed.client_id)
+        .first<{ n: number }>();
       expect(grants!.n).toBe(0);
     });
   });

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   authorizeUrl,
   authorizeWithConsent,
+  type Browser,
   basic,
   createUser,
   form,
@@ -9,12 +10,11 @@ import {
   hiddenFields,
   ISSUER,
   pkce,
+  type RegisteredClient,
   redeem,
   registerClient,
   signedInBrowser,
   userToken,
-  type Browser,
-  type RegisteredClient,
 } from './helpers';
 
 async function authorize(browser: Browser, client: RegisteredClient, extra: Record<string, string> = {}) {

@@ -1,22 +1,22 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  type Authorization,
   authorizeUrl,
   authorizeWithConsent,
+  type Browser,
   basic,
   bearer,
-  Browser,
   call,
   createUser,
   expectJsonError,
   form,
   pkce,
   postAsClient,
+  type RegisteredClient,
   registerClient,
   signedInBrowser,
   unique,
   userToken,
-  type Authorization,
-  type RegisteredClient,
 } from './helpers';
 
 const TOKEN = '/oauth2/token';
@@ -61,7 +61,12 @@ function exchange(client: RegisteredClient, authorization: Authorization, from: 
   return postAsClient(
     TOKEN,
     client,
-    { grant_type: 'authorization_code', code: authorization.code, redirect_uri: authorization.redirectUri, code_verifier: authorization.verifier },
+    {
+      grant_type: 'authorization_code',
+      code: authorization.code,
+      redirect_uri: authorization.redirectUri,
+      code_verifier: authorization.verifier,
+    },
     { Origin: from },
   );
 }
@@ -142,7 +147,12 @@ describe('CORS at POST /oauth2/token', () => {
   it('names the SPA’s origin on its refresh, and on its own error responses so the app can read them', async () => {
     const authorization = await authorizeWithConsent(browser, spa, { scope: 'openid offline_access books:read' });
     const tokens = await expectTokens(await exchange(spa, authorization, spaOrigin));
-    const refreshed = await postAsClient(TOKEN, spa, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }, { Origin: spaOrigin });
+    const refreshed = await postAsClient(
+      TOKEN,
+      spa,
+      { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! },
+      { Origin: spaOrigin },
+    );
     expect(refreshed.headers.get('Access-Control-Allow-Origin')).toBe(spaOrigin);
     await expectTokens(refreshed);
 
@@ -211,7 +221,11 @@ describe('CORS at POST /oauth2/introspect', () => {
 
   it('names no origin on a confidential client’s introspection, nor on a public client’s refused one', async () => {
     const tokens = await expectTokens(await exchange(web, await authorizeWithConsent(browser, web, { scope: 'books:read' }), webOrigin));
-    const confidential = await form(INTROSPECT, { token: tokens.access_token }, { Authorization: basic(web.client_id, web.client_secret!), Origin: webOrigin });
+    const confidential = await form(
+      INTROSPECT,
+      { token: tokens.access_token },
+      { Authorization: basic(web.client_id, web.client_secret!), Origin: webOrigin },
+    );
     expect(confidential.status).toBe(200);
     expect(confidential.headers.get('Access-Control-Allow-Origin')).toBeNull();
     expect(await confidential.json()).toMatchObject({ active: true });
@@ -226,7 +240,8 @@ describe('CORS at /oauth2/userinfo', () => {
   let spaToken: string;
 
   beforeAll(async () => {
-    spaToken = (await expectTokens(await exchange(spa, await authorizeWithConsent(browser, spa, { scope: 'openid profile' }), spaOrigin))).access_token;
+    spaToken = (await expectTokens(await exchange(spa, await authorizeWithConsent(browser, spa, { scope: 'openid profile' }), spaOrigin)))
+      .access_token;
   });
 
   it('answers a preflight for GET from the SPA’s origin, and none from an unregistered one', async () => {
@@ -322,8 +337,26 @@ describe('no CORS at /oauth2/authorize and /login', () => {
 });
 
 describe('CORS preflights never fail with a 500', () => {
-  const paths = [TOKEN, REVOKE, INTROSPECT, USERINFO, '/.well-known/jwks.json', '/.well-known/openid-configuration', '/oauth2/authorize', '/oauth2/register', '/api/books'];
-  const odd = ['null', 'not a url', 'https://', `https://${'a'.repeat(4000)}.example`, "https://x.example' or '1'='1", 'https://spa.example:99999', '*'];
+  const paths = [
+    TOKEN,
+    REVOKE,
+    INTROSPECT,
+    USERINFO,
+    '/.well-known/jwks.json',
+    '/.well-known/openid-configuration',
+    '/oauth2/authorize',
+    '/oauth2/register',
+    '/api/books',
+  ];
+  const odd = [
+    'null',
+    'not a url',
+    'https://',
+    `https://${'a'.repeat(4000)}.example`,
+    "https://x.example' or '1'='1",
+    'https://spa.example:99999',
+    '*',
+  ];
 
   for (const path of paths) {
     it(`answers odd and missing origins at ${path} below 500, allowing none of them (but * on public documents)`, async () => {

@@ -26,7 +26,11 @@ describe('an unexpected error', () => {
     const email = `${unique('private')}@example.com`;
     const response = await app.request(
       `${ISSUER}/api/users`,
-      { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password: 'long enough pw', name: 'Private Name' }) },
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email, password: 'long enough pw', name: 'Private Name' }),
+      },
       broken,
     );
     expect(response.status).toBe(500);

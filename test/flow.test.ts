@@ -1,18 +1,6 @@
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import {
-  Browser,
-  call,
-  expectLabelledField,
-  formAction,
-  hiddenFields,
-  ISSUER,
-  json,
-  pkce,
-  authorizeUrl,
-  redeem,
-  unique,
-} from './helpers';
+import { authorizeUrl, Browser, call, expectLabelledField, formAction, hiddenFields, ISSUER, json, pkce, redeem, unique } from './helpers';
 
 describe('the tutorial flow, end to end through the real pages', () => {
   it('signs up, registers a client, authorizes, consents, trades the code and calls the books API', async () => {
@@ -90,7 +78,12 @@ describe('the tutorial flow, end to end through the real pages', () => {
 
     // 7. Trade the code for tokens.
     const tokenResponse = await redeem(
-      { client_id: client.client_id, client_secret: client.client_secret, redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' },
+      {
+        client_id: client.client_id,
+        client_secret: client.client_secret,
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
       { code, verifier, redirectUri: 'https://reading.example/cb', state: 'xyz-state', location: callback },
     );
     expect(tokenResponse.status).toBe(200);

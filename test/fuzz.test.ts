@@ -1,7 +1,17 @@
 import { env } from 'cloudflare:test';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Browser, call, createUser, hiddenFields, issueTokens, registerClient, signedInBrowser, userToken, type RegisteredClient } from './helpers';
+import {
+  Browser,
+  call,
+  createUser,
+  hiddenFields,
+  issueTokens,
+  type RegisteredClient,
+  registerClient,
+  signedInBrowser,
+  userToken,
+} from './helpers';
 
 // Property-based attacks on every edge. Each property runs a bounded number
 // of cases (RUNS) with a fixed seed, so CI is repeatable and quick; the seed
@@ -34,7 +44,15 @@ const hostile = fc.oneof(
   ),
   fc.string({ minLength: 3000, maxLength: 9000 }),
 );
-const anyJson = fc.oneof(hostile, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(hostile, { maxLength: 3 }), fc.dictionary(hostile, hostile, { maxKeys: 3 }));
+const anyJson = fc.oneof(
+  hostile,
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(hostile, { maxLength: 3 }),
+  fc.dictionary(hostile, hostile, { maxKeys: 3 }),
+);
 
 /** A form body: known and unknown parameter names, each possibly repeated (RFC 6749 §3.1 forbids that). */
 function formPairs(names: string[]) {
@@ -77,7 +95,11 @@ describe('fuzzing every edge (fast-check)', () => {
     await fc.assert(
       fc.asyncProperty(fc.record({ email: anyJson, password: anyJson, name: anyJson }, { requiredKeys: [] }), async (body) => {
         const before = await counts('users');
-        const response = await call('/api/users', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+        const response = await call('/api/users', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+        });
         if (response.status === 201) return;
         await expectJsonErrorShape(response);
         expect(await counts('users')).toEqual(before);
@@ -103,7 +125,11 @@ describe('fuzzing every edge (fast-check)', () => {
   it('POST /api/login: never a 5xx', async () => {
     await fc.assert(
       fc.asyncProperty(fc.record({ email: anyJson, password: anyJson }, { requiredKeys: [] }), async (body) => {
-        const response = await call('/api/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+        const response = await call('/api/login', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+        });
         if (response.status !== 200) await expectJsonErrorShape(response);
       }),
       settings,
@@ -131,7 +157,10 @@ describe('fuzzing every edge (fast-check)', () => {
         redirect_uris: fc.oneof(anyJson, fc.array(hostile, { maxLength: 3 })),
         client_name: anyJson,
         token_endpoint_auth_method: fc.oneof(anyJson, fc.constantFrom('none', 'client_secret_basic', 'private_key_jwt')),
-        grant_types: fc.oneof(anyJson, fc.array(fc.constantFrom('authorization_code', 'refresh_token', 'client_credentials', 'implicit', 'password'))),
+        grant_types: fc.oneof(
+          anyJson,
+          fc.array(fc.constantFrom('authorization_code', 'refresh_token', 'client_credentials', 'implicit', 'password')),
+        ),
         response_types: anyJson,
         scope: anyJson,
         post_logout_redirect_uris: anyJson,
@@ -150,7 +179,9 @@ describe('fuzzing every edge (fast-check)', () => {
         expect(response.status).toBe(400);
         const clone = response.clone();
         await expectJsonErrorShape(response);
-        expect(['invalid_request', 'invalid_client_metadata', 'invalid_redirect_uri']).toContain(((await clone.json()) as { error: string }).error);
+        expect(['invalid_request', 'invalid_client_metadata', 'invalid_redirect_uri']).toContain(
+          ((await clone.json()) as { error: string }).error,
+        );
         expect(await counts('clients', 'client_origins', 'grants')).toEqual(before);
       }),
       settings,
@@ -158,7 +189,19 @@ describe('fuzzing every edge (fast-check)', () => {
   });
 
   it('GET /oauth2/authorize: an error page, the login page, or a redirect to the registered URI, never elsewhere', async () => {
-    const names = ['response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'prompt', 'max_age', 'request_id'];
+    const names = [
+      'response_type',
+      'client_id',
+      'redirect_uri',
+      'scope',
+      'state',
+      'nonce',
+      'code_challenge',
+      'code_challenge_method',
+      'prompt',
+      'max_age',
+      'request_id',
+    ];
     await fc.assert(
       fc.asyncProperty(formPairs(names), fc.boolean(), async (pairs, useRealClient) => {
         const query = useRealClient ? [['client_id', client.client_id], ['redirect_uri', client.redirect_uris[0]!], ...pairs] : pairs;
@@ -176,12 +219,20 @@ describe('fuzzing every edge (fast-check)', () => {
 
   it('POST /oauth2/revoke and /oauth2/introspect: never a 5xx, and nothing revoked by a stranger', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom('/oauth2/revoke', '/oauth2/introspect'), formPairs(['token', 'token_type_hint', 'client_id', 'client_secret']), async (path, pairs) => {
-        const before = await counts('grants', 'revoked_tokens');
-        const response = await call(path, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: formBody(pairs) });
-        if (response.status !== 200) await expectJsonErrorShape(response);
-        expect(await counts('grants', 'revoked_tokens')).toEqual(before);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom('/oauth2/revoke', '/oauth2/introspect'),
+        formPairs(['token', 'token_type_hint', 'client_id', 'client_secret']),
+        async (path, pairs) => {
+          const before = await counts('grants', 'revoked_tokens');
+          const response = await call(path, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+            body: formBody(pairs),
+          });
+          if (response.status !== 200) await expectJsonErrorShape(response);
+          expect(await counts('grants', 'revoked_tokens')).toEqual(before);
+        },
+      ),
       settings,
     );
   });

@@ -92,7 +92,12 @@ export function formAction(html: string): string {
 }
 
 function decodeEntities(text: string): string {
-  return text.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+  return text
+    .replace(/&amp;/g, '&')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>');
 }
 
 /** An input's label text is present and points at an input with that id. */
@@ -151,7 +156,10 @@ export async function pkce(): Promise<{ verifier: string; challenge: string }> {
 }
 
 export function b64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 }
 
 export function authorizeUrl(params: Record<string, string | undefined>): string {
@@ -322,7 +330,11 @@ export function postAsClient(
 }
 
 /** POST /oauth2/introspect as `client`: asserts 200, JSON and no-store; returns the body. */
-export async function introspectAs(client: RegisteredClient, token: string, fields: Record<string, string> = {}): Promise<Record<string, unknown>> {
+export async function introspectAs(
+  client: RegisteredClient,
+  token: string,
+  fields: Record<string, string> = {},
+): Promise<Record<string, unknown>> {
   const response = await postAsClient('/oauth2/introspect', client, { token, ...fields });
   const text = await response.text();
   expect(response.status, text).toBe(200);

@@ -3,9 +3,9 @@ import { importJWK, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   authorizeWithConsent,
+  type Browser,
   basic,
   bearer,
-  Browser,
   call,
   createUser,
   decodeJwt,
@@ -13,20 +13,20 @@ import {
   form,
   formAction,
   hiddenFields,
-  introspectAs,
   ISSUER,
+  introspectAs,
   issueTokens,
   json,
   postAsClient,
+  type RegisteredClient,
   refreshAs,
   registerClient,
   revokeAs,
   signedInBrowser,
   storedHash,
+  type TestUser,
   unique,
   userToken,
-  type RegisteredClient,
-  type TestUser,
 } from './helpers';
 
 const INTROSPECT = '/oauth2/introspect';
@@ -92,7 +92,11 @@ describe('POST /oauth2/introspect', () => {
     });
 
     it('answers a wrong secret, by Basic or by post, with 401 invalid_client', async () => {
-      await expectJsonError(await form(INTROSPECT, { token: tokens.access_token }, { Authorization: basic(client.client_id, 'wrong') }), 401, 'invalid_client');
+      await expectJsonError(
+        await form(INTROSPECT, { token: tokens.access_token }, { Authorization: basic(client.client_id, 'wrong') }),
+        401,
+        'invalid_client',
+      );
       await expectJsonError(
         await form(INTROSPECT, { token: tokens.access_token, client_id: client.client_id, client_secret: 'wrong' }),
         401,
@@ -102,11 +106,18 @@ describe('POST /oauth2/introspect', () => {
 
     it('answers a confidential client sending only its client_id, and an unknown client, with 401 invalid_client', async () => {
       await expectJsonError(await form(INTROSPECT, { token: tokens.access_token, client_id: client.client_id }), 401, 'invalid_client');
-      await expectJsonError(await form(INTROSPECT, { token: tokens.access_token }, { Authorization: basic(unique('ghost'), 'x') }), 401, 'invalid_client');
+      await expectJsonError(
+        await form(INTROSPECT, { token: tokens.access_token }, { Authorization: basic(unique('ghost'), 'x') }),
+        401,
+        'invalid_client',
+      );
     });
 
     it('answers a public client (none), even about its own token, with 401 invalid_client', async () => {
-      const spa = await registerClient(ownerToken, { token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'] });
+      const spa = await registerClient(ownerToken, {
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code', 'refresh_token'],
+      });
       const own = await tokensOf(spa);
       for (const token of [own.access_token, own.refresh_token]) {
         const body = await expectJsonError(await form(INTROSPECT, { token, client_id: spa.client_id }), 401, 'invalid_client');
@@ -143,7 +154,13 @@ describe('POST /oauth2/introspect', () => {
       const client = await registerClient(ownerToken, { token_endpoint_auth_method: 'client_secret_post' });
       const { code, verifier, redirectUri } = await authorizeWithConsent(browser, client, { scope: 'books:read' });
       const credentials = { client_id: client.client_id, client_secret: client.client_secret! };
-      const issued = await form('/oauth2/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: redirectUri, ...credentials });
+      const issued = await form('/oauth2/token', {
+        grant_type: 'authorization_code',
+        code,
+        code_verifier: verifier,
+        redirect_uri: redirectUri,
+        ...credentials,
+      });
       expect(issued.status, await issued.clone().text()).toBe(200);
       const { access_token: accessToken } = (await issued.json()) as { access_token: string };
       for (const hint of [undefined, 'access_token', 'refresh_token', 'bogus']) {
@@ -225,7 +242,9 @@ describe('POST /oauth2/introspect', () => {
       expect(deleted.status).toBe(204);
       await expectJsonError(await postAsClient(INTROSPECT, client, { token: tokens.access_token }), 401, 'invalid_client');
       await expectJsonError(await call('/api/books', { headers: bearer(tokens.access_token) }), 401, 'invalid_token');
-      const left = await env.DB.prepare('select count(*) as n from refresh_tokens where hash = ?').bind(await storedHash(tokens.refresh_token)).first<{ n: number }>();
+      const left = await env.DB.prepare('select count(*) as n from refresh_tokens where hash = ?')
+        .bind(await storedHash(tokens.refresh_token))
+        .first<{ n: number }>();
       expect(left!.n).toBe(0);
     });
 
@@ -234,8 +253,12 @@ describe('POST /oauth2/introspect', () => {
       const idle = await tokensOf(client);
       const absolute = await tokensOf(client);
       const past = Math.floor(Date.now() / 1000) - 1;
-      await env.DB.prepare('update refresh_tokens set expires_at = ? where hash = ?').bind(past, await storedHash(idle.refresh_token)).run();
-      await env.DB.prepare('update refresh_tokens set absolute_expires_at = ? where hash = ?').bind(past, await storedHash(absolute.refresh_token)).run();
+      await env.DB.prepare('update refresh_tokens set expires_at = ? where hash = ?')
+        .bind(past, await storedHash(idle.refresh_token))
+        .run();
+      await env.DB.prepare('update refresh_tokens set absolute_expires_at = ? where hash = ?')
+        .bind(past, await storedHash(absolute.refresh_token))
+        .run();
       expect(await introspectAs(client, idle.refresh_token)).toEqual(INACTIVE);
       expect(await introspectAs(client, absolute.refresh_token)).toEqual(INACTIVE);
       // The control: an untouched token of the same grant is still active.
@@ -317,7 +340,11 @@ describe('POST /oauth2/introspect', () => {
     });
 
     it('refuses a JSON body with 415', async () => {
-      const response = await json(INTROSPECT, { token: 'x' }, { headers: { Authorization: basic(client.client_id, client.client_secret!) } });
+      const response = await json(
+        INTROSPECT,
+        { token: 'x' },
+        { headers: { Authorization: basic(client.client_id, client.client_secret!) } },
+      );
       await expectJsonError(response, 415, 'invalid_request');
     });
 

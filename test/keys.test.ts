@@ -1,9 +1,8 @@
-import { env } from 'cloudflare:test';
+import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test';
 import { createLocalJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify } from 'jose';
-import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
-import worker from '../src/index';
 import { RETIRED_KEY_GRACE } from '../src/config';
+import worker from '../src/index';
 import { clearKeyCache, getKeySet, rotateSigningKeys } from '../src/services/keys';
 import { signAccessToken, verifyAccessToken } from '../src/services/tokens';
 import { createDb } from '../src/storage/db';
@@ -114,7 +113,9 @@ describe('signing key rotation', () => {
     clearKeyCache();
     expect(await publishedKids()).toContain(first);
     // Age the retirement past the grace period.
-    await env.DB.prepare('update signing_keys set retired_at = retired_at - ? where kid = ?').bind(RETIRED_KEY_GRACE + 1, first).run();
+    await env.DB.prepare('update signing_keys set retired_at = retired_at - ? where kid = ?')
+      .bind(RETIRED_KEY_GRACE + 1, first)
+      .run();
     clearKeyCache();
     expect(await publishedKids()).not.toContain(first);
     // The next rotation deletes it for good.

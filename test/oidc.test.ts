@@ -14,8 +14,8 @@ import {
   pkce,
   registerClient,
   signedInBrowser,
-  userToken,
   type TestUser,
+  userToken,
 } from './helpers';
 
 const POST_LOGOUT_URI = 'https://rp.example/bye';
@@ -80,7 +80,9 @@ describe('GET /.well-known/openid-configuration (OIDC Discovery)', () => {
   it('names the end_session_endpoint and every claim it can issue', async () => {
     const metadata = (await (await call('/.well-known/openid-configuration')).json()) as Record<string, unknown>;
     expect(metadata.end_session_endpoint).toBe(`${ISSUER}/oauth2/logout`);
-    expect(metadata.claims_supported).toEqual(expect.arrayContaining(['sub', 'name', 'email', 'email_verified', 'auth_time', 'nonce', 'azp']));
+    expect(metadata.claims_supported).toEqual(
+      expect.arrayContaining(['sub', 'name', 'email', 'email_verified', 'auth_time', 'nonce', 'azp']),
+    );
     expect(metadata.response_modes_supported).toEqual(['query']);
   });
 });
@@ -141,7 +143,9 @@ describe('/oauth2/logout (RP-initiated logout)', () => {
   it('never redirects to an unregistered post_logout_redirect_uri', async () => {
     const { browser, idToken } = await signedInWithIdToken();
     for (const uri of ['https://evil.example/', `${POST_LOGOUT_URI}/x`, `${POST_LOGOUT_URI}?a=b`]) {
-      const response = await browser.get(`/oauth2/logout?${new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: uri })}`);
+      const response = await browser.get(
+        `/oauth2/logout?${new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: uri })}`,
+      );
       expect(response.status).toBe(400);
       expect(response.headers.get('Location')).toBeNull();
     }
@@ -183,12 +187,16 @@ describe('/oauth2/logout (RP-initiated logout)', () => {
 
   it('sends a signed-out visitor straight back to a registered URI when an id_token_hint vouches for it', async () => {
     const { idToken } = await signedInWithIdToken();
-    const response = await call(`/oauth2/logout?${new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: POST_LOGOUT_URI, state: 'x' })}`);
+    const response = await call(
+      `/oauth2/logout?${new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: POST_LOGOUT_URI, state: 'x' })}`,
+    );
     expect(response.status).toBe(302);
     expect(response.headers.get('Location')).toBe(`${POST_LOGOUT_URI}?state=x`);
     // A client_id alone never redirects: anyone can register a client (RFC 9700 §4.11.2).
     const { client } = await signedInWithIdToken();
-    const unvouched = await call(`/oauth2/logout?${new URLSearchParams({ client_id: client.client_id, post_logout_redirect_uri: POST_LOGOUT_URI })}`);
+    const unvouched = await call(
+      `/oauth2/logout?${new URLSearchParams({ client_id: client.client_id, post_logout_redirect_uri: POST_LOGOUT_URI })}`,
+    );
     expect(unvouched.status).toBe(200);
     expect(unvouched.headers.get('Location')).toBeNull();
     const plain = await call('/oauth2/logout');

@@ -1,7 +1,17 @@
 import { SELF } from 'cloudflare:test';
 import * as oidc from 'openid-client';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Browser, createUser, formAction, hiddenFields, ISSUER, registerClient, signedInBrowser, userToken, type TestUser } from './helpers';
+import {
+  Browser,
+  createUser,
+  formAction,
+  hiddenFields,
+  ISSUER,
+  registerClient,
+  signedInBrowser,
+  type TestUser,
+  userToken,
+} from './helpers';
 
 // A real, OpenID Certified relying party drives Tollgate. The only option
 // that loosens anything is allowInsecureRequests, for http://localhost; every
@@ -93,7 +103,11 @@ describe('openid-client (OpenID Certified RP) against Tollgate', () => {
 
     if (method !== 'none') {
       // Introspection is for confidential clients (RFC 7662 §2.1).
-      expect(await oidc.tokenIntrospection(config, refreshed.access_token)).toMatchObject({ active: true, sub: user.id, client_id: registered.client_id });
+      expect(await oidc.tokenIntrospection(config, refreshed.access_token)).toMatchObject({
+        active: true,
+        sub: user.id,
+        client_id: registered.client_id,
+      });
     }
     await oidc.tokenRevocation(config, refreshed.refresh_token!);
     await expect(oidc.refreshTokenGrant(config, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
@@ -119,7 +133,11 @@ describe('openid-client (OpenID Certified RP) against Tollgate', () => {
       idTokenExpected: true,
     });
 
-    const logoutUrl = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI, state: 'bye' });
+    const logoutUrl = oidc.buildEndSessionUrl(config, {
+      id_token_hint: tokens.id_token!,
+      post_logout_redirect_uri: POST_LOGOUT_URI,
+      state: 'bye',
+    });
     const confirm = await browser.get(logoutUrl.pathname + logoutUrl.search);
     expect(confirm.status).toBe(200);
     const html = await confirm.text();

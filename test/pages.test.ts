@@ -99,7 +99,11 @@ describe('POST /login', () => {
     const user = await createUser();
     const browser = new Browser();
     const html = await (await browser.get('/login')).text();
-    const response = await browser.post('/login', { ...hiddenFields(html), email: user.email, password: user.password }, { Origin: 'https://evil.example' });
+    const response = await browser.post(
+      '/login',
+      { ...hiddenFields(html), email: user.email, password: user.password },
+      { Origin: 'https://evil.example' },
+    );
     expect(response.status).toBe(403);
   });
 

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { app } from '../src/app';
-import { basic, Browser, createUser, form, hiddenFields, ISSUER, json, registerClient, unique, userToken } from './helpers';
+import { Browser, basic, createUser, form, hiddenFields, ISSUER, json, registerClient, unique, userToken } from './helpers';
 
 // Each limit is exercised against the simulated Rate Limiting binding. The
 // per-account and per-client limits run with their production settings from
@@ -59,15 +59,22 @@ describe('failed sign-ins per IP (SIGN_IN_IP_LIMITER: 30 a minute)', () => {
     expect(locked).toBe(true);
     const user = await createUser();
     await expectTooMany(await json('/api/login', { email: user.email, password: user.password }, { headers }));
-    expect((await json('/api/login', { email: user.email, password: user.password }, { headers: { 'CF-Connecting-IP': '203.0.113.9' } })).status).toBe(200);
+    expect(
+      (await json('/api/login', { email: user.email, password: user.password }, { headers: { 'CF-Connecting-IP': '203.0.113.9' } })).status,
+    ).toBe(200);
   });
 });
 
 describe('failed client authentications per client (CLIENT_AUTH_LIMITER: 20 a minute)', () => {
   it('answers 429 past twenty failures, and never locks out the right secret', async () => {
     const owner = await createUser();
-    const client = await registerClient(await userToken(owner), { grant_types: ['client_credentials'], redirect_uris: [], scope: 'books:read' });
-    const attempt = (secret: string) => form('/oauth2/token', { grant_type: 'client_credentials' }, { Authorization: basic(client.client_id, secret) });
+    const client = await registerClient(await userToken(owner), {
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      scope: 'books:read',
+    });
+    const attempt = (secret: string) =>
+      form('/oauth2/token', { grant_type: 'client_credentials' }, { Authorization: basic(client.client_id, secret) });
     for (let i = 0; i < 20; i++) expect((await attempt(`wrong-${i}`)).status).toBe(401);
     const over = await attempt('wrong-again');
     await expectTooMany(over);

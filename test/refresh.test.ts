@@ -2,6 +2,7 @@ import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hashSecret } from '../src/services/crypto';
 import {
+  type Browser,
   basic,
   bearer,
   call,
@@ -10,12 +11,11 @@ import {
   expectJsonError,
   form,
   issueTokens as issueBaseTokens,
+  type RegisteredClient,
   registerClient,
   signedInBrowser,
-  userToken,
-  type Browser,
-  type RegisteredClient,
   type TokenResponseBody,
+  userToken,
 } from './helpers';
 
 const WITH_REFRESH = { grant_types: ['authorization_code', 'refresh_token'] };
@@ -148,7 +148,11 @@ describe('POST /oauth2/token (refresh_token)', () => {
     it('refuses an unknown token and a malformed request', async () => {
       const app = await registerClient(ownerToken, WITH_REFRESH);
       await expectJsonError(await refresh(app, 'A'.repeat(43)), 400, 'invalid_grant');
-      const missing = await form('/oauth2/token', { grant_type: 'refresh_token' }, { Authorization: basic(app.client_id, app.client_secret!) });
+      const missing = await form(
+        '/oauth2/token',
+        { grant_type: 'refresh_token' },
+        { Authorization: basic(app.client_id, app.client_secret!) },
+      );
       await expectJsonError(missing, 400, 'invalid_request');
     });
   });
@@ -157,7 +161,9 @@ describe('POST /oauth2/token (refresh_token)', () => {
     it('refuses a token past its idle expiry', async () => {
       const app = await registerClient(ownerToken, WITH_REFRESH);
       const { refresh_token } = await issueTokens(browser, app, { scope: 'books:read' });
-      await env.DB.prepare('update refresh_tokens set expires_at = 1 where hash = ?').bind(await hashSecret(refresh_token!)).run();
+      await env.DB.prepare('update refresh_tokens set expires_at = 1 where hash = ?')
+        .bind(await hashSecret(refresh_token!))
+        .run();
       await expectJsonError(await refresh(app, refresh_token!), 400, 'invalid_grant');
     });
 
@@ -181,7 +187,9 @@ describe('POST /oauth2/token (refresh_token)', () => {
     it('refuses a token past its absolute expiry', async () => {
       const app = await registerClient(ownerToken, WITH_REFRESH);
       const { refresh_token } = await issueTokens(browser, app, { scope: 'books:read' });
-      await env.DB.prepare('update refresh_tokens set absolute_expires_at = 1 where hash = ?').bind(await hashSecret(refresh_token!)).run();
+      await env.DB.prepare('update refresh_tokens set absolute_expires_at = 1 where hash = ?')
+        .bind(await hashSecret(refresh_token!))
+        .run();
       await expectJsonError(await refresh(app, refresh_token!), 400, 'invalid_grant');
     });
   });

@@ -2,10 +2,10 @@ import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   authorizeWithConsent,
+  type Browser,
   b64url,
   basic,
   bearer,
-  Browser,
   call,
   createUser,
   expectJsonError,
@@ -331,7 +331,9 @@ describe('DELETE /api/clients/:id', () => {
     expect(books.headers.get('WWW-Authenticate')).toMatch(/error="invalid_token"/);
     await expectJsonError(books, 401, 'invalid_token');
     await expectJsonError(await call('/oauth2/userinfo', { headers: auth }), 401, 'invalid_token');
-    const grants = await env.DB.prepare('select count(*) as n from grants where client_id = ?').bind(client.client_id).first<{ n: number }>();
+    const grants = await env.DB.prepare('select count(*) as n from grants where client_id = ?')
+      .bind(client.client_id)
+      .first<{ n: number }>();
     expect(grants!.n).toBe(0);
     const codes = await env.DB.prepare('select count(*) as n from codes where client_id = ?').bind(client.client_id).first<{ n: number }>();
     expect(codes!.n).toBe(0);

@@ -2,9 +2,9 @@ import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   authorizeWithConsent,
+  type Browser,
   basic,
   bearer,
-  Browser,
   call,
   createUser,
   decodeJwt,
@@ -14,13 +14,13 @@ import {
   issueTokens,
   json,
   postAsClient,
+  type RegisteredClient,
   refreshAs,
   registerClient,
   revokeAs,
   signedInBrowser,
   unique,
   userToken,
-  type RegisteredClient,
 } from './helpers';
 
 const REVOKE = '/oauth2/revoke';
@@ -115,7 +115,11 @@ describe('POST /oauth2/revoke', () => {
     it('accepts client_secret_post', async () => {
       const client = await registerClient(ownerToken, { token_endpoint_auth_method: 'client_secret_post' });
       const tokens = await issuePostTokens(client);
-      const response = await form(REVOKE, { token: tokens.access_token, client_id: client.client_id, client_secret: client.client_secret! });
+      const response = await form(REVOKE, {
+        token: tokens.access_token,
+        client_id: client.client_id,
+        client_secret: client.client_secret!,
+      });
       expect(response.status, await response.clone().text()).toBe(200);
       expect(await response.text()).toBe('');
       await expectBooksRefused(tokens.access_token);
@@ -220,7 +224,13 @@ describe('POST /oauth2/revoke', () => {
     it('answers an unknown or garbage token with 200 and an empty body, and revokes nothing', async () => {
       const client = await refreshingClient();
       const tokens = await tokensOf(client);
-      const garbage = [unique('garbage'), 'a.b.c', 'x'.repeat(4096), tokens.refresh_token.slice(0, -2), `${tokens.access_token.slice(0, -4)}AAAA`];
+      const garbage = [
+        unique('garbage'),
+        'a.b.c',
+        'x'.repeat(4096),
+        tokens.refresh_token.slice(0, -2),
+        `${tokens.access_token.slice(0, -4)}AAAA`,
+      ];
       for (const token of garbage) await revokeAs(client, token);
       await expectBooksOk(tokens.access_token);
       await expectRefreshWorks(client, tokens.refresh_token);
@@ -336,7 +346,11 @@ describe('POST /oauth2/revoke', () => {
     it('refuses a JSON body with 415 and revokes nothing', async () => {
       const client = await registerClient(ownerToken);
       const tokens = await issueTokens(browser, client, { scope: 'books:read' });
-      const response = await json(REVOKE, { token: tokens.access_token }, { headers: { Authorization: basic(client.client_id, client.client_secret!) } });
+      const response = await json(
+        REVOKE,
+        { token: tokens.access_token },
+        { headers: { Authorization: basic(client.client_id, client.client_secret!) } },
+      );
       await expectJsonError(response, 415, 'invalid_request');
       await expectBooksOk(tokens.access_token);
     });
@@ -346,6 +360,5 @@ describe('POST /oauth2/revoke', () => {
       const response = await postAsClient(REVOKE, client, { token: 't', padding: 'p'.repeat(70 * 1024) });
       await expectJsonError(response, 413, 'invalid_request');
     });
-
   });
 });

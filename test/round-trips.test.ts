@@ -3,7 +3,20 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { app } from '../src/app';
 import { getKeySet } from '../src/services/keys';
 import { createDb } from '../src/storage/db';
-import { authorizeUrl, basic, bearer, createUser, ISSUER, issueTokens, pkce, registerClient, signedInBrowser, userToken, type Browser, type RegisteredClient } from './helpers';
+import {
+  authorizeUrl,
+  type Browser,
+  basic,
+  bearer,
+  createUser,
+  ISSUER,
+  issueTokens,
+  pkce,
+  type RegisteredClient,
+  registerClient,
+  signedInBrowser,
+  userToken,
+} from './helpers';
 
 // Storage round trips are what an operation costs on Workers (issue 6's
 // budget): counted here exactly, so a regression fails CI. Timing is the
@@ -45,7 +58,10 @@ function countingEnv(): { env: typeof env; counts: Counts } {
         return (list: D1PreparedStatement[]) => {
           counts.d1++;
           counts.sql.push(`batch(${list.length})`);
-          return value.call(target, list.map((s) => real.get(s) ?? s));
+          return value.call(
+            target,
+            list.map((s) => real.get(s) ?? s),
+          );
         };
       }
       return typeof value === 'function' ? value.bind(target) : value;
@@ -167,7 +183,12 @@ describe('storage round trips per operation', () => {
       {
         method: 'POST',
         headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basic(client.client_id, client.client_secret!) },
-        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: client.redirect_uris[0]!, code_verifier: verifier }).toString(),
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: client.redirect_uris[0]!,
+          code_verifier: verifier,
+        }).toString(),
       },
       counted,
     );

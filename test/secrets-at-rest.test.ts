@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { app } from '../src/app';
 import {
   authorizeWithConsent,
-  basic,
   Browser,
+  basic,
   createUser,
   form,
   ISSUER,
@@ -20,7 +20,9 @@ async function dumpD1(): Promise<string> {
     "select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like '_cf_%' and name != 'd1_migrations'",
   ).all<{ name: string }>();
   expect(tables.results.map((t) => t.name)).toEqual(expect.arrayContaining(['users', 'clients', 'codes', 'refresh_tokens', 'sessions']));
-  const dumps = await Promise.all(tables.results.map(async ({ name }) => JSON.stringify((await env.DB.prepare(`select * from "${name}"`).all()).results)));
+  const dumps = await Promise.all(
+    tables.results.map(async ({ name }) => JSON.stringify((await env.DB.prepare(`select * from "${name}"`).all()).results)),
+  );
   return dumps.join('\n');
 }
 

@@ -1,25 +1,25 @@
-import { createLocalJWKSet, decodeProtectedHeader, decodeJwt as jwtClaims, jwtVerify } from 'jose';
 import { env } from 'cloudflare:test';
+import { createLocalJWKSet, decodeProtectedHeader, decodeJwt as jwtClaims, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  type Authorization,
   authorizeWithConsent,
+  type Browser,
   b64url,
   basic,
-  Browser,
   call,
   createUser,
   expectJsonError,
   form,
   ISSUER,
   json,
+  type RegisteredClient,
   redeem,
   registerClient,
   signedInBrowser,
+  type TestUser,
   unique,
   userToken,
-  type Authorization,
-  type RegisteredClient,
-  type TestUser,
 } from './helpers';
 
 const TOKEN = '/oauth2/token';
@@ -92,7 +92,11 @@ describe('POST /oauth2/token (authorization_code)', () => {
       await jwtVerify(accessToken, await jwks(), { issuer: ISSUER, audience: `${ISSUER}/api/books`, typ: 'at+jwt', algorithms: ['ES256'] });
 
       const idToken = tokens.id_token as string;
-      const { payload: claims } = await jwtVerify(idToken, await jwks(), { issuer: ISSUER, audience: client.client_id, algorithms: ['ES256'] });
+      const { payload: claims } = await jwtVerify(idToken, await jwks(), {
+        issuer: ISSUER,
+        audience: client.client_id,
+        algorithms: ['ES256'],
+      });
       expect(claims.sub).toBe(user.id);
       expect(claims.aud).toBe(client.client_id);
       expect(claims.nonce).toBe(nonce);
@@ -107,7 +111,11 @@ describe('POST /oauth2/token (authorization_code)', () => {
       const client = await registerClient(ownerToken, { token_endpoint_auth_method: 'client_secret_post' });
       expect(client.client_secret).toEqual(expect.any(String));
       const authorization = await authorizeWithConsent(browser, client, { scope: 'books:read' });
-      const response = await form(TOKEN, { ...codeFields(authorization), client_id: client.client_id, client_secret: client.client_secret! });
+      const response = await form(TOKEN, {
+        ...codeFields(authorization),
+        client_id: client.client_id,
+        client_secret: client.client_secret!,
+      });
       const tokens = await expectTokens(response);
       expect(tokens).toMatchObject({ token_type: 'Bearer', scope: 'books:read' });
       expect(jwtClaims(tokens.access_token as string).client_id).toBe(client.client_id);
@@ -198,7 +206,9 @@ describe('POST /oauth2/token (authorization_code)', () => {
     });
 
     it('must come with the redirect_uri it was issued for: invalid_grant', async () => {
-      const client = await registerClient(ownerToken, { redirect_uris: ['https://app.example.com/callback', 'https://app.example.com/other'] });
+      const client = await registerClient(ownerToken, {
+        redirect_uris: ['https://app.example.com/callback', 'https://app.example.com/other'],
+      });
       const authorization = await authorizeWithConsent(browser, client);
       await expectJsonError(await redeem(client, authorization, { redirect_uri: 'https://app.example.com/other' }), 400, 'invalid_grant');
     });
@@ -222,7 +232,11 @@ describe('POST /oauth2/token (authorization_code)', () => {
     it('refuses a made-up code: invalid_grant', async () => {
       const client = await registerClient(ownerToken);
       const authorization = await authorizeWithConsent(browser, client);
-      await expectJsonError(await redeem(client, authorization, { code: b64url(crypto.getRandomValues(new Uint8Array(32))) }), 400, 'invalid_grant');
+      await expectJsonError(
+        await redeem(client, authorization, { code: b64url(crypto.getRandomValues(new Uint8Array(32))) }),
+        400,
+        'invalid_grant',
+      );
     });
   });
 
@@ -264,9 +278,13 @@ describe('POST /oauth2/token (authorization_code)', () => {
     it('refuses Basic credentials plus client_secret in the body: invalid_request (RFC 6749 §2.3)', async () => {
       const client = await registerClient(ownerToken);
       const authorization = await authorizeWithConsent(browser, client);
-      const response = await form(TOKEN, { ...codeFields(authorization), client_secret: client.client_secret! }, {
-        Authorization: basic(client.client_id, client.client_secret!),
-      });
+      const response = await form(
+        TOKEN,
+        { ...codeFields(authorization), client_secret: client.client_secret! },
+        {
+          Authorization: basic(client.client_id, client.client_secret!),
+        },
+      );
       await expectJsonError(response, 400, 'invalid_request');
     });
 
@@ -286,7 +304,11 @@ describe('POST /oauth2/token (authorization_code)', () => {
     it('refuses a client_secret_basic client that uses client_secret_post: 401 invalid_client', async () => {
       const client = await registerClient(ownerToken);
       const authorization = await authorizeWithConsent(browser, client);
-      const response = await form(TOKEN, { ...codeFields(authorization), client_id: client.client_id, client_secret: client.client_secret! });
+      const response = await form(TOKEN, {
+        ...codeFields(authorization),
+        client_id: client.client_id,
+        client_secret: client.client_secret!,
+      });
       await expectJsonError(response, 401, 'invalid_client');
     });
 
@@ -301,15 +323,23 @@ describe('POST /oauth2/token (authorization_code)', () => {
       const client = await registerClient(ownerToken);
       const authorization = await authorizeWithConsent(browser, client);
       await expectJsonError(await form(TOKEN, codeFields(authorization), { Authorization: 'Basic !!!' }), 401, 'invalid_client');
-      await expectJsonError(await form(TOKEN, codeFields(authorization), { Authorization: `Basic ${btoa('no-colon')}` }), 401, 'invalid_client');
+      await expectJsonError(
+        await form(TOKEN, codeFields(authorization), { Authorization: `Basic ${btoa('no-colon')}` }),
+        401,
+        'invalid_client',
+      );
     });
 
     it('refuses Basic credentials whose client_id differs from the body’s: invalid_request', async () => {
       const client = await registerClient(ownerToken);
       const authorization = await authorizeWithConsent(browser, client);
-      const response = await form(TOKEN, { ...codeFields(authorization), client_id: unique('other') }, {
-        Authorization: basic(client.client_id, client.client_secret!),
-      });
+      const response = await form(
+        TOKEN,
+        { ...codeFields(authorization), client_id: unique('other') },
+        {
+          Authorization: basic(client.client_id, client.client_secret!),
+        },
+      );
       await expectJsonError(response, 400, 'invalid_request');
     });
   });
@@ -323,12 +353,24 @@ describe('POST /oauth2/token (authorization_code)', () => {
     });
 
     it('refuses an unsupported grant_type: unsupported_grant_type', async () => {
-      await expectJsonError(await form(TOKEN, { grant_type: 'password', username: 'a', password: 'b' }, auth), 400, 'unsupported_grant_type');
-      await expectJsonError(await form(TOKEN, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code' }, auth), 400, 'unsupported_grant_type');
+      await expectJsonError(
+        await form(TOKEN, { grant_type: 'password', username: 'a', password: 'b' }, auth),
+        400,
+        'unsupported_grant_type',
+      );
+      await expectJsonError(
+        await form(TOKEN, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code' }, auth),
+        400,
+        'unsupported_grant_type',
+      );
     });
 
     it('refuses a missing grant_type: invalid_request', async () => {
-      await expectJsonError(await form(TOKEN, { code: 'x', redirect_uri: 'https://app.example.com/callback' }, auth), 400, 'invalid_request');
+      await expectJsonError(
+        await form(TOKEN, { code: 'x', redirect_uri: 'https://app.example.com/callback' }, auth),
+        400,
+        'invalid_request',
+      );
     });
 
     it('refuses a repeated code: invalid_request, and the code survives', async () => {

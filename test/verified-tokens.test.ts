@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:test';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SignJWT } from 'jose';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { VERIFIED_TOKEN_CACHE_SIZE } from '../src/config';
 import { clearKeyCache, getKeySet } from '../src/services/keys';
 import { resourceAudience, signAccessToken, verifiedTokenCount, verifyAccessToken } from '../src/services/tokens';

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { OAuthError } from '../errors';
+import { hashSecret, randomSecret } from '../services/crypto';
 import { CODE_VERIFIER_PATTERN, s256Challenge } from '../services/pkce';
 import { splitScope } from '../services/scopes';
 import { redeemCode } from '../storage/codes';
-import { hashSecret, randomSecret } from '../services/crypto';
 import { offersRefreshToken, tokenResponse } from './issue';
 import { defineGrant } from './types';
 

@@ -1,8 +1,8 @@
+import type { BatchItem } from 'drizzle-orm/batch';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../env';
 import { OAuthError, oauthErrorResponse } from '../errors';
-import type { BatchItem } from 'drizzle-orm/batch';
-import { verifyAccessToken, verifyUserToken, type StandingAccessToken } from '../services/tokens';
+import { type StandingAccessToken, verifyAccessToken, verifyUserToken } from '../services/tokens';
 import { isClientCredentialsGrant, liveGrantQuery, liveGrantUser } from '../storage/grants';
 
 const REALM = 'tollgate';

@@ -53,8 +53,8 @@ function parseBasic(header: string): { id: string; secret: string } {
   const colon = decoded.indexOf(':');
   if (colon < 0) throw invalidClient('Basic credentials must be client_id:client_secret');
   try {
-    const unescape = (part: string) => decodeURIComponent(part.replace(/\+/g, ' '));
-    return { id: unescape(decoded.slice(0, colon)), secret: unescape(decoded.slice(colon + 1)) };
+    const formDecode = (part: string) => decodeURIComponent(part.replace(/\+/g, ' '));
+    return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
   } catch {
     throw invalidClient('Basic credentials are not form-urlencoded');
   }

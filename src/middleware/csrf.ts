@@ -37,7 +37,11 @@ export const verifyCsrf: MiddlewareHandler<AppEnv> = async function verifyCsrf(c
   const sent = body[CSRF_FIELD];
   const expected = readCookie(c, CSRF_COOKIE);
   if (typeof sent !== 'string' || !expected || !timingSafeEqual(sent, expected)) {
-    throw new PageError('Form expired', 'This form has expired or was not sent from this site. Go back, reload the page and try again.', 403);
+    throw new PageError(
+      'Form expired',
+      'This form has expired or was not sent from this site. Go back, reload the page and try again.',
+      403,
+    );
   }
   await next();
 };

@@ -1,7 +1,7 @@
 import { zValidator } from '@hono/zod-validator';
 import type { ValidationTargets } from 'hono';
 import type { ZodType } from 'zod';
-import { OAuthError, type ErrorCode } from '../errors';
+import { type ErrorCode, OAuthError } from '../errors';
 
 /** One line that says what is wrong with the input, e.g. `email: Invalid email address`. */
 export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string; code?: string }[]): string {

@@ -5,8 +5,8 @@ import { PageError } from '../errors';
 import { limitBody, requireContentType } from '../middleware/body';
 import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { loadSession } from '../middleware/session';
-import { listClientsOfOwner } from '../storage/clients';
 import { recentActivity } from '../storage/audit';
+import { listClientsOfOwner } from '../storage/clients';
 import { deleteGrantOfUser, listGrantsOfUser } from '../storage/grants';
 import { AccountPage } from '../views/account';
 

@@ -1,8 +1,8 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../env';
-import { limitBody, requireContentType } from '../middleware/body';
 import { requireAccessToken, withStandingGrant } from '../middleware/bearer-auth';
+import { limitBody, requireContentType } from '../middleware/body';
 import { validate } from '../middleware/validate';
 import { addBook, listBooksQuery } from '../storage/books';
 import type { Book } from '../storage/schema';

@@ -1,8 +1,8 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { DEMO_SPA_CLIENT_ID } from '../config';
 import type { AppEnv } from '../env';
 import { validate } from '../middleware/validate';
-import { DEMO_SPA_CLIENT_ID } from '../config';
 import { DemoAppPage } from '../views/demo-app';
 import { DemoCallbackPage } from '../views/demo-callback';
 

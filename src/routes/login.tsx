@@ -2,11 +2,11 @@ import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../env';
+import { OAuthError } from '../errors';
 import { limitBody, requireContentType } from '../middleware/body';
 import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { endSession, loadSession, startSession } from '../middleware/session';
 import { describeIssues } from '../middleware/validate';
-import { OAuthError } from '../errors';
 import { credentialsSchema, signUp, signupSchema } from '../services/accounts';
 import { clientIp, countAttempt } from '../services/rate-limits';
 import { signIn } from '../services/sign-in';
@@ -74,13 +74,17 @@ pages.post('/login', ...formPost, async function signInForm(c) {
   const form = loginForm.safeParse(body);
   if (!form.success) {
     const returnTo = safeReturnTo(body.return_to);
-    const page = <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={rawField(body, 'email')} error="Enter your email and password." />;
+    const page = (
+      <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={rawField(body, 'email')} error="Enter your email and password." />
+    );
     return c.html(page, 400);
   }
   const returnTo = safeReturnTo(form.data.return_to);
   const user = await rateLimited(() => signIn(c, form.data));
   if (user === RATE_LIMITED) {
-    const page = <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error="Too many attempts. Wait a minute and try again." />;
+    const page = (
+      <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error="Too many attempts. Wait a minute and try again." />
+    );
     return c.html(page, 429, { 'Retry-After': '60' });
   }
   if (!user) {
@@ -109,7 +113,15 @@ pages.post('/signup', ...formPost, async function createAccount(c) {
   const ip = clientIp(c);
   const allowed = ip ? await rateLimited(() => countAttempt(c.env, 'signupIp', ip)) : undefined;
   if (allowed === RATE_LIMITED) {
-    const page = <SignupPage csrf={csrfToken(c)} returnTo={returnTo} name={name} email={email} error="Too many sign-ups from here. Wait a minute and try again." />;
+    const page = (
+      <SignupPage
+        csrf={csrfToken(c)}
+        returnTo={returnTo}
+        name={name}
+        email={email}
+        error="Too many sign-ups from here. Wait a minute and try again."
+      />
+    );
     return c.html(page, 429, { 'Retry-After': '60' });
   }
   const user = await signUp(c.var.db, form.data);

@@ -1,4 +1,4 @@
-import { Hono, type Context } from 'hono';
+import { type Context, Hono } from 'hono';
 import { CLIENT_AUTH_METHODS, JWKS_MAX_AGE, SIGNING_ALG, SUPPORTED_SCOPES } from '../config';
 import type { AppEnv } from '../env';
 import { SUPPORTED_GRANT_TYPES } from '../grants';
@@ -42,7 +42,6 @@ export const wellKnown = new Hono<AppEnv>();
 
 // Public documents: any origin may read them.
 wellKnown.use(cors({ origins: 'any' }));
-
 
 // The document depends only on the issuer, so each isolate serializes it once.
 const metadataJson = new Map<string, string>();

@@ -1,8 +1,8 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { KEY_CACHE_TTL, RETIRED_KEY_GRACE, SIGNING_ALG } from '../config';
 import type { Bindings } from '../env';
-import type { Db } from '../storage/db';
 import { recordAudit } from '../storage/audit';
+import type { Db } from '../storage/db';
 import { insertKeysIfAbsent, listPublishedKeys, rotateKeys } from '../storage/keys';
 import type { SigningKey, SigningKeyStatus } from '../storage/schema';
 import { now } from './crypto';
@@ -87,9 +87,7 @@ async function keySetFromDatabase(db: Db, env: Bindings): Promise<KeySet> {
   const current = rows.find((row) => row.status === 'current');
   if (!current) throw new Error('no current signing key after creating one');
   const verifying = new Map<string, CryptoKey>();
-  await Promise.all(
-    rows.map(async (row) => verifying.set(row.kid, (await importJWK(row.publicJwk as JWK, row.alg)) as CryptoKey)),
-  );
+  await Promise.all(rows.map(async (row) => verifying.set(row.kid, (await importJWK(row.publicJwk as JWK, row.alg)) as CryptoKey)));
   const privateJwk = await openPrivateJwk(current.privateJwk, current.kid, env.KEY_ENCRYPTION_KEY);
   return {
     signing: { kid: current.kid, key: (await importJWK(privateJwk as JWK, current.alg)) as CryptoKey },

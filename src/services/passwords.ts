@@ -8,9 +8,7 @@ const ALGORITHM = 'pbkdf2-sha256';
 const HASH_BYTES = 32;
 
 async function derive(password: string, salt: Uint8Array, iterations: number): Promise<string> {
-  const material = await crypto.subtle.importKey('raw', new TextEncoder().encode(password), 'PBKDF2', false, [
-    'deriveBits',
-  ]);
+  const material = await crypto.subtle.importKey('raw', new TextEncoder().encode(password), 'PBKDF2', false, ['deriveBits']);
   const bits = await crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations }, material, HASH_BYTES * 8);
   return base64url(new Uint8Array(bits));
 }

@@ -13,7 +13,7 @@
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 const LOOPBACK_IPS = new Set(['127.0.0.1', '[::1]']);
 /** RFC 8252 §7.1: a private-use scheme contains a period (reverse domain name). */
-const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+\-]*\.[a-z0-9+\-.]*[a-z0-9]:$/;
+const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+-]*\.[a-z0-9+\-.]*[a-z0-9]:$/;
 
 /** Returns why a redirect URI cannot be registered, or null when it can. */
 export function redirectUriProblem(uri: string): string | null {

@@ -1,4 +1,4 @@
-import { SUPPORTED_SCOPES, type Scope } from '../config';
+import { type Scope, SUPPORTED_SCOPES } from '../config';
 import { OAuthError } from '../errors';
 
 const SUPPORTED = new Set<string>(SUPPORTED_SCOPES);

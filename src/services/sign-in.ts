@@ -12,10 +12,7 @@ import { assertUnlocked, clientIp, countFailure } from './rate-limits';
  */
 export async function signIn(c: Context<AppEnv>, credentials: Credentials): Promise<User | null> {
   const ip = clientIp(c);
-  await Promise.all([
-    assertUnlocked(c.env, 'signIn', credentials.email),
-    ip ? assertUnlocked(c.env, 'signInIp', ip) : undefined,
-  ]);
+  await Promise.all([assertUnlocked(c.env, 'signIn', credentials.email), ip ? assertUnlocked(c.env, 'signInIp', ip) : undefined]);
   const result = await authenticate(c.var.db, credentials);
   if (result.ok) {
     await recordAudit(c.var.db, { type: 'sign_in', userId: result.user.id, ip });

@@ -1,8 +1,17 @@
-import { compactVerify, errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
-import { ACCESS_TOKEN_TTL, BOOKS_API_PATH, ID_TOKEN_TTL, SIGNING_ALG, USER_API_AUDIENCE, USER_TOKEN_TTL, VERIFIED_TOKEN_CACHE_SIZE } from '../config';
+import { compactVerify, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import {
+  ACCESS_TOKEN_TTL,
+  BOOKS_API_PATH,
+  ID_TOKEN_TTL,
+  SIGNING_ALG,
+  USER_API_AUDIENCE,
+  USER_TOKEN_TTL,
+  VERIFIED_TOKEN_CACHE_SIZE,
+} from '../config';
 import type { Bindings, StandingAccessToken, VerifiedAccessToken } from '../env';
 
 export type { StandingAccessToken, VerifiedAccessToken };
+
 import type { Db } from '../storage/db';
 import { base64url, now, randomSecret, sha256 } from './crypto';
 import { getKeySet, getVerificationKey, type KeySet } from './keys';
@@ -120,7 +129,6 @@ function orThrow(key: CryptoKey | null): CryptoKey {
   return key;
 }
 
-
 // A client sends the same access token with every call for the token's life,
 // and checking its ES256 signature is the dearest CPU work of a bearer call.
 // So an isolate remembers the tokens it has verified: an entry holds only
@@ -162,7 +170,15 @@ export async function verifyAccessToken(ctx: TokenContext, token: string): Promi
   if (typeof clientId !== 'string' || typeof scope !== 'string' || typeof gid !== 'string' || typeof jti !== 'string') return null;
   if (typeof iat !== 'number' || typeof exp !== 'number') return null;
   // Frozen: a remembered result is shared by every later call with the token.
-  const claims: VerifiedAccessToken = Object.freeze({ sub: payload.sub, clientId, scope: Object.freeze(scope.split(' ').filter(Boolean)) as string[], grantId: gid, jti, iat, exp });
+  const claims: VerifiedAccessToken = Object.freeze({
+    sub: payload.sub,
+    clientId,
+    scope: Object.freeze(scope.split(' ').filter(Boolean)) as string[],
+    grantId: gid,
+    jti,
+    iat,
+    exp,
+  });
   // The key set now cached (a kid unknown to `keys` may have made verify reload it).
   rememberVerified(cacheKey, await getKeySet(ctx.db, ctx.env), claims);
   return claims;
@@ -174,7 +190,6 @@ export async function verifyUserToken(ctx: TokenContext, token: string): Promise
   return typeof payload?.sub === 'string' ? payload.sub : null;
 }
 
-
 /**
  * Checks an `id_token_hint` (OIDC RP-Initiated Logout §2): signed by us, for
  * this issuer, and an ID token (not an access token). An expired hint is still
@@ -182,9 +197,11 @@ export async function verifyUserToken(ctx: TokenContext, token: string): Promise
  */
 export async function verifyIdTokenHint(ctx: TokenContext, token: string): Promise<{ sub: string; clientId: string } | null> {
   try {
-    const { payload, protectedHeader } = await compactVerify(token, (header) =>
-      getVerificationKey(ctx.db, ctx.env, header.kid).then(orThrow),
-    { algorithms: [SIGNING_ALG] });
+    const { payload, protectedHeader } = await compactVerify(
+      token,
+      (header) => getVerificationKey(ctx.db, ctx.env, header.kid).then(orThrow),
+      { algorithms: [SIGNING_ALG] },
+    );
     if (protectedHeader.typ !== 'JWT') return null;
     const claims = JSON.parse(new TextDecoder().decode(payload)) as JWTPayload;
     const audience = Array.isArray(claims.aud) ? claims.aud[0] : claims.aud;

@@ -2,7 +2,7 @@ import { desc, eq, lt, sql } from 'drizzle-orm';
 import { now } from '../services/crypto';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
-import { auditEvents, clients, type AuditEventType } from './schema';
+import { type AuditEventType, auditEvents, clients } from './schema';
 
 export interface AuditEvent {
   type: AuditEventType;
@@ -13,7 +13,13 @@ export interface AuditEvent {
 
 /** The insert for one event, unexecuted, to share a D1 batch with the change it records. */
 export function auditStatement(db: Db, event: AuditEvent) {
-  return bind(insertAuditEvent(db), { at: now(), type: event.type, userId: event.userId ?? null, clientId: event.clientId ?? null, ip: event.ip ?? null });
+  return bind(insertAuditEvent(db), {
+    at: now(),
+    type: event.type,
+    userId: event.userId ?? null,
+    clientId: event.clientId ?? null,
+    ip: event.ip ?? null,
+  });
 }
 
 // Consent, sign-in and revocation record events: prepared once (see prepared.ts).

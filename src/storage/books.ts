@@ -2,7 +2,7 @@ import { asc, eq, sql } from 'drizzle-orm';
 import { now } from '../services/crypto';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
-import { books, type Book } from './schema';
+import { type Book, books } from './schema';
 
 /** A user's books, oldest first: unexecuted, so a bearer route can batch it with its grant check. */
 export function listBooksQuery(db: Db, userId: string) {
@@ -11,7 +11,12 @@ export function listBooksQuery(db: Db, userId: string) {
 
 // Every GET /api/books runs this: prepared once (see prepared.ts).
 const booksOfUser = preparedOnce((db) =>
-  db.select().from(books).where(eq(books.userId, sql.placeholder('userId'))).orderBy(asc(books.createdAt), asc(books.id)).prepare(),
+  db
+    .select()
+    .from(books)
+    .where(eq(books.userId, sql.placeholder('userId')))
+    .orderBy(asc(books.createdAt), asc(books.id))
+    .prepare(),
 );
 
 export async function addBook(db: Db, userId: string, input: { title: string; author: string }): Promise<Book> {

@@ -1,9 +1,9 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
-import type { Db } from './db';
 import { auditStatement, recordAudit } from './audit';
+import type { Db } from './db';
 import { clientCredentialsGrantStatement } from './grants';
 import { bind, preparedOnce } from './prepared';
-import { clientOrigins, clients, type Client } from './schema';
+import { type Client, clientOrigins, clients } from './schema';
 
 /**
  * Web origins a browser may call the token endpoints from for this client:
@@ -35,7 +35,11 @@ export async function isClientOrigin(db: Db, origin: string, clientId?: string):
   const rows = await db
     .select({ origin: clientOrigins.origin })
     .from(clientOrigins)
-    .where(clientId === undefined ? eq(clientOrigins.origin, origin) : and(eq(clientOrigins.origin, origin), eq(clientOrigins.clientId, clientId)))
+    .where(
+      clientId === undefined
+        ? eq(clientOrigins.origin, origin)
+        : and(eq(clientOrigins.origin, origin), eq(clientOrigins.clientId, clientId)),
+    )
     .limit(1);
   return rows.length > 0;
 }
@@ -45,7 +49,14 @@ export async function findClient(db: Db, id: string): Promise<Client | undefined
 }
 
 // Every client authentication reads this: prepared once (see prepared.ts).
-const clientById = preparedOnce((db) => db.select().from(clients).where(eq(clients.id, sql.placeholder('id'))).limit(1).prepare());
+const clientById = preparedOnce((db) =>
+  db
+    .select()
+    .from(clients)
+    .where(eq(clients.id, sql.placeholder('id')))
+    .limit(1)
+    .prepare(),
+);
 
 /** The client lookup, unexecuted, to share a D1 batch. */
 export function clientQuery(db: Db, id: string) {

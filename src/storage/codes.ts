@@ -3,10 +3,10 @@ import { CODE_TTL, kvTtl } from '../config';
 import { hashSecret, now, randomSecret } from '../services/crypto';
 import { auditStatement } from './audit';
 import type { Db } from './db';
-import { bind, preparedOnce } from './prepared';
 import { grantIdSubquery } from './grants';
+import { bind, preparedOnce } from './prepared';
 import { refreshTokenFromCodeStatement } from './refresh-tokens';
-import { codes, grants, type Code } from './schema';
+import { type Code, codes, grants } from './schema';
 
 /** KV key prefix of a code's short-lived copy; the rest of the key is the code's hash. */
 const KV_PREFIX = 'code:';
@@ -132,9 +132,7 @@ async function consume(db: Db, hash: string, redemption: Redemption): Promise<Co
   const { clientId, redirectUri, codeChallenge } = redemption;
   const update = bind(consumeCode(db), { hash, clientId, redirectUri, codeChallenge, time, marker });
   const touch = bind(touchGrantOfCode(db), { hash, marker, time });
-  const refresh = redemption.refresh
-    ? [refreshTokenFromCodeStatement(db, { codeHash: hash, marker, time, ...redemption.refresh })]
-    : [];
+  const refresh = redemption.refresh ? [refreshTokenFromCodeStatement(db, { codeHash: hash, marker, time, ...redemption.refresh })] : [];
   const [rows] = await db.batch([update, touch, ...refresh]);
   return rows[0];
 }
@@ -165,7 +163,10 @@ const touchGrantOfCode = preparedOnce((db) =>
     .update(grants)
     .set({ lastUsedAt: sql`${sql.placeholder('time')}` })
     .where(
-      eq(grants.id, sql`(select ${codes.grantId} from ${codes} where ${codes.hash} = ${sql.placeholder('hash')} and ${codes.redemption} = ${sql.placeholder('marker')})`),
+      eq(
+        grants.id,
+        sql`(select ${codes.grantId} from ${codes} where ${codes.hash} = ${sql.placeholder('hash')} and ${codes.redemption} = ${sql.placeholder('marker')})`,
+      ),
     )
     .prepare(),
 );

@@ -1,7 +1,7 @@
-import { and, desc, eq, isNotNull, notExists, sql, type Placeholder } from 'drizzle-orm';
+import { and, desc, eq, isNotNull, notExists, type Placeholder, sql } from 'drizzle-orm';
 import { now } from '../services/crypto';
-import type { Db } from './db';
 import { recordAudit } from './audit';
+import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
 import { clients, grants, revokedTokens, sessions, users } from './schema';
 
@@ -50,7 +50,10 @@ const upsertGrant = preparedOnce((db) =>
       createdAt: sql.placeholder('time'),
       updatedAt: sql.placeholder('time'),
     })
-    .onConflictDoUpdate({ target: [grants.userId, grants.clientId], set: { scope: sql`${sql.placeholder('scope')}`, updatedAt: sql`${sql.placeholder('time')}` } })
+    .onConflictDoUpdate({
+      target: [grants.userId, grants.clientId],
+      set: { scope: sql`${sql.placeholder('scope')}`, updatedAt: sql`${sql.placeholder('time')}` },
+    })
     .prepare(),
 );
 
@@ -88,7 +91,12 @@ export async function liveGrantUser(db: Db, grantId: string, jti: string): Promi
 function tokenStands(db: Db) {
   return and(
     eq(grants.id, sql.placeholder('grantId')),
-    notExists(db.select({ one: sql`1` }).from(revokedTokens).where(eq(revokedTokens.jti, sql.placeholder('jti')))),
+    notExists(
+      db
+        .select({ one: sql`1` })
+        .from(revokedTokens)
+        .where(eq(revokedTokens.jti, sql.placeholder('jti'))),
+    ),
   );
 }
 
@@ -103,7 +111,13 @@ export function liveGrantQuery(db: Db, grantId: string, jti: string) {
 // Introspection's view of an access token: the same check as liveGrant, with
 // the user's email for RFC 7662 §2.2 `username` (none for client_credentials).
 const liveGrantWithEmail = preparedOnce((db) =>
-  db.select({ userId: grants.userId, email: users.email }).from(grants).leftJoin(users, eq(users.id, grants.userId)).where(tokenStands(db)).limit(1).prepare(),
+  db
+    .select({ userId: grants.userId, email: users.email })
+    .from(grants)
+    .leftJoin(users, eq(users.id, grants.userId))
+    .where(tokenStands(db))
+    .limit(1)
+    .prepare(),
 );
 
 /** Like `liveGrantQuery`, with the user's email; unexecuted, for introspection's batch. */

@@ -1,6 +1,6 @@
 import { and, eq, gt, inArray, lt, or } from 'drizzle-orm';
 import type { Db } from './db';
-import { signingKeys, type SigningKey } from './schema';
+import { type SigningKey, signingKeys } from './schema';
 
 /** Keys that appear in the JWKS: next, current, and those retired after `retiredSince`. */
 export async function listPublishedKeys(db: Db, retiredSince: number): Promise<SigningKey[]> {
@@ -8,10 +8,7 @@ export async function listPublishedKeys(db: Db, retiredSince: number): Promise<S
     .select()
     .from(signingKeys)
     .where(
-      or(
-        inArray(signingKeys.status, ['next', 'current']),
-        and(eq(signingKeys.status, 'retired'), gt(signingKeys.retiredAt, retiredSince)),
-      ),
+      or(inArray(signingKeys.status, ['next', 'current']), and(eq(signingKeys.status, 'retired'), gt(signingKeys.retiredAt, retiredSince))),
     );
 }
 

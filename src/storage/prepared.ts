@@ -49,6 +49,9 @@ export function bind<T extends PreparedQueryConfig>(query: SQLitePreparedQuery<T
       },
       mapResult: (result: unknown, isFromBatch?: boolean) => query.mapResult(result, isFromBatch),
     }),
+    // A bound query is awaitable like Drizzle's own builders are (they too
+    // define `then`): `await bind(...)` runs it alone.
+    // biome-ignore lint/suspicious/noThenProperty: deliberately thenable, as Drizzle's query builders are
     then: <A = T['execute'], B = never>(
       onFulfilled?: ((result: T['execute']) => A | PromiseLike<A>) | null,
       onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,

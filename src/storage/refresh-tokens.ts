@@ -4,7 +4,7 @@ import { hashSecret, now, randomSecret } from '../services/crypto';
 import { auditStatement } from './audit';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
-import { codes, grants, refreshTokens, users, type RefreshToken } from './schema';
+import { codes, grants, type RefreshToken, refreshTokens, users } from './schema';
 
 /**
  * The first refresh token of a family, minted from the code a request just
@@ -154,7 +154,10 @@ function useRefreshToken(scopeCount: number) {
 /** Step 1 of a rotation: the token is marked used, only if it may be. */
 function prepareUseRefreshToken(db: Db, scopeCount: number) {
   // Scope tokens are from the supported set, so exact matching on ' token ' is safe.
-  const covers = Array.from({ length: scopeCount }, (_, i) => sql`instr(' ' || ${refreshTokens.scope} || ' ', ${sql.placeholder(`scope${i}`)}) > 0`);
+  const covers = Array.from(
+    { length: scopeCount },
+    (_, i) => sql`instr(' ' || ${refreshTokens.scope} || ' ', ${sql.placeholder(`scope${i}`)}) > 0`,
+  );
   return db
     .update(refreshTokens)
     .set({ usedAt: sql`${sql.placeholder('time')}`, replacedBy: sql`${sql.placeholder('nextHash')}` })

@@ -1,9 +1,9 @@
 import { eq, sql } from 'drizzle-orm';
+import { now } from '../services/crypto';
 import type { Db } from './db';
 import { isUniqueViolation } from './db';
 import { bind, preparedOnce } from './prepared';
-import { users, type User } from './schema';
-import { now } from '../services/crypto';
+import { type User, users } from './schema';
 
 export interface NewUser {
   email: string;
@@ -32,7 +32,14 @@ export async function findUserById(db: Db, id: string): Promise<User | undefined
 }
 
 // The userinfo endpoint reads this with every call: prepared once (see prepared.ts).
-const userById = preparedOnce((db) => db.select().from(users).where(eq(users.id, sql.placeholder('id'))).limit(1).prepare());
+const userById = preparedOnce((db) =>
+  db
+    .select()
+    .from(users)
+    .where(eq(users.id, sql.placeholder('id')))
+    .limit(1)
+    .prepare(),
+);
 
 /** The user lookup, unexecuted, to share a D1 batch (userinfo's, with the grant check). */
 export function userByIdQuery(db: Db, id: string) {

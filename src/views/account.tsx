@@ -49,7 +49,7 @@ export interface OwnedClient {
 }
 
 function date(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  return `${new Date(seconds * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
 export interface AccountPageProps {

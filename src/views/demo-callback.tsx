@@ -1,7 +1,12 @@
 import { Layout } from './layout';
 
 /** Where the seeded demo client lands: shows the code so the walkthrough can trade it with curl. */
-export function DemoCallbackPage(props: { code?: string | undefined; state?: string | undefined; error?: string | undefined; iss?: string | undefined }) {
+export function DemoCallbackPage(props: {
+  code?: string | undefined;
+  state?: string | undefined;
+  error?: string | undefined;
+  iss?: string | undefined;
+}) {
   return (
     <Layout title="Demo client callback">
       {props.error ? (

@@ -26,14 +26,7 @@ export function Field(props: { id: string; label: string; type: string; autocomp
   return (
     <p class="field">
       <label for={props.id}>{props.label}</label>
-      <input
-        id={props.id}
-        name={props.id}
-        type={props.type}
-        autocomplete={props.autocomplete}
-        value={props.value}
-        required
-      />
+      <input id={props.id} name={props.id} type={props.type} autocomplete={props.autocomplete} value={props.value} required />
     </p>
   );
 }

@@ -9,13 +9,13 @@ import {
   expectJsonError,
   form,
   pkce,
+  REDIRECT_URI,
   redeem,
   registerClient,
-  REDIRECT_URI,
   signedInBrowser,
   storedHash,
-  userToken,
   type TokenResponseBody,
+  userToken,
 } from '../helpers';
 import { authorizationRequest, codeCount, victim } from './support';
 
@@ -95,7 +95,12 @@ describe('PKCE downgrade (RFC 9700 §4.8, §2.1.1)', () => {
     const request = await authorizationRequest(client, { code_challenge: verifier, code_challenge_method: 'plain', prompt: undefined });
 
     const response = await browser.get(request.url);
-    const location = expectErrorRedirect(response, { status: 302, redirectUri: REDIRECT_URI, error: 'invalid_request', state: request.state });
+    const location = expectErrorRedirect(response, {
+      status: 302,
+      redirectUri: REDIRECT_URI,
+      error: 'invalid_request',
+      state: request.state,
+    });
     expect(location.searchParams.get('error_description')).toContain('S256');
     expect(await codeCount(client.client_id)).toBe(before);
   });
@@ -123,9 +128,18 @@ describe('PKCE downgrade (RFC 9700 §4.8, §2.1.1)', () => {
       const { browser, client } = await victim(metadata);
       await authorizeWithConsent(browser, client, { scope: 'books:read' });
       const before = await codeCount(client.client_id);
-      const request = await authorizationRequest(client, { code_challenge: undefined, code_challenge_method: undefined, prompt: undefined });
+      const request = await authorizationRequest(client, {
+        code_challenge: undefined,
+        code_challenge_method: undefined,
+        prompt: undefined,
+      });
       const response = await browser.get(request.url);
-      const location = expectErrorRedirect(response, { status: 302, redirectUri: REDIRECT_URI, error: 'invalid_request', state: request.state });
+      const location = expectErrorRedirect(response, {
+        status: 302,
+        redirectUri: REDIRECT_URI,
+        error: 'invalid_request',
+        state: request.state,
+      });
       expect(location.searchParams.get('error_description')).toContain('code_challenge');
       expect(await codeCount(client.client_id)).toBe(before);
     }

@@ -6,13 +6,13 @@ import {
   createUser,
   expectJsonError,
   introspectAs,
+  REDIRECT_URI,
+  type RegisteredClient,
   redeem,
   refreshAs,
   registerClient,
-  REDIRECT_URI,
-  userToken,
-  type RegisteredClient,
   type TokenResponseBody,
+  userToken,
 } from '../helpers';
 import { grantRow, victim } from './support';
 

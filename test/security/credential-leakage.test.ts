@@ -62,11 +62,14 @@ describe('credential leakage via Referer (RFC 9700 §4.2.4)', () => {
 });
 
 describe('no caching of secrets (RFC 6749 §5.1, RFC 9700 §4.2.4)', () => {
-  it.each(Object.keys(HTML_PAGES).filter((name) => HTML_PAGES[name]!.csrf))('the %s carries a CSRF token: Cache-Control no-store', async (name) => {
-    const response = await HTML_PAGES[name]!.load();
-    expect(await response.clone().text()).toMatch(/name="csrf_token" value="[A-Za-z0-9_-]{43}"/);
-    expectNoStore(response);
-  });
+  it.each(Object.keys(HTML_PAGES).filter((name) => HTML_PAGES[name]!.csrf))(
+    'the %s carries a CSRF token: Cache-Control no-store',
+    async (name) => {
+      const response = await HTML_PAGES[name]!.load();
+      expect(await response.clone().text()).toMatch(/name="csrf_token" value="[A-Za-z0-9_-]{43}"/);
+      expectNoStore(response);
+    },
+  );
 
   it('RFC 6749 §5.1: the authorization_code token response is no-store and Pragma no-cache', async () => {
     const { browser, client } = await victim({ grant_types: ['authorization_code', 'refresh_token'] });
@@ -91,7 +94,11 @@ describe('no caching of secrets (RFC 6749 §5.1, RFC 9700 §4.2.4)', () => {
   it('RFC 6749 §5.1: the client_credentials token response is no-store', async () => {
     const { ownerToken } = await victim();
     const machine = await registerClient(ownerToken, { grant_types: ['client_credentials'], redirect_uris: [] });
-    const response = await form('/oauth2/token', { grant_type: 'client_credentials', scope: 'books:read' }, { Authorization: basic(machine.client_id, machine.client_secret!) });
+    const response = await form(
+      '/oauth2/token',
+      { grant_type: 'client_credentials', scope: 'books:read' },
+      { Authorization: basic(machine.client_id, machine.client_secret!) },
+    );
     expect(response.status, await response.clone().text()).toBe(200);
     expectNoStore(response);
   });

@@ -2,18 +2,18 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   authorizeWithConsent,
   Browser,
+  type Browser as BrowserType,
   createUser,
   expectErrorPage,
   formAction,
   hiddenFields,
   ISSUER,
+  issueTokens,
   registerClient,
   signedInBrowser,
+  type TestUser,
   unique,
   userToken,
-  type Browser as BrowserType,
-  type TestUser,
-  issueTokens,
 } from '../helpers';
 import { accountExists, codeCount, csrfOf, grantRow, isSignedIn, openConsent } from './support';
 
@@ -202,11 +202,14 @@ describe('CSRF on every form (RFC 9700 §4.7, RFC 6749 §10.12)', () => {
     await target.unchanged();
   });
 
-  it.each(Object.keys(TARGETS))('%s accepts the honest post (same browser, same origin): the attacks above are not vacuous', async (targetName) => {
-    const target = await TARGETS[targetName]!(person);
-    const own = await csrfOf(target.browser, target.page);
-    const response = await target.browser.post(target.action, { ...target.fields, csrf_token: own }, { Origin: ISSUER });
-    expect(response.status, (await response.clone().text()).slice(0, 300)).toBe(303);
-    expect(response.headers.get('Location')).toMatch(target.success);
-  });
+  it.each(Object.keys(TARGETS))(
+    '%s accepts the honest post (same browser, same origin): the attacks above are not vacuous',
+    async (targetName) => {
+      const target = await TARGETS[targetName]!(person);
+      const own = await csrfOf(target.browser, target.page);
+      const response = await target.browser.post(target.action, { ...target.fields, csrf_token: own }, { Origin: ISSUER });
+      expect(response.status, (await response.clone().text()).slice(0, 300)).toBe(303);
+      expect(response.headers.get('Location')).toMatch(target.success);
+    },
+  );
 });

@@ -5,9 +5,9 @@ import {
   decodeJwt,
   expectErrorRedirect,
   ISSUER,
+  REDIRECT_URI,
   redeem,
   registerClient,
-  REDIRECT_URI,
   type TokenResponseBody,
 } from '../helpers';
 import { authorizationRequest, openConsent, victim } from './support';
@@ -61,21 +61,36 @@ describe('mix-up defence: iss in every authorization response (RFC 9700 §4.4, R
   ])('RFC 9207 §2: an error redirect (%s) carries iss', async (error, overrides) => {
     const { browser, client } = await victim();
     const request = await authorizationRequest(client, overrides);
-    const location = expectErrorRedirect(await browser.get(request.url), { status: 302, redirectUri: REDIRECT_URI, error, state: request.state });
+    const location = expectErrorRedirect(await browser.get(request.url), {
+      status: 302,
+      redirectUri: REDIRECT_URI,
+      error,
+      state: request.state,
+    });
     expectIssuedBy(location);
   });
 
   it('RFC 9207 §2: login_required for a signed-out prompt=none carries iss', async () => {
     const { client } = await victim();
     const request = await authorizationRequest(client, { prompt: 'none' });
-    const location = expectErrorRedirect(await call(request.url), { status: 302, redirectUri: REDIRECT_URI, error: 'login_required', state: request.state });
+    const location = expectErrorRedirect(await call(request.url), {
+      status: 302,
+      redirectUri: REDIRECT_URI,
+      error: 'login_required',
+      state: request.state,
+    });
     expectIssuedBy(location);
   });
 
   it('RFC 9207 §2: consent_required for a signed-in prompt=none carries iss', async () => {
     const { browser, client } = await victim();
     const request = await authorizationRequest(client, { prompt: 'none' });
-    const location = expectErrorRedirect(await browser.get(request.url), { status: 302, redirectUri: REDIRECT_URI, error: 'consent_required', state: request.state });
+    const location = expectErrorRedirect(await browser.get(request.url), {
+      status: 302,
+      redirectUri: REDIRECT_URI,
+      error: 'consent_required',
+      state: request.state,
+    });
     expectIssuedBy(location);
   });
 
@@ -83,7 +98,12 @@ describe('mix-up defence: iss in every authorization response (RFC 9700 §4.4, R
     const { ownerToken, browser } = await victim();
     const machine = await registerClient(ownerToken, { grant_types: ['client_credentials'], redirect_uris: [REDIRECT_URI] });
     const request = await authorizationRequest(machine);
-    const location = expectErrorRedirect(await browser.get(request.url), { status: 302, redirectUri: REDIRECT_URI, error: 'unauthorized_client', state: request.state });
+    const location = expectErrorRedirect(await browser.get(request.url), {
+      status: 302,
+      redirectUri: REDIRECT_URI,
+      error: 'unauthorized_client',
+      state: request.state,
+    });
     expectIssuedBy(location);
   });
 

@@ -9,11 +9,11 @@ import {
   hiddenFields,
   ISSUER,
   pkce,
-  registerClient,
   REDIRECT_URI,
+  registerClient,
+  type TestUser,
   unique,
   userToken,
-  type TestUser,
 } from '../helpers';
 import { accountExists, codeCount, csrfOf, victim } from './support';
 
@@ -179,27 +179,33 @@ describe('open redirect at login and signup return_to (RFC 9700 §4.11)', () => 
     user = await createUser();
   });
 
-  it.each(HOSTILE_RETURN_TO)('§4.11: the sign-in page reached with return_to=%j, submitted as is, returns on this origin', async (returnTo) => {
-    const response = await new Browser().submit(`/login?${new URLSearchParams({ return_to: returnTo })}`, {
-      email: user.email,
-      password: user.password,
-    });
-    expect(response.status).toBe(303);
-    expectSameOrigin(response.headers.get('Location'));
-  });
+  it.each(HOSTILE_RETURN_TO)(
+    '§4.11: the sign-in page reached with return_to=%j, submitted as is, returns on this origin',
+    async (returnTo) => {
+      const response = await new Browser().submit(`/login?${new URLSearchParams({ return_to: returnTo })}`, {
+        email: user.email,
+        password: user.password,
+      });
+      expect(response.status).toBe(303);
+      expectSameOrigin(response.headers.get('Location'));
+    },
+  );
 
-  it.each(HOSTILE_RETURN_TO)('§4.11: return_to=%j is never echoed off-site by the page, nor followed from a posted form', async (returnTo) => {
-    const browser = new Browser();
-    const page = await browser.get(`/login?${new URLSearchParams({ return_to: returnTo })}`);
-    expect(page.status).toBe(200);
-    // The hidden field is what the next request trusts: it must already be safe.
-    expectSameOrigin(hiddenFields(await page.text()).return_to ?? null);
+  it.each(HOSTILE_RETURN_TO)(
+    '§4.11: return_to=%j is never echoed off-site by the page, nor followed from a posted form',
+    async (returnTo) => {
+      const browser = new Browser();
+      const page = await browser.get(`/login?${new URLSearchParams({ return_to: returnTo })}`);
+      expect(page.status).toBe(200);
+      // The hidden field is what the next request trusts: it must already be safe.
+      expectSameOrigin(hiddenFields(await page.text()).return_to ?? null);
 
-    const token = await csrfOf(browser, '/login');
-    const direct = await browser.post('/login', { csrf_token: token, return_to: returnTo, email: user.email, password: user.password });
-    expect(direct.status).toBe(303);
-    expectSameOrigin(direct.headers.get('Location'));
-  });
+      const token = await csrfOf(browser, '/login');
+      const direct = await browser.post('/login', { csrf_token: token, return_to: returnTo, email: user.email, password: user.password });
+      expect(direct.status).toBe(303);
+      expectSameOrigin(direct.headers.get('Location'));
+    },
+  );
 
   it.each(['https://evil.example/', '//evil.example', '/\\evil.example', '/.//evil.example', 'javascript:alert(1)'])(
     '§4.11: sign-up with return_to=%j stays on this origin',

@@ -1,14 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  authorizeWithConsent,
-  Browser,
-  createUser,
-  form,
-  ISSUER,
-  REDIRECT_URI,
-  unique,
-  issueTokens,
-} from '../helpers';
+import { authorizeWithConsent, Browser, createUser, form, ISSUER, issueTokens, REDIRECT_URI, unique } from '../helpers';
 import { authorizationRequest, csrfOf, grantRow, isSignedIn, openConsent, victim } from './support';
 
 /**
@@ -63,7 +54,9 @@ describe('redirect after POST is 303, never 307 (RFC 9700 §4.12)', () => {
 
   it('§4.12: signing up answers 303', async () => {
     const browser = new Browser();
-    const location = expect303(await browser.submit('/signup', { name: 'Post Redirect', email: `${unique('p')}@example.com`, password: 'long enough pw' }));
+    const location = expect303(
+      await browser.submit('/signup', { name: 'Post Redirect', email: `${unique('p')}@example.com`, password: 'long enough pw' }),
+    );
     expect(location.pathname).toBe('/account');
     expect(await isSignedIn(browser)).toBe(true);
   });

@@ -1,16 +1,16 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   authorizeWithConsent,
+  type Browser,
   createUser,
   expectErrorPage,
   expectJsonError,
   ISSUER,
   json,
-  redeem,
   REDIRECT_URI,
-  userToken,
-  type Browser,
   type RegisteredClient,
+  redeem,
+  userToken,
 } from '../helpers';
 import { authorizationRequest, codeCount, victim } from './support';
 
@@ -127,7 +127,10 @@ describe('redirect URI manipulation against a registered URI with a query (RFC 9
 });
 
 describe('loopback redirect URIs (RFC 8252 §7.3, RFC 9700 §4.1.3)', () => {
-  const LOOPBACK = { redirect_uris: ['http://127.0.0.1:8080/cb', 'http://[::1]:8080/cb', 'http://localhost:8080/cb'], token_endpoint_auth_method: 'none' };
+  const LOOPBACK = {
+    redirect_uris: ['http://127.0.0.1:8080/cb', 'http://[::1]:8080/cb', 'http://localhost:8080/cb'],
+    token_endpoint_auth_method: 'none',
+  };
   let target: Awaited<ReturnType<typeof consentedVictim>>;
   beforeAll(async () => {
     target = await consentedVictim(LOOPBACK);
@@ -198,7 +201,11 @@ describe('redirect URIs that can never be registered (RFC 9700 §4.1.1, RFC 6749
     ['a relative path', '/callback'],
     ['a backslash', 'https://app.example.com\\callback'],
   ])('RFC 6749 §3.1.2: registration refuses %s (%s) with invalid_redirect_uri', async (_kind, uri) => {
-    const response = await json('/oauth2/register', { client_name: 'Bad', redirect_uris: [uri] }, { headers: { Authorization: `Bearer ${ownerToken}` } });
+    const response = await json(
+      '/oauth2/register',
+      { client_name: 'Bad', redirect_uris: [uri] },
+      { headers: { Authorization: `Bearer ${ownerToken}` } },
+    );
     await expectJsonError(response, 400, 'invalid_redirect_uri');
   });
 

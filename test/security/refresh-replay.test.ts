@@ -6,9 +6,9 @@ import {
   expectJsonError,
   introspectAs,
   issueTokens,
+  type RegisteredClient,
   refreshAs,
   signedInBrowser,
-  type RegisteredClient,
   type TokenResponseBody,
 } from '../helpers';
 import { grantRow, victim } from './support';

@@ -10,10 +10,10 @@ import {
   form,
   issueTokens,
   json,
-  refreshAs,
-  registerClient,
   REDIRECT_URI,
   type RegisteredClient,
+  refreshAs,
+  registerClient,
   type TokenResponseBody,
 } from '../helpers';
 import { authorizationRequest, codeCount, tamperJwt, victim } from './support';
@@ -38,7 +38,11 @@ function addBook(accessToken: string) {
 }
 
 function clientCredentials(client: RegisteredClient, scope: string) {
-  return form('/oauth2/token', { grant_type: 'client_credentials', scope }, { Authorization: basic(client.client_id, client.client_secret!) });
+  return form(
+    '/oauth2/token',
+    { grant_type: 'client_credentials', scope },
+    { Authorization: basic(client.client_id, client.client_secret!) },
+  );
 }
 
 describe('scope elevation at the authorization endpoint (RFC 6749 §3.3, §4.1.2.1)', () => {
@@ -60,7 +64,12 @@ describe('scope elevation at the authorization endpoint (RFC 6749 §3.3, §4.1.2
     await authorizeWithConsent(browser, client, { scope: 'books:read' });
     const before = await codeCount(client.client_id);
     const request = await authorizationRequest(client, { scope: 'books:read books:write', prompt: 'none' });
-    expectErrorRedirect(await browser.get(request.url), { status: 302, redirectUri: REDIRECT_URI, error: 'consent_required', state: request.state });
+    expectErrorRedirect(await browser.get(request.url), {
+      status: 302,
+      redirectUri: REDIRECT_URI,
+      error: 'consent_required',
+      state: request.state,
+    });
     // Without prompt=none the user is asked again, for the new scope.
     const asked = await browser.get((await authorizationRequest(client, { scope: 'books:read books:write', prompt: undefined })).url);
     expect(asked.status).toBe(200);

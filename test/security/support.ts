@@ -7,12 +7,12 @@ import {
   formAction,
   hiddenFields,
   pkce,
+  type RegisteredClient,
   registerClient,
   signedInBrowser,
+  type TestUser,
   unique,
   userToken,
-  type RegisteredClient,
-  type TestUser,
 } from '../helpers';
 
 /** Everything an attack test usually starts from: a fresh user, signed in, and a fresh client of their own. */
@@ -93,11 +93,18 @@ export async function accountExists(email: string): Promise<boolean> {
 }
 
 /** Re-encodes one part of a JWT (header or payload) without touching its signature. */
-export function tamperJwt(token: string, part: 'header' | 'payload', edit: (value: Record<string, unknown>) => Record<string, unknown>): string {
+export function tamperJwt(
+  token: string,
+  part: 'header' | 'payload',
+  edit: (value: Record<string, unknown>) => Record<string, unknown>,
+): string {
   const parts = token.split('.');
   const index = part === 'header' ? 0 : 1;
   const decoded = JSON.parse(atob(parts[index]!.replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>;
-  parts[index] = btoa(JSON.stringify(edit(decoded))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  parts[index] = btoa(JSON.stringify(edit(decoded)))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
   return parts.join('.');
 }
 
@@ -169,7 +176,9 @@ export const HTML_PAGES: Record<string, { csrf: boolean; load(): Promise<Respons
   'authorization error page (unknown client)': {
     csrf: false,
     async load() {
-      const response = await new Browser().get(`/oauth2/authorize?client_id=${unique('nobody')}&redirect_uri=https%3A%2F%2Fevil.example%2F`);
+      const response = await new Browser().get(
+        `/oauth2/authorize?client_id=${unique('nobody')}&redirect_uri=https%3A%2F%2Fevil.example%2F`,
+      );
       expect(response.status).toBe(400);
       return response;
     },

@@ -10,12 +10,12 @@ import {
   issueTokens,
   json,
   postAsClient,
+  type RegisteredClient,
   refreshAs,
   registerClient,
   revokeAs,
-  userToken,
-  type RegisteredClient,
   type TokenResponseBody,
+  userToken,
 } from '../helpers';
 import { victim } from './support';
 
@@ -84,7 +84,11 @@ describe('token reuse across clients', () => {
     const { ownerToken } = await victim();
     const machineA = await registerClient(ownerToken, { grant_types: ['client_credentials'], redirect_uris: [] });
     const machineB = await registerClient(await userToken(await createUser()), { grant_types: ['client_credentials'], redirect_uris: [] });
-    const issued = await form('/oauth2/token', { grant_type: 'client_credentials', scope: 'books:read' }, { Authorization: basic(machineA.client_id, machineA.client_secret!) });
+    const issued = await form(
+      '/oauth2/token',
+      { grant_type: 'client_credentials', scope: 'books:read' },
+      { Authorization: basic(machineA.client_id, machineA.client_secret!) },
+    );
     expect(issued.status).toBe(200);
     const { access_token } = (await issued.json()) as TokenResponseBody;
     expect(await introspectAs(machineB, access_token)).toEqual({ active: false });
@@ -121,7 +125,11 @@ describe('token reuse across audiences (RFC 9068 §4, RFC 8725 §3.11)', () => {
 
   it('RFC 8725 §3.11: an access token is not a user API token for client registration', async () => {
     const { tokens } = await setup();
-    const response = await json('/oauth2/register', { client_name: 'Smuggled', redirect_uris: ['https://evil.example/cb'] }, { headers: bearer(tokens.access_token) });
+    const response = await json(
+      '/oauth2/register',
+      { client_name: 'Smuggled', redirect_uris: ['https://evil.example/cb'] },
+      { headers: bearer(tokens.access_token) },
+    );
     await expectJsonError(response, 401, 'invalid_token');
   });
 });

@@ -1,27 +1,21 @@
-import { Hono, type Context } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv, SessionInfo } from '../../env';
-import { OAuthError, PageError, type ErrorCode } from '../../errors';
+import { type ErrorCode, OAuthError, PageError } from '../../errors';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { csrfToken, verifyCsrf } from '../../middleware/csrf';
 import { loadSession, sessionIdHash } from '../../middleware/session';
 import { describeIssues } from '../../middleware/validate';
 import { now } from '../../services/crypto';
 import { S256_CHALLENGE_PATTERN } from '../../services/pkce';
+import { clientIp } from '../../services/rate-limits';
 import { matchRedirectUri } from '../../services/redirect-uris';
 import { allowedScopes, splitScope, userClaims } from '../../services/scopes';
-import {
-  deleteAuthRequest,
-  loadAuthRequest,
-  newAuthRequestId,
-  saveAuthRequest,
-  type AuthRequest,
-} from '../../storage/auth-requests';
-import { clientIp } from '../../services/rate-limits';
 import { auditStatement } from '../../storage/audit';
+import { type AuthRequest, deleteAuthRequest, loadAuthRequest, newAuthRequestId, saveAuthRequest } from '../../storage/auth-requests';
 import { clientQuery, findClient } from '../../storage/clients';
-import { isUniqueViolation } from '../../storage/db';
 import { copyCodeToKv, prepareCode } from '../../storage/codes';
+import { isUniqueViolation } from '../../storage/db';
 import { findGrant, grantOfSessionQuery, upsertGrantStatement } from '../../storage/grants';
 import type { Client, Grant } from '../../storage/schema';
 import { sessionQuery, toSessionInfo } from '../../storage/sessions';
@@ -96,7 +90,11 @@ async function lookUp(c: Context<AppEnv>, clientId: string): Promise<{ client: C
     c.set('session', null);
     return { client: await findClient(db, clientId), grant: null };
   }
-  const [session, clients, grants] = await db.batch([sessionQuery(db, idHash), clientQuery(db, clientId), grantOfSessionQuery(db, idHash, clientId)]);
+  const [session, clients, grants] = await db.batch([
+    sessionQuery(db, idHash),
+    clientQuery(db, clientId),
+    grantOfSessionQuery(db, idHash, clientId),
+  ]);
   c.set('session', toSessionInfo(idHash, session));
   return { client: clients[0], grant: grants[0] ?? null };
 }
@@ -136,9 +134,11 @@ function parseRequest(params: Record<string, unknown>, client: Client, redirectU
     throw new OAuthError('invalid_request', { description: 'code_challenge must be 43 base64url characters (RFC 7636 §4.2)' });
   }
   const prompt = splitScope(p.prompt);
-  if (prompt.some((value) => !PROMPTS.has(value))) throw new OAuthError('invalid_request', { description: 'prompt may be none, login or consent' });
+  if (prompt.some((value) => !PROMPTS.has(value)))
+    throw new OAuthError('invalid_request', { description: 'prompt may be none, login or consent' });
   // OIDC Core §3.1.2.1: none must stand alone.
-  if (prompt.includes('none') && prompt.length > 1) throw new OAuthError('invalid_request', { description: 'prompt=none cannot be combined' });
+  if (prompt.includes('none') && prompt.length > 1)
+    throw new OAuthError('invalid_request', { description: 'prompt=none cannot be combined' });
   let maxAge: number | null = null;
   if (p.max_age !== undefined) {
     if (!/^\d{1,9}$/.test(p.max_age)) throw new OAuthError('invalid_request', { description: 'max_age must be a whole number of seconds' });
@@ -193,7 +193,9 @@ async function issueCode(
     await db.batch([
       upsertGrantStatement(db, session.user.id, client.id, approved),
       code.insert,
-      ...(consented ? [auditStatement(db, { type: 'consent_granted', userId: session.user.id, clientId: client.id, ip: clientIp(c) })] : []),
+      ...(consented
+        ? [auditStatement(db, { type: 'consent_granted', userId: session.user.id, clientId: client.id, ip: clientIp(c) })]
+        : []),
     ]);
   } catch (error) {
     if (isUniqueViolation(error)) throw new PageError('Already answered', 'This request was already answered. Go back to the app.');

@@ -1,9 +1,9 @@
-import { Hono, type Context } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
 import { limitBody, requireContentType } from '../../middleware/body';
-import { checkClient, clientCredentialFields, presentedClient, type PresentedClient } from '../../middleware/client-auth';
+import { checkClient, clientCredentialFields, type PresentedClient, presentedClient } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
 import { validate } from '../../middleware/validate';
 import { hashSecret } from '../../services/crypto';

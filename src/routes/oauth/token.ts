@@ -35,7 +35,8 @@ token.post(
     const client = await authenticateClient(c, body);
     c.set('client', client);
     const grant = GRANT_HANDLERS.get(body.grant_type);
-    if (!grant) throw new OAuthError('unsupported_grant_type', { description: `grant_type ${body.grant_type.slice(0, 64)} is not supported` });
+    if (!grant)
+      throw new OAuthError('unsupported_grant_type', { description: `grant_type ${body.grant_type.slice(0, 64)} is not supported` });
     if (!client.grantTypes.includes(grant.grantType)) {
       throw new OAuthError('unauthorized_client', { description: `this client is not registered for ${grant.grantType}` });
     }

@@ -14,12 +14,15 @@ userinfo.use(cors({ origins: 'clients' }));
 
 // OIDC Core §5.3.1: the endpoint answers GET and POST alike.
 // A read: the grant check and the user's row share one D1 round trip.
-const handlers = createFactory<AppEnv>().createHandlers(requireAccessToken({ scope: 'openid', user: true, batchedGrantCheck: true }), async function userinfoResponse(c) {
-  const token = c.var.accessToken;
-  const [user] = await withStandingGrant(c, userByIdQuery(c.var.db, token.sub));
-  if (!user) throw new OAuthError('invalid_token', { status: 401, description: 'the user no longer exists' });
-  return c.json({ sub: user.id, ...userClaims(user, token.scope) }, 200, { 'Cache-Control': 'no-store' });
-});
+const handlers = createFactory<AppEnv>().createHandlers(
+  requireAccessToken({ scope: 'openid', user: true, batchedGrantCheck: true }),
+  async function userinfoResponse(c) {
+    const token = c.var.accessToken;
+    const [user] = await withStandingGrant(c, userByIdQuery(c.var.db, token.sub));
+    if (!user) throw new OAuthError('invalid_token', { status: 401, description: 'the user no longer exists' });
+    return c.json({ sub: user.id, ...userClaims(user, token.scope) }, 200, { 'Cache-Control': 'no-store' });
+  },
+);
 
 userinfo.get('/', ...handlers);
 userinfo.post('/', ...handlers);
