@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
+import { createDeps } from './deps';
 import type { AppEnv } from './env';
 import { fromHttpException, OAuthError, oauthErrorResponse, PageError } from './errors';
 import { account } from './routes/account';
@@ -18,7 +19,6 @@ import { userinfo } from './routes/oauth/userinfo';
 import { staticAssets } from './routes/static';
 import { users } from './routes/users';
 import { wellKnown } from './routes/well-known';
-import { createDb } from './storage/db';
 import { ErrorPage } from './views/error';
 
 export const app = new Hono<AppEnv>();
@@ -46,8 +46,7 @@ app.use(
 );
 
 app.use(async function requestContext(c, next) {
-  c.set('db', createDb(c.env.DB));
-  c.set('issuer', c.env.ISSUER.replace(/\/+$/, ''));
+  c.set('deps', createDeps(c.env));
   await next();
   // Pages carry CSRF tokens and personal data: never cache them.
   if (c.res.headers.get('Content-Type')?.startsWith('text/html') && !c.res.headers.has('Cache-Control')) {

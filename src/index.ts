@@ -1,10 +1,10 @@
 import { app } from './app';
+import type { Bindings } from './bindings';
 import { AUDIT_RETENTION } from './config';
-import type { Bindings } from './env';
-import { now } from './services/crypto';
+import { createDeps } from './deps';
+import { now } from './lib/crypto';
 import { rotateSigningKeys } from './services/keys';
 import { pruneAudit } from './storage/audit';
-import { createDb } from './storage/db';
 
 export { app };
 
@@ -15,14 +15,14 @@ export { app };
 export default {
   fetch: app.fetch,
   async scheduled(_controller, env, ctx) {
-    const db = createDb(env.DB);
+    const deps = createDeps(env);
     ctx.waitUntil(
       Promise.all([
-        rotateSigningKeys(db, env).then((result) => {
+        rotateSigningKeys(deps).then((result) => {
           // Key ids are public (they are in the JWKS); nothing secret is logged.
           console.log('signing key rotation:', JSON.stringify(result));
         }),
-        pruneAudit(db, now() - AUDIT_RETENTION),
+        pruneAudit(deps.db, now() - AUDIT_RETENTION),
       ]),
     );
   },

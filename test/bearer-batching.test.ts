@@ -11,8 +11,7 @@ import { basic, bearer, call, createUser, form, ISSUER, issueTokens, registerCli
 function forgetfulRoute() {
   const probe = new Hono<AppEnv>();
   probe.use(async (c, next) => {
-    c.set('db', createDb(c.env.DB));
-    c.set('issuer', ISSUER);
+    c.set('deps', { db: createDb(c.env.DB), env: c.env, issuer: ISSUER });
     await next();
   });
   probe.get('/', requireAccessToken({ scope: 'books:read', batchedGrantCheck: true }), (c) => c.json({ secret: 'leaked' }));

@@ -19,7 +19,7 @@ describe('signing keys', () => {
     const sets = await Promise.all(
       Array.from({ length: 8 }, async () => {
         clearKeyCache();
-        return getKeySet(db, env);
+        return getKeySet({ db: db, env: env });
       }),
     );
     const rows = await env.DB.prepare("select kid from signing_keys where status = 'current'").all<{ kid: string }>();
@@ -61,7 +61,7 @@ describe('signing keys', () => {
 
   it('refuses a SIGNING_KEY that is not a private P-256 JWK', async () => {
     const ctx = { db: createDb(env.DB), env: { ...env, SIGNING_KEY: '{"kty":"RSA"}' }, issuer: ISSUER };
-    await expect(getKeySet(ctx.db, ctx.env)).rejects.toThrow(/P-256/);
+    await expect(getKeySet({ db: ctx.db, env: ctx.env })).rejects.toThrow(/P-256/);
     clearKeyCache();
   });
 });
@@ -79,12 +79,12 @@ describe('signing key rotation', () => {
 
   it('promotes the published next key, retires the current one, and publishes a new next', async () => {
     const db = createDb(env.DB);
-    const before = await getKeySet(db, env);
+    const before = await getKeySet({ db: db, env: env });
     const nextBefore = (await env.DB.prepare("select kid from signing_keys where status = 'next'").first<{ kid: string }>())!.kid;
-    const result = await rotateSigningKeys(db, env);
+    const result = await rotateSigningKeys({ db: db, env: env });
     expect(result).toMatchObject({ rotated: true, current: nextBefore });
     expect(result.next).not.toBe(nextBefore);
-    const after = await getKeySet(db, env);
+    const after = await getKeySet({ db: db, env: env });
     expect(after.signing.kid).toBe(nextBefore);
     const statuses = await env.DB.prepare('select kid, status from signing_keys').all<{ kid: string; status: string }>();
     expect(statuses.results).toContainEqual({ kid: before.signing.kid, status: 'retired' });
@@ -95,7 +95,7 @@ describe('signing key rotation', () => {
     const ctx = { db: createDb(env.DB), env, issuer: ISSUER };
     const token = await signAccessToken(ctx, { sub: 'u1', clientId: 'c1', scope: ['books:read'], grantId: 'g1' });
     const jwksBefore = await (await call('/.well-known/jwks.json')).json();
-    await rotateSigningKeys(ctx.db, env);
+    await rotateSigningKeys({ db: ctx.db, env: env });
     clearKeyCache();
     // A relying party that fetches the JWKS after the rotation still finds the old key.
     const jwksAfter = createLocalJWKSet(await (await call('/.well-known/jwks.json')).json());
@@ -108,8 +108,8 @@ describe('signing key rotation', () => {
 
   it('drops a retired key from the JWKS after its grace period', async () => {
     const db = createDb(env.DB);
-    const first = (await getKeySet(db, env)).signing.kid;
-    await rotateSigningKeys(db, env);
+    const first = (await getKeySet({ db: db, env: env })).signing.kid;
+    await rotateSigningKeys({ db: db, env: env });
     clearKeyCache();
     expect(await publishedKids()).toContain(first);
     // Age the retirement past the grace period.
@@ -119,25 +119,25 @@ describe('signing key rotation', () => {
     clearKeyCache();
     expect(await publishedKids()).not.toContain(first);
     // The next rotation deletes it for good.
-    await rotateSigningKeys(db, env);
+    await rotateSigningKeys({ db: db, env: env });
     const gone = await env.DB.prepare('select count(*) as n from signing_keys where kid = ?').bind(first).first<{ n: number }>();
     expect(gone?.n).toBe(0);
   });
 
   it('rotates from the Cron Trigger through the scheduled handler', async () => {
     const db = createDb(env.DB);
-    const first = (await getKeySet(db, env)).signing.kid;
+    const first = (await getKeySet({ db: db, env: env })).signing.kid;
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController({ cron: '0 3 1 * *', scheduledTime: Date.now() }), env, ctx);
     await waitOnExecutionContext(ctx);
     clearKeyCache();
-    expect((await getKeySet(db, env)).signing.kid).not.toBe(first);
+    expect((await getKeySet({ db: db, env: env })).signing.kid).not.toBe(first);
   });
 
   it('leaves an operator key from SIGNING_KEY alone', async () => {
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });
     const secretEnv = { ...env, SIGNING_KEY: JSON.stringify(await exportJWK(privateKey)) };
-    expect(await rotateSigningKeys(createDb(env.DB), secretEnv)).toEqual({ rotated: false });
+    expect(await rotateSigningKeys({ db: createDb(env.DB), env: secretEnv })).toEqual({ rotated: false });
     clearKeyCache();
   });
 });
@@ -162,12 +162,12 @@ describe('private signing keys at rest', () => {
     expect(await verifyAccessToken(ctx, token)).toMatchObject({ sub: 'u1' });
     // Without the secret the sealed key cannot be used, and says why.
     clearKeyCache();
-    await expect(getKeySet(createDb(env.DB), env)).rejects.toThrow(/KEY_ENCRYPTION_KEY/);
+    await expect(getKeySet({ db: createDb(env.DB), env: env })).rejects.toThrow(/KEY_ENCRYPTION_KEY/);
     clearKeyCache();
   });
 
   it('stores the private key as plain JWK JSON when no KEK is set (readable later, sealed from the next rotation)', async () => {
-    await getKeySet(createDb(env.DB), env);
+    await getKeySet({ db: createDb(env.DB), env: env });
     const row = await env.DB.prepare("select private_jwk from signing_keys where status = 'current'").first<{ private_jwk: string }>();
     expect(JSON.parse(row!.private_jwk)).toHaveProperty('d');
     clearKeyCache();

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hashSecret } from '../src/services/crypto';
+import { hashSecret } from '../src/lib/crypto';
 import {
   type Browser,
   basic,

@@ -90,7 +90,7 @@ describe('storage round trips per operation', () => {
     client = await registerClient(await userToken(user), { grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] });
     browser = await signedInBrowser(user);
     tokens = (await issueTokens(browser, client, { scope: 'openid books:read offline_access' })) as typeof tokens;
-    await getKeySet(createDb(env.DB), env); // keys cached, as in a warm isolate
+    await getKeySet({ db: createDb(env.DB), env: env }); // keys cached, as in a warm isolate
   });
 
   it('a bearer call is one D1 round trip, with the books read and the grant check', async () => {

@@ -32,7 +32,7 @@ describe('verified access tokens remembered by the isolate', () => {
     // A token that lives 2 s, signed with the current key, so its exp comes
     // well inside the key cache's lifetime: only the remembered entry's own
     // exp check can refuse it.
-    const { signing } = await getKeySet(ctx.db, env);
+    const { signing } = await getKeySet({ db: ctx.db, env: env });
     const iat = Math.floor(Date.now() / 1000);
     const token = await new SignJWT({ sub: 'u1', client_id: 'c1', scope: 'books:read', gid: 'g1', jti: 'j1' })
       .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: signing.kid })
@@ -43,7 +43,7 @@ describe('verified access tokens remembered by the isolate', () => {
       .sign(signing.key);
     expect(await verifyAccessToken(ctx, token)).toMatchObject({ sub: 'u1', exp: iat + 2 });
     vi.useFakeTimers({ now: (iat + 3) * 1000, toFake: ['Date'] });
-    expect(await getKeySet(ctx.db, env)).toBe(await getKeySet(ctx.db, env));
+    expect(await getKeySet({ db: ctx.db, env: env })).toBe(await getKeySet({ db: ctx.db, env: env }));
     expect(await verifyAccessToken(ctx, token)).toBeNull();
   });
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { OAuthError } from '../errors';
-import { hashSecret, randomSecret } from '../services/crypto';
-import { CODE_VERIFIER_PATTERN, s256Challenge } from '../services/pkce';
+import { hashSecret, randomSecret } from '../lib/crypto';
+import { CODE_VERIFIER_PATTERN, s256Challenge } from '../lib/pkce';
 import { splitScope } from '../services/scopes';
 import { redeemCode } from '../storage/codes';
 import { offersRefreshToken, tokenResponse } from './issue';
@@ -17,13 +17,13 @@ export const authorizationCode = defineGrant({
       .string({ error: 'code_verifier is required (PKCE)' })
       .regex(CODE_VERIFIER_PATTERN, 'code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)'),
   }),
-  async handler(c, client, params) {
+  async handler(deps, client, params) {
     // The code is consumed only if client, redirect URI and verifier all match
     // what it was issued for (RFC 6749 §4.1.3, RFC 7636 §4.6).
     // A refresh token is minted with the redemption, in the same D1 batch, when
     // the client may have one (offersRefreshToken decides the same in SQL).
     const refreshToken = client.grantTypes.includes('refresh_token') ? randomSecret() : undefined;
-    const code = await redeemCode(c.var.db, c.env.KV, {
+    const code = await redeemCode(deps.db, deps.env.KV, {
       code: params.code,
       clientId: client.id,
       redirectUri: params.redirect_uri,
@@ -39,7 +39,7 @@ export const authorizationCode = defineGrant({
     }
     const scope = splitScope(code.scope);
     const issued = offersRefreshToken(client, scope) ? refreshToken : undefined;
-    return tokenResponse(c, client, {
+    return tokenResponse(deps, client, {
       sub: code.userId,
       grantId: code.grantId,
       scope,

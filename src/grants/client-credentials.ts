@@ -16,13 +16,13 @@ const USER_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
 export const clientCredentials = defineGrant({
   grantType: 'client_credentials',
   parameters: z.object({ scope: z.string().max(1000).optional() }),
-  async handler(c, client, params) {
+  async handler(deps, client, params) {
     if (client.tokenEndpointAuthMethod === 'none') {
       throw new OAuthError('unauthorized_client', { description: 'client_credentials needs a confidential client' });
     }
     const scope = allowedScopes(params.scope, client.scope);
     const userScope = scope.find((token) => USER_SCOPES.has(token));
     if (userScope) throw new OAuthError('invalid_scope', { description: `${userScope} needs a user; client_credentials has none` });
-    return tokenResponse(c, client, { sub: client.id, grantId: clientCredentialsGrantId(client.id), scope });
+    return tokenResponse(deps, client, { sub: client.id, grantId: clientCredentialsGrantId(client.id), scope });
   },
 });

@@ -1,6 +1,5 @@
-import type { Context } from 'hono';
 import { ACCESS_TOKEN_TTL } from '../config';
-import type { AppEnv } from '../env';
+import type { Deps } from '../deps';
 import { signAccessToken, signIdToken } from '../services/tokens';
 import type { Client } from '../storage/schema';
 import type { TokenResponse } from './types';
@@ -27,9 +26,8 @@ export function offersRefreshToken(client: Client, scope: string[]): boolean {
 }
 
 /** The token response (RFC 6749 §5.1): an access token, and an ID token when openid was granted to a user. */
-export async function tokenResponse(c: Context<AppEnv>, client: Client, options: IssueOptions): Promise<TokenResponse> {
-  const ctx = { db: c.var.db, env: c.env, issuer: c.var.issuer };
-  const accessToken = await signAccessToken(ctx, {
+export async function tokenResponse(deps: Deps, client: Client, options: IssueOptions): Promise<TokenResponse> {
+  const accessToken = await signAccessToken(deps, {
     sub: options.sub,
     clientId: client.id,
     scope: options.scope,
@@ -38,7 +36,7 @@ export async function tokenResponse(c: Context<AppEnv>, client: Client, options:
   });
   const idToken =
     options.scope.includes('openid') && options.authTime !== undefined
-      ? await signIdToken(ctx, {
+      ? await signIdToken(deps, {
           sub: options.sub,
           clientId: client.id,
           authTime: options.authTime,

@@ -17,13 +17,13 @@ export const refreshToken = defineGrant({
     refresh_token: z.string({ error: 'refresh_token is required' }).min(1).max(256),
     scope: z.string().max(1000).optional(),
   }),
-  async handler(c, client, params) {
+  async handler(deps, client, params) {
     const requested = params.scope === undefined ? [] : allowedScopes(params.scope, client.scope);
-    const rotation = await rotateRefreshToken(c.var.db, params.refresh_token, client.id, requested);
+    const rotation = await rotateRefreshToken(deps.db, params.refresh_token, client.id, requested);
     switch (rotation.outcome) {
       case 'rotated': {
         const { previous } = rotation;
-        return tokenResponse(c, client, {
+        return tokenResponse(deps, client, {
           sub: previous.userId,
           grantId: previous.grantId,
           scope: requested.length > 0 ? requested : splitScope(previous.scope),

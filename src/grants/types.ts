@@ -1,7 +1,6 @@
-import type { Context } from 'hono';
 import type { ZodType } from 'zod';
 import type { GrantType } from '../config';
-import type { AppEnv } from '../env';
+import type { Deps } from '../deps';
 import type { Client } from '../storage/schema';
 
 /** RFC 6749 §5.1 successful token response (plus `id_token`, OIDC Core §3.1.3.3). */
@@ -18,7 +17,7 @@ export interface TokenResponse {
 export interface GrantHandler<Params = unknown> {
   grantType: GrantType;
   parameters: ZodType<Params>;
-  handler(c: Context<AppEnv>, client: Client, params: Params): Promise<TokenResponse>;
+  handler(deps: Deps, client: Client, params: Params): Promise<TokenResponse>;
 }
 
 /** Lets handlers with different parameter types sit in one registry. */

@@ -7,6 +7,16 @@ import { isClientCredentialsGrant, liveGrantQuery, liveGrantUser } from '../stor
 
 const REALM = 'tollgate';
 
+/** Who a user API token belongs to. */
+export interface ApiUser {
+  userId: string;
+}
+
+/** A verified, standing access token, as a bearer route sees it. */
+export interface AccessTokenInfo extends StandingAccessToken {
+  token: string;
+}
+
 /** RFC 6750 §2.1: `Authorization: Bearer <token>`; null when absent. */
 function bearerToken(c: Context): string | null {
   const header = c.req.header('Authorization');
@@ -64,15 +74,15 @@ export function requireAccessToken(options: AccessTokenOptions): MiddlewareHandl
   return async function requireAccessToken(c, next) {
     const token = bearerToken(c);
     if (!token) throw missingToken();
-    const verified = await verifyAccessToken({ db: c.var.db, env: c.env, issuer: c.var.issuer }, token);
+    const verified = await verifyAccessToken(c.var.deps, token);
     if (!verified) throw invalidToken('the access token is invalid, expired or revoked');
     let userId: string | null;
     if (options.batchedGrantCheck && !isClientCredentialsGrant(verified.grantId)) {
       // A user's token on a read route: the check rides in the route's batch.
-      c.set('pendingGrantCheck', liveGrantQuery(c.var.db, verified.grantId, verified.jti));
+      c.set('pendingGrantCheck', liveGrantQuery(c.var.deps.db, verified.grantId, verified.jti));
       userId = verified.sub;
     } else {
-      const grant = await liveGrantUser(c.var.db, verified.grantId, verified.jti);
+      const grant = await liveGrantUser(c.var.deps.db, verified.grantId, verified.jti);
       if (!grant) throw invalidToken('the access token is invalid, expired or revoked');
       userId = grant.userId;
     }
@@ -116,7 +126,7 @@ export async function withStandingGrant<T>(c: Context<AppEnv>, read: BatchItem<'
   const check = c.get('pendingGrantCheck');
   if (!check) throw new Error('withStandingGrant needs requireAccessToken({ batchedGrantCheck: true })');
   c.set('pendingGrantCheck', undefined);
-  const [grant, result] = await c.var.db.batch([check, read]);
+  const [grant, result] = await c.var.deps.db.batch([check, read]);
   if (grant.length === 0) throw invalidToken('the access token is invalid, expired or revoked');
   return result as T;
 }
@@ -125,7 +135,7 @@ export async function withStandingGrant<T>(c: Context<AppEnv>, read: BatchItem<'
 export const requireUserToken: MiddlewareHandler<AppEnv> = async function requireUserToken(c, next) {
   const token = bearerToken(c);
   if (!token) throw missingToken();
-  const userId = await verifyUserToken({ db: c.var.db, env: c.env, issuer: c.var.issuer }, token);
+  const userId = await verifyUserToken(c.var.deps, token);
   if (!userId) throw invalidToken('the user API token is invalid or expired; sign in again at /api/login');
   c.set('apiUser', { userId });
   await next();

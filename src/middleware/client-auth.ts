@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
-import { hashSecret, timingSafeEqual } from '../services/crypto';
+import { hashSecret, timingSafeEqual } from '../lib/crypto';
 import { countFailure } from '../services/rate-limits';
 import { findClient } from '../storage/clients';
 import type { Client } from '../storage/schema';
@@ -36,7 +36,7 @@ function invalidClient(description = 'client authentication failed'): OAuthError
  * hopeless, and the real client must never be shut out by someone else's noise.
  */
 async function failed(c: Context<AppEnv>, clientId: string): Promise<never> {
-  await countFailure(c.env, 'clientAuth', clientId.slice(0, 256), { lock: false });
+  await countFailure(c.var.deps, 'clientAuth', clientId.slice(0, 256), { lock: false });
   throw invalidClient();
 }
 
@@ -73,11 +73,14 @@ export interface PresentedClient {
  * Authenticates the client at the token, revocation and introspection
  * endpoints: `client_secret_basic`, `client_secret_post`, or `none` for a
  * public client, each only for a client registered with that method. RFC 6749
- * §2.3: a client uses exactly one method per request.
+ * §2.3: a client uses exactly one method per request. Sets `c.var.client`.
  */
 export async function authenticateClient(c: Context<AppEnv>, body: ClientCredentials): Promise<Client> {
   const presented = presentedClient(c, body);
-  return checkClient(c, presented, presented.lookup ? await findClient(c.var.db, presented.id) : undefined);
+  const client = await checkClient(c, presented, presented.lookup ? await findClient(c.var.deps.db, presented.id) : undefined);
+  // CORS (cors.ts) names the authenticated client's origin on the response.
+  c.set('client', client);
+  return client;
 }
 
 /**

@@ -24,7 +24,7 @@ export function cors(options: CorsOptions): MiddlewareHandler<AppEnv> {
     const origin = c.req.header('Origin');
     if (c.req.method === 'OPTIONS' && c.req.header('Access-Control-Request-Method')) {
       c.header('Vary', 'Origin');
-      const allowed = origin !== undefined && (options.origins === 'any' || (await isClientOrigin(c.var.db, origin)));
+      const allowed = origin !== undefined && (options.origins === 'any' || (await isClientOrigin(c.var.deps.db, origin)));
       if (allowed) {
         c.header('Access-Control-Allow-Origin', options.origins === 'any' ? '*' : origin);
         c.header('Access-Control-Allow-Methods', 'GET, POST');
@@ -41,7 +41,7 @@ export function cors(options: CorsOptions): MiddlewareHandler<AppEnv> {
     c.res.headers.append('Vary', 'Origin');
     if (!origin) return;
     const clientId = c.get('client')?.id ?? c.get('accessToken')?.clientId;
-    if (clientId && (await isClientOrigin(c.var.db, origin, clientId))) {
+    if (clientId && (await isClientOrigin(c.var.deps.db, origin, clientId))) {
       c.res.headers.set('Access-Control-Allow-Origin', origin);
     }
   };

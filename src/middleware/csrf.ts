@@ -1,8 +1,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../env';
 import { PageError } from '../errors';
-import { randomSecret, timingSafeEqual } from '../services/crypto';
-import { readCookie, writeCookie } from './cookies';
+import { readCookie, writeCookie } from '../helpers/cookies';
+import { randomSecret, timingSafeEqual } from '../lib/crypto';
 
 const CSRF_COOKIE = 'tg_csrf';
 export const CSRF_FIELD = 'csrf_token';
@@ -30,7 +30,7 @@ export function csrfToken(c: Context<AppEnv>): string {
  */
 export const verifyCsrf: MiddlewareHandler<AppEnv> = async function verifyCsrf(c, next) {
   const origin = c.req.header('Origin');
-  if (origin && origin !== 'null' && origin !== new URL(c.var.issuer).origin) {
+  if (origin && origin !== 'null' && origin !== new URL(c.var.deps.issuer).origin) {
     throw new PageError('Request refused', 'This form was sent from another site.', 403);
   }
   const body = await c.req.parseBody();

@@ -19,9 +19,9 @@ account.get('/', async function accountPage(c) {
   const session = c.var.session;
   if (!session) return c.redirect('/login?return_to=%2Faccount', 302);
   const [apps, owned, activity] = await Promise.all([
-    listGrantsOfUser(c.var.db, session.user.id),
-    listClientsOfOwner(c.var.db, session.user.id),
-    recentActivity(c.var.db, session.user.id),
+    listGrantsOfUser(c.var.deps.db, session.user.id),
+    listClientsOfOwner(c.var.deps.db, session.user.id),
+    recentActivity(c.var.deps.db, session.user.id),
   ]);
   return c.html(
     <AccountPage
@@ -47,7 +47,7 @@ account.post(
     if (!session) return c.redirect('/login?return_to=%2Faccount', 303);
     const param = grantParam.safeParse(c.req.param());
     // Deleting the grant ends every code and token issued under it (bearer checks the grant).
-    if (!param.success || !(await deleteGrantOfUser(c.var.db, session.user.id, param.data.id))) {
+    if (!param.success || !(await deleteGrantOfUser(c.var.deps.db, session.user.id, param.data.id))) {
       throw new PageError('Not found', 'You have not authorized such an app.', 404);
     }
     return c.redirect('/account', 303);

@@ -21,7 +21,7 @@ function view(book: Book) {
 
 books.get('/', requireAccessToken({ scope: 'books:read', user: true, batchedGrantCheck: true }), async function readBooks(c) {
   // One D1 round trip: the grant check and the read, batched.
-  const rows: Book[] = await withStandingGrant(c, listBooksQuery(c.var.db, c.var.accessToken.sub));
+  const rows: Book[] = await withStandingGrant(c, listBooksQuery(c.var.deps.db, c.var.accessToken.sub));
   return c.json(rows.map(view));
 });
 
@@ -32,7 +32,7 @@ books.post(
   requireContentType('application/json'),
   validate('json', bookSchema),
   async function createBook(c) {
-    const book = await addBook(c.var.db, c.var.accessToken.sub, c.req.valid('json'));
+    const book = await addBook(c.var.deps.db, c.var.accessToken.sub, c.req.valid('json'));
     return c.json(view(book), 201);
   },
 );

@@ -13,12 +13,12 @@ export const clients = new Hono<AppEnv>();
 clients.use(requireUserToken);
 
 clients.get('/', async function listClients(c) {
-  const rows = await listClientsOfOwner(c.var.db, c.var.apiUser.userId);
+  const rows = await listClientsOfOwner(c.var.deps.db, c.var.apiUser.userId);
   return c.json(rows.map(clientMetadata));
 });
 
 clients.delete('/:id', validate('param', z.object({ id: z.string().min(1).max(128) })), async function deleteClient(c) {
-  const deleted = await deleteClientOfOwner(c.var.db, c.var.apiUser.userId, c.req.valid('param').id);
+  const deleted = await deleteClientOfOwner(c.var.deps.db, c.var.apiUser.userId, c.req.valid('param').id);
   if (!deleted) throw new OAuthError('not_found', { status: 404, description: 'you have no client with this id' });
   return c.body(null, 204);
 });

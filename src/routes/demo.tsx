@@ -14,7 +14,7 @@ import { DemoCallbackPage } from '../views/demo-callback';
 export const demo = new Hono<AppEnv>();
 
 demo.get('/', function demoApp(c) {
-  const issuer = c.var.issuer;
+  const issuer = c.var.deps.issuer;
   return c.html(<DemoAppPage issuer={issuer} clientId={DEMO_SPA_CLIENT_ID} redirectUri={`${issuer}/demo`} />);
 });
 

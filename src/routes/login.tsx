@@ -3,12 +3,13 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
+import { clientIp } from '../helpers/client-ip';
 import { limitBody, requireContentType } from '../middleware/body';
 import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { endSession, loadSession, startSession } from '../middleware/session';
 import { describeIssues } from '../middleware/validate';
 import { credentialsSchema, signUp, signupSchema } from '../services/accounts';
-import { clientIp, countAttempt } from '../services/rate-limits';
+import { countAttempt } from '../services/rate-limits';
 import { signIn } from '../services/sign-in';
 import { LoginPage, SignupPage } from '../views/auth-pages';
 
@@ -80,7 +81,7 @@ pages.post('/login', ...formPost, async function signInForm(c) {
     return c.html(page, 400);
   }
   const returnTo = safeReturnTo(form.data.return_to);
-  const user = await rateLimited(() => signIn(c, form.data));
+  const user = await rateLimited(() => signIn(c.var.deps, form.data, clientIp(c)));
   if (user === RATE_LIMITED) {
     const page = (
       <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error="Too many attempts. Wait a minute and try again." />
@@ -111,7 +112,7 @@ pages.post('/signup', ...formPost, async function createAccount(c) {
     return c.html(<SignupPage csrf={csrfToken(c)} returnTo={returnTo} name={name} email={email} error={error} />, 400);
   }
   const ip = clientIp(c);
-  const allowed = ip ? await rateLimited(() => countAttempt(c.env, 'signupIp', ip)) : undefined;
+  const allowed = ip ? await rateLimited(() => countAttempt(c.var.deps, 'signupIp', ip)) : undefined;
   if (allowed === RATE_LIMITED) {
     const page = (
       <SignupPage
@@ -124,7 +125,7 @@ pages.post('/signup', ...formPost, async function createAccount(c) {
     );
     return c.html(page, 429, { 'Retry-After': '60' });
   }
-  const user = await signUp(c.var.db, form.data);
+  const user = await signUp(c.var.deps, form.data);
   if (!user) {
     const error = 'An account with this email already exists.';
     return c.html(<SignupPage csrf={csrfToken(c)} returnTo={returnTo} name={name} email={email} error={error} />, 409);

@@ -2,10 +2,11 @@ import { Hono } from 'hono';
 import { USER_TOKEN_TTL } from '../config';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
+import { clientIp } from '../helpers/client-ip';
 import { limitBody, requireContentType } from '../middleware/body';
 import { validate } from '../middleware/validate';
 import { credentialsSchema, signUp, signupSchema } from '../services/accounts';
-import { clientIp, countAttempt } from '../services/rate-limits';
+import { countAttempt } from '../services/rate-limits';
 import { signIn } from '../services/sign-in';
 import { signUserToken } from '../services/tokens';
 
@@ -14,16 +15,16 @@ export const users = new Hono<AppEnv>();
 
 users.post('/users', limitBody, requireContentType('application/json'), validate('json', signupSchema), async function createAccount(c) {
   const ip = clientIp(c);
-  if (ip) await countAttempt(c.env, 'signupIp', ip);
-  const user = await signUp(c.var.db, c.req.valid('json'));
+  if (ip) await countAttempt(c.var.deps, 'signupIp', ip);
+  const user = await signUp(c.var.deps, c.req.valid('json'));
   if (!user) throw new OAuthError('conflict', { status: 409, description: 'an account with this email already exists' });
   return c.json({ id: user.id, email: user.email, name: user.name }, 201);
 });
 
 users.post('/login', limitBody, requireContentType('application/json'), validate('json', credentialsSchema), async function apiLogin(c) {
-  const user = await signIn(c, c.req.valid('json'));
+  const user = await signIn(c.var.deps, c.req.valid('json'), clientIp(c));
   if (!user) throw new OAuthError('invalid_credentials', { status: 401, description: 'email or password is incorrect' });
-  const token = await signUserToken({ db: c.var.db, env: c.env, issuer: c.var.issuer }, user.id);
+  const token = await signUserToken(c.var.deps, user.id);
   c.header('Cache-Control', 'no-store');
   return c.json({ access_token: token, token_type: 'Bearer', expires_in: USER_TOKEN_TTL });
 });

@@ -47,7 +47,7 @@ wellKnown.use(cors({ origins: 'any' }));
 const metadataJson = new Map<string, string>();
 
 function metadata(c: Context<AppEnv>) {
-  const issuer = c.var.issuer;
+  const issuer = c.var.deps.issuer;
   let body = metadataJson.get(issuer);
   if (body === undefined) {
     body = JSON.stringify(serverMetadata(issuer));
@@ -60,6 +60,6 @@ wellKnown.get('/oauth-authorization-server', metadata);
 wellKnown.get('/openid-configuration', metadata);
 
 wellKnown.get('/jwks.json', async function jwks(c) {
-  const keys = await getKeySet(c.var.db, c.env);
+  const keys = await getKeySet(c.var.deps);
   return c.json({ keys: keys.jwks }, 200, { 'Cache-Control': `public, max-age=${JWKS_MAX_AGE}` });
 });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../config';
-import type { Db } from '../storage/db';
+import type { Deps } from '../deps';
 import type { User } from '../storage/schema';
 import { createUser, findUserByEmail, updatePasswordHash } from '../storage/users';
 import { dummyPasswordHash, hashPassword, needsRehash, verifyPassword } from './passwords';
@@ -27,7 +27,7 @@ export const credentialsSchema = z.object({
 export type Credentials = z.infer<typeof credentialsSchema>;
 
 /** Creates an account; null when the email is already registered. */
-export async function signUp(db: Db, input: SignupInput): Promise<User | null> {
+export async function signUp({ db }: Deps, input: SignupInput): Promise<User | null> {
   return createUser(db, { email: input.email, name: input.name, passwordHash: await hashPassword(input.password) });
 }
 
@@ -39,7 +39,7 @@ export type Authentication = { ok: true; user: User } | { ok: false; userId: str
  * was wrong. (The failed user's id is only for the audit trail.) A hash made
  * with older parameters is replaced after a good sign-in.
  */
-export async function authenticate(db: Db, credentials: Credentials): Promise<Authentication> {
+export async function authenticate({ db }: Deps, credentials: Credentials): Promise<Authentication> {
   const user = await findUserByEmail(db, credentials.email);
   const ok = await verifyPassword(credentials.password, user?.passwordHash ?? (await dummyPasswordHash()));
   if (!user || !ok) return { ok: false, userId: user?.id ?? null };

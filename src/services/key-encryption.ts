@@ -1,4 +1,4 @@
-import { base64url, fromBase64url, sha256 } from './crypto';
+import { base64url, fromBase64url, sha256 } from '../lib/crypto';
 
 /**
  * Private signing keys at rest: when the KEY_ENCRYPTION_KEY secret is set,

@@ -1,12 +1,15 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import type { Bindings } from '../bindings';
 import { KEY_CACHE_TTL, RETIRED_KEY_GRACE, SIGNING_ALG } from '../config';
-import type { Bindings } from '../env';
+import type { Deps } from '../deps';
+import { now } from '../lib/crypto';
 import { recordAudit } from '../storage/audit';
-import type { Db } from '../storage/db';
 import { insertKeysIfAbsent, listPublishedKeys, rotateKeys } from '../storage/keys';
 import type { SigningKey, SigningKeyStatus } from '../storage/schema';
-import { now } from './crypto';
 import { openPrivateJwk, sealPrivateJwk } from './key-encryption';
+
+/** Keys need D1 and the secrets, not the issuer: the part of `Deps` they use. */
+export type KeyDeps = Pick<Deps, 'db' | 'env'>;
 
 /** The keys an isolate signs and verifies with. */
 export interface KeySet {
@@ -75,7 +78,7 @@ async function generateSigningKey(env: Bindings, status: SigningKeyStatus): Prom
   };
 }
 
-async function keySetFromDatabase(db: Db, env: Bindings): Promise<KeySet> {
+async function keySetFromDatabase({ db, env }: KeyDeps): Promise<KeySet> {
   const retiredSince = now() - RETIRED_KEY_GRACE;
   let rows = await listPublishedKeys(db, retiredSince);
   if (!rows.some((row) => row.status === 'current')) {
@@ -98,9 +101,9 @@ async function keySetFromDatabase(db: Db, env: Bindings): Promise<KeySet> {
 }
 
 /** The key set: from the SIGNING_KEY secret when set, else from D1 (created on first use). */
-export async function getKeySet(db: Db, env: Bindings): Promise<KeySet> {
+export async function getKeySet(deps: KeyDeps): Promise<KeySet> {
   if (cached && now() - cached.loadedAt < KEY_CACHE_TTL) return cached;
-  cached = env.SIGNING_KEY ? await keySetFromSecret(env.SIGNING_KEY) : await keySetFromDatabase(db, env);
+  cached = deps.env.SIGNING_KEY ? await keySetFromSecret(deps.env.SIGNING_KEY) : await keySetFromDatabase(deps);
   return cached;
 }
 
@@ -109,14 +112,14 @@ export async function getKeySet(db: Db, env: Bindings): Promise<KeySet> {
  * cache was filled, so reload once, but at most every 10 seconds: a flood of
  * made-up kids must not turn into a flood of D1 reads.
  */
-export async function getVerificationKey(db: Db, env: Bindings, kid: string | undefined): Promise<CryptoKey | null> {
+export async function getVerificationKey(deps: KeyDeps, kid: string | undefined): Promise<CryptoKey | null> {
   if (!kid) return null;
-  const keys = await getKeySet(db, env);
+  const keys = await getKeySet(deps);
   const key = keys.verifying.get(kid);
   if (key || now() - lastForcedReload < 10) return key ?? null;
   lastForcedReload = now();
   cached = null;
-  return (await getKeySet(db, env)).verifying.get(kid) ?? null;
+  return (await getKeySet(deps)).verifying.get(kid) ?? null;
 }
 
 /**
@@ -126,9 +129,10 @@ export async function getVerificationKey(db: Db, env: Bindings, kid: string | un
  * verifies; a new next key is published. A key from the SIGNING_KEY secret is
  * the operator's to rotate, so nothing happens then.
  */
-export async function rotateSigningKeys(db: Db, env: Bindings): Promise<{ rotated: boolean; current?: string; next?: string }> {
+export async function rotateSigningKeys(deps: KeyDeps): Promise<{ rotated: boolean; current?: string; next?: string }> {
+  const { db, env } = deps;
   if (env.SIGNING_KEY) return { rotated: false };
-  await getKeySet(db, env); // makes current and next on a fresh database
+  await getKeySet(deps); // makes current and next on a fresh database
   const time = now();
   // A database from before `next` keys existed gets one first, so the promotion has something to promote.
   await insertKeysIfAbsent(db, [await generateSigningKey(env, 'next')]);

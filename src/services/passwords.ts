@@ -1,5 +1,5 @@
 import { PBKDF2_ITERATIONS, PBKDF2_MAX_ITERATIONS, PBKDF2_SALT_BYTES } from '../config';
-import { base64url, fromBase64url, timingSafeEqual } from './crypto';
+import { base64url, fromBase64url, timingSafeEqual } from '../lib/crypto';
 
 // Stored form: `pbkdf2-sha256$<iterations>$<salt>$<hash>` (salt and hash base64url).
 // The string names its algorithm and parameters, so a later release can raise

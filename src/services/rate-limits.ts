@@ -1,8 +1,8 @@
-import type { Context } from 'hono';
+import type { Bindings } from '../bindings';
 import { kvTtl, RATE_LIMIT_WINDOW } from '../config';
-import type { AppEnv, Bindings } from '../env';
+import type { Deps } from '../deps';
 import { OAuthError } from '../errors';
-import { hashSecret } from './crypto';
+import { hashSecret } from '../lib/crypto';
 
 /** What is limited, and the binding that counts it (wrangler.toml [[ratelimits]]). */
 const LIMITERS = {
@@ -16,11 +16,6 @@ export type LimitName = keyof typeof LIMITERS;
 
 /** KV key prefix of a "stop checking passwords" flag; the rest is the hashed limit key. */
 const LOCK_PREFIX = 'ratelock:';
-
-/** The client's IP as Cloudflare saw it; absent locally, where nothing is limited per IP. */
-export function clientIp(c: Context<AppEnv>): string | null {
-  return c.req.header('CF-Connecting-IP') ?? null;
-}
 
 export function tooManyRequests(): OAuthError {
   return new OAuthError('too_many_requests', {
@@ -36,7 +31,7 @@ async function limitKey(name: LimitName, subject: string): Promise<string> {
 }
 
 /** Counts one attempt; throws 429 when the subject is over its limit. */
-export async function countAttempt(env: Bindings, name: LimitName, subject: string): Promise<void> {
+export async function countAttempt({ env }: Deps, name: LimitName, subject: string): Promise<void> {
   const { success } = await env[LIMITERS[name]].limit({ key: await limitKey(name, subject) });
   if (!success) throw tooManyRequests();
 }
@@ -46,7 +41,7 @@ export async function countAttempt(env: Bindings, name: LimitName, subject: stri
  * `lock`, also raises a KV flag that `assertUnlocked` honours for one window:
  * a password must not be checked at all while its account is over the limit.
  */
-export async function countFailure(env: Bindings, name: LimitName, subject: string, options: { lock: boolean }): Promise<void> {
+export async function countFailure({ env }: Deps, name: LimitName, subject: string, options: { lock: boolean }): Promise<void> {
   const key = await limitKey(name, subject);
   const { success } = await env[LIMITERS[name]].limit({ key });
   if (success) return;
@@ -55,6 +50,6 @@ export async function countFailure(env: Bindings, name: LimitName, subject: stri
 }
 
 /** Throws 429 while a lock from `countFailure` stands for the subject. */
-export async function assertUnlocked(env: Bindings, name: LimitName, subject: string): Promise<void> {
+export async function assertUnlocked({ env }: Deps, name: LimitName, subject: string): Promise<void> {
   if (await env.KV.get(LOCK_PREFIX + (await limitKey(name, subject)))) throw tooManyRequests();
 }

@@ -8,13 +8,26 @@ import {
   USER_TOKEN_TTL,
   VERIFIED_TOKEN_CACHE_SIZE,
 } from '../config';
-import type { Bindings, StandingAccessToken, VerifiedAccessToken } from '../env';
+import type { Deps } from '../deps';
 
-export type { StandingAccessToken, VerifiedAccessToken };
-
-import type { Db } from '../storage/db';
-import { base64url, now, randomSecret, sha256 } from './crypto';
+import { base64url, now, randomSecret, sha256 } from '../lib/crypto';
 import { getKeySet, getVerificationKey, type KeySet } from './keys';
+
+/** The claims of a verified access token that Tollgate relies on (RFC 9068 §2.2, plus `gid`). */
+export interface VerifiedAccessToken {
+  sub: string;
+  clientId: string;
+  scope: string[];
+  grantId: string;
+  jti: string;
+  iat: number;
+  exp: number;
+}
+
+/** A verified access token that still stands, with the user it acts for (null: the client itself). */
+export interface StandingAccessToken extends VerifiedAccessToken {
+  userId: string | null;
+}
 
 /** The audience of access tokens: the books API, the resource server this issuer protects. */
 export function resourceAudience(issuer: string): string {
@@ -29,19 +42,12 @@ export interface AccessTokenClaims {
   authTime?: number;
 }
 
-/** Where signing and verifying happen: D1 (for keys) and the bindings. */
-export interface TokenContext {
-  db: Db;
-  env: Bindings;
-  issuer: string;
-}
-
-async function sign(ctx: TokenContext, typ: string, payload: JWTPayload, ttl: number): Promise<string> {
-  const { signing } = await getKeySet(ctx.db, ctx.env);
+async function sign(deps: Deps, typ: string, payload: JWTPayload, ttl: number): Promise<string> {
+  const { signing } = await getKeySet(deps);
   const iat = now();
   return new SignJWT(payload)
     .setProtectedHeader({ alg: SIGNING_ALG, typ, kid: signing.kid })
-    .setIssuer(ctx.issuer)
+    .setIssuer(deps.issuer)
     .setIssuedAt(iat)
     .setExpirationTime(iat + ttl)
     .sign(signing.key);
@@ -51,13 +57,13 @@ async function sign(ctx: TokenContext, typ: string, payload: JWTPayload, ttl: nu
  * An access token as a JWT profile of RFC 9068: `typ: at+jwt` (§2.1) and the
  * claims of §2.2. `gid` names the grant, so revoking the grant ends the token.
  */
-export async function signAccessToken(ctx: TokenContext, claims: AccessTokenClaims): Promise<string> {
+export async function signAccessToken(deps: Deps, claims: AccessTokenClaims): Promise<string> {
   return sign(
-    ctx,
+    deps,
     'at+jwt',
     {
       sub: claims.sub,
-      aud: resourceAudience(ctx.issuer),
+      aud: resourceAudience(deps.issuer),
       client_id: claims.clientId,
       scope: claims.scope.join(' '),
       jti: randomSecret(16),
@@ -85,9 +91,9 @@ export interface IdTokenClaims {
 }
 
 /** An ID token (OIDC Core §2), signed ES256, for a client granted `openid`. */
-export async function signIdToken(ctx: TokenContext, claims: IdTokenClaims): Promise<string> {
+export async function signIdToken(deps: Deps, claims: IdTokenClaims): Promise<string> {
   return sign(
-    ctx,
+    deps,
     'JWT',
     {
       ...claims.claims,
@@ -103,14 +109,14 @@ export async function signIdToken(ctx: TokenContext, claims: IdTokenClaims): Pro
 }
 
 /** The user API token from `/api/login`: its own audience, so it is never an access token. */
-export async function signUserToken(ctx: TokenContext, userId: string): Promise<string> {
-  return sign(ctx, 'JWT', { sub: userId, aud: USER_API_AUDIENCE }, USER_TOKEN_TTL);
+export async function signUserToken(deps: Deps, userId: string): Promise<string> {
+  return sign(deps, 'JWT', { sub: userId, aud: USER_API_AUDIENCE }, USER_TOKEN_TTL);
 }
 
-async function verify(ctx: TokenContext, token: string, typ: string, audience: string): Promise<JWTPayload | null> {
+async function verify(deps: Deps, token: string, typ: string, audience: string): Promise<JWTPayload | null> {
   try {
-    const { payload } = await jwtVerify(token, (header) => getVerificationKey(ctx.db, ctx.env, header.kid).then(orThrow), {
-      issuer: ctx.issuer,
+    const { payload } = await jwtVerify(token, (header) => getVerificationKey(deps, header.kid).then(orThrow), {
+      issuer: deps.issuer,
       audience,
       algorithms: [SIGNING_ALG],
       typ,
@@ -156,15 +162,15 @@ export function verifiedTokenCount(): number {
  * Verifies an access token's JWT: signature, `typ` (RFC 9068 §4), `iss`,
  * `aud`, `exp`. Whether its grant still stands is the caller's second check.
  */
-export async function verifyAccessToken(ctx: TokenContext, token: string): Promise<VerifiedAccessToken | null> {
-  const cacheKey = `${ctx.issuer} ${token}`;
-  const keys = await getKeySet(ctx.db, ctx.env);
+export async function verifyAccessToken(deps: Deps, token: string): Promise<VerifiedAccessToken | null> {
+  const cacheKey = `${deps.issuer} ${token}`;
+  const keys = await getKeySet(deps);
   const hit = verifiedTokens.get(cacheKey);
   if (hit) {
     if (hit.keys === keys && hit.claims.exp > now()) return hit.claims;
     verifiedTokens.delete(cacheKey);
   }
-  const payload = await verify(ctx, token, 'at+jwt', resourceAudience(ctx.issuer));
+  const payload = await verify(deps, token, 'at+jwt', resourceAudience(deps.issuer));
   if (!payload || typeof payload.sub !== 'string') return null;
   const { client_id: clientId, scope, gid, jti, iat, exp } = payload;
   if (typeof clientId !== 'string' || typeof scope !== 'string' || typeof gid !== 'string' || typeof jti !== 'string') return null;
@@ -180,13 +186,13 @@ export async function verifyAccessToken(ctx: TokenContext, token: string): Promi
     exp,
   });
   // The key set now cached (a kid unknown to `keys` may have made verify reload it).
-  rememberVerified(cacheKey, await getKeySet(ctx.db, ctx.env), claims);
+  rememberVerified(cacheKey, await getKeySet(deps), claims);
   return claims;
 }
 
 /** Verifies a user API token; returns the user id or null. */
-export async function verifyUserToken(ctx: TokenContext, token: string): Promise<string | null> {
-  const payload = await verify(ctx, token, 'JWT', USER_API_AUDIENCE);
+export async function verifyUserToken(deps: Deps, token: string): Promise<string | null> {
+  const payload = await verify(deps, token, 'JWT', USER_API_AUDIENCE);
   return typeof payload?.sub === 'string' ? payload.sub : null;
 }
 
@@ -195,18 +201,16 @@ export async function verifyUserToken(ctx: TokenContext, token: string): Promise
  * this issuer, and an ID token (not an access token). An expired hint is still
  * accepted, as the specification asks. Returns the user and the client.
  */
-export async function verifyIdTokenHint(ctx: TokenContext, token: string): Promise<{ sub: string; clientId: string } | null> {
+export async function verifyIdTokenHint(deps: Deps, token: string): Promise<{ sub: string; clientId: string } | null> {
   try {
-    const { payload, protectedHeader } = await compactVerify(
-      token,
-      (header) => getVerificationKey(ctx.db, ctx.env, header.kid).then(orThrow),
-      { algorithms: [SIGNING_ALG] },
-    );
+    const { payload, protectedHeader } = await compactVerify(token, (header) => getVerificationKey(deps, header.kid).then(orThrow), {
+      algorithms: [SIGNING_ALG],
+    });
     if (protectedHeader.typ !== 'JWT') return null;
     const claims = JSON.parse(new TextDecoder().decode(payload)) as JWTPayload;
     const audience = Array.isArray(claims.aud) ? claims.aud[0] : claims.aud;
     // A user API token is a JWT too, but its audience is not a client.
-    if (claims.iss !== ctx.issuer || typeof claims.sub !== 'string' || typeof audience !== 'string' || audience === USER_API_AUDIENCE) {
+    if (claims.iss !== deps.issuer || typeof claims.sub !== 'string' || typeof audience !== 'string' || audience === USER_API_AUDIENCE) {
       return null;
     }
     return { sub: claims.sub, clientId: audience };

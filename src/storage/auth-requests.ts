@@ -1,5 +1,5 @@
 import { AUTH_REQUEST_TTL, kvTtl } from '../config';
-import { randomSecret } from '../services/crypto';
+import { randomSecret } from '../lib/crypto';
 
 /** KV key prefix of a pending authorization request; the rest is its random id. */
 const KV_PREFIX = 'authreq:';

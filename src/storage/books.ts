@@ -1,5 +1,5 @@
 import { asc, eq, sql } from 'drizzle-orm';
-import { now } from '../services/crypto';
+import { now } from '../lib/crypto';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
 import { type Book, books } from './schema';

@@ -1,6 +1,6 @@
 import { and, eq, gt, isNotNull, isNull, sql } from 'drizzle-orm';
 import { CODE_TTL, kvTtl } from '../config';
-import { hashSecret, now, randomSecret } from '../services/crypto';
+import { hashSecret, now, randomSecret } from '../lib/crypto';
 import { auditStatement } from './audit';
 import type { Db } from './db';
 import { grantIdSubquery } from './grants';

@@ -1,5 +1,5 @@
 import { and, desc, eq, isNotNull, notExists, type Placeholder, sql } from 'drizzle-orm';
-import { now } from '../services/crypto';
+import { now } from '../lib/crypto';
 import { recordAudit } from './audit';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';

@@ -1,6 +1,6 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import { REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL, SUPPORTED_SCOPES } from '../config';
-import { hashSecret, now, randomSecret } from '../services/crypto';
+import { hashSecret, now, randomSecret } from '../lib/crypto';
 import { auditStatement } from './audit';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';

@@ -1,5 +1,5 @@
 import { lt } from 'drizzle-orm';
-import { now } from '../services/crypto';
+import { now } from '../lib/crypto';
 import type { Db } from './db';
 import { revokedTokens } from './schema';
 

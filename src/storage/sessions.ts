@@ -1,10 +1,16 @@
 import { and, eq, gt, sql } from 'drizzle-orm';
 import { SESSION_TTL } from '../config';
-import type { SessionInfo } from '../env';
-import { hashSecret, now, randomSecret } from '../services/crypto';
+import { hashSecret, now, randomSecret } from '../lib/crypto';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
-import { sessions, users } from './schema';
+import { sessions, type User, users } from './schema';
+
+/** What a browser session resolves to. */
+export interface SessionInfo {
+  idHash: string;
+  user: User;
+  authTime: number;
+}
 
 /** Starts a session; returns the cookie value. Only its hash is stored. */
 export async function createSession(db: Db, userId: string): Promise<string> {

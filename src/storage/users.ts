@@ -1,5 +1,5 @@
 import { eq, sql } from 'drizzle-orm';
-import { now } from '../services/crypto';
+import { now } from '../lib/crypto';
 import type { Db } from './db';
 import { isUniqueViolation } from './db';
 import { bind, preparedOnce } from './prepared';

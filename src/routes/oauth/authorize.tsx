@@ -1,14 +1,14 @@
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import type { AppEnv, SessionInfo } from '../../env';
+import type { AppEnv } from '../../env';
 import { type ErrorCode, OAuthError, PageError } from '../../errors';
+import { clientIp } from '../../helpers/client-ip';
+import { now } from '../../lib/crypto';
+import { S256_CHALLENGE_PATTERN } from '../../lib/pkce';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { csrfToken, verifyCsrf } from '../../middleware/csrf';
 import { loadSession, sessionIdHash } from '../../middleware/session';
 import { describeIssues } from '../../middleware/validate';
-import { now } from '../../services/crypto';
-import { S256_CHALLENGE_PATTERN } from '../../services/pkce';
-import { clientIp } from '../../services/rate-limits';
 import { matchRedirectUri } from '../../services/redirect-uris';
 import { allowedScopes, splitScope, userClaims } from '../../services/scopes';
 import { auditStatement } from '../../storage/audit';
@@ -18,6 +18,7 @@ import { copyCodeToKv, prepareCode } from '../../storage/codes';
 import { isUniqueViolation } from '../../storage/db';
 import { findGrant, grantOfSessionQuery, upsertGrantStatement } from '../../storage/grants';
 import type { Client, Grant } from '../../storage/schema';
+import type { SessionInfo } from '../../storage/sessions';
 import { sessionQuery, toSessionInfo } from '../../storage/sessions';
 import { ConsentPage } from '../../views/consent';
 
@@ -64,7 +65,7 @@ function queryParams(c: Context<AppEnv>): Record<string, string | string[]> {
 function clientRedirect(c: Context<AppEnv>, redirectUri: string, params: Record<string, string | null | undefined>): URL {
   const url = new URL(redirectUri);
   for (const [key, value] of Object.entries(params)) if (value != null) url.searchParams.append(key, value);
-  url.searchParams.append('iss', c.var.issuer);
+  url.searchParams.append('iss', c.var.deps.issuer);
   return url;
 }
 
@@ -84,7 +85,7 @@ function errorRedirect(c: Context<AppEnv>, redirectUri: string, state: string | 
  * (for remembered consent).
  */
 async function lookUp(c: Context<AppEnv>, clientId: string): Promise<{ client: Client | undefined; grant: Grant | null }> {
-  const db = c.var.db;
+  const db = c.var.deps.db;
   const idHash = await sessionIdHash(c);
   if (!idHash) {
     c.set('session', null);
@@ -174,7 +175,7 @@ async function issueCode(
   approvedBefore: string | undefined,
   consented: boolean,
 ) {
-  const db = c.var.db;
+  const db = c.var.deps.db;
   const approved = [...new Set([...splitScope(approvedBefore), ...request.scope])].join(' ');
   const code = await prepareCode(db, {
     requestId: request.id,
@@ -304,14 +305,14 @@ authorize.post(
     if (!session || session.user.id !== request.userId) {
       throw new PageError('Not allowed', 'This consent request belongs to another sign-in. Go back to the app and start again.', 403);
     }
-    const client = await findClient(c.var.db, request.clientId);
+    const client = await findClient(c.var.deps.db, request.clientId);
     if (!client) throw new PageError('Unknown app', 'The app that sent you here is no longer registered.');
     await deleteAuthRequest(c.env.KV, request.id);
 
     if (form.data.decision === 'deny') {
       return errorRedirect(c, request.redirectUri, request.state, 'access_denied', 'the user denied the request');
     }
-    const existing = await findGrant(c.var.db, session.user.id, client.id);
+    const existing = await findGrant(c.var.deps.db, session.user.id, client.id);
     return issueCode(c, request, session, client, existing?.scope, true);
   },
 );

@@ -2,11 +2,11 @@ import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
+import { hashSecret } from '../../lib/crypto';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { checkClient, clientCredentialFields, type PresentedClient, presentedClient } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
 import { validate } from '../../middleware/validate';
-import { hashSecret } from '../../services/crypto';
 import { resourceAudience, verifyAccessToken } from '../../services/tokens';
 import { clientQuery } from '../../storage/clients';
 import type { Db } from '../../storage/db';
@@ -36,7 +36,7 @@ introspect.post(
   validate('form', introspectionSchema),
   async function introspectToken(c) {
     const body = c.req.valid('form');
-    const db = c.var.db;
+    const db = c.var.deps.db;
     const presented = presentedClient(c, body);
     const noStore = { 'Cache-Control': 'no-store' };
     // RFC 7662 §2.2: revoked, expired, unknown and foreign tokens all look alike.
@@ -46,7 +46,7 @@ introspect.post(
     // as the token's standing, and the client is checked before anything is
     // answered. An access token is a JWT, checked without I/O first; anything
     // else may be a refresh token, looked up by its hash.
-    const access = body.token.includes('.') ? await verifyAccessToken({ db, env: c.env, issuer: c.var.issuer }, body.token) : null;
+    const access = body.token.includes('.') ? await verifyAccessToken(c.var.deps, body.token) : null;
     if (access) {
       const [clientRows, grantRows] = await readWithClient(db, presented, liveGrantWithEmailQuery(db, access.grantId, access.jti));
       const client = await introspectingClient(c, presented, clientRows[0]);
@@ -61,8 +61,8 @@ introspect.post(
           client_id: access.clientId,
           sub: access.sub,
           ...(grant.email ? { username: grant.email } : {}),
-          iss: c.var.issuer,
-          aud: resourceAudience(c.var.issuer),
+          iss: c.var.deps.issuer,
+          aud: resourceAudience(c.var.deps.issuer),
           iat: access.iat,
           exp: access.exp,
           jti: access.jti,
@@ -84,7 +84,7 @@ introspect.post(
         client_id: refresh.token.clientId,
         sub: refresh.token.userId,
         ...(refresh.email ? { username: refresh.email } : {}),
-        iss: c.var.issuer,
+        iss: c.var.deps.issuer,
         iat: refresh.token.createdAt,
         exp: refresh.token.expiresAt,
       },

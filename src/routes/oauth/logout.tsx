@@ -52,14 +52,14 @@ function parse(params: unknown): LogoutParams {
 async function resolveTarget(c: Context<AppEnv>, params: LogoutParams): Promise<LogoutTarget> {
   let clientId = params.client_id;
   if (params.id_token_hint !== undefined) {
-    const hint = await verifyIdTokenHint({ db: c.var.db, env: c.env, issuer: c.var.issuer }, params.id_token_hint);
+    const hint = await verifyIdTokenHint(c.var.deps, params.id_token_hint);
     if (!hint) throw new PageError('Invalid request', 'The app sent an ID token this server did not issue.');
     if (clientId !== undefined && clientId !== hint.clientId) {
       throw new PageError('Invalid request', 'client_id does not match the ID token.');
     }
     clientId = hint.clientId;
   }
-  const client = clientId === undefined ? null : ((await findClient(c.var.db, clientId)) ?? null);
+  const client = clientId === undefined ? null : ((await findClient(c.var.deps.db, clientId)) ?? null);
   if (clientId !== undefined && !client) throw new PageError('Unknown app', 'The app that sent you here is not registered.');
   const requested = params.post_logout_redirect_uri ?? null;
   if (requested !== null && !client?.postLogoutRedirectUris.includes(requested)) {

@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { CLIENT_AUTH_METHODS, GRANT_TYPES } from '../../config';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
+import { hashSecret, now, randomSecret } from '../../lib/crypto';
 import { requireUserToken } from '../../middleware/bearer-auth';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { validate } from '../../middleware/validate';
-import { hashSecret, now, randomSecret } from '../../services/crypto';
 import { countAttempt } from '../../services/rate-limits';
 import { redirectUriProblem } from '../../services/redirect-uris';
 import { isSupportedScope, splitScope } from '../../services/scopes';
@@ -91,7 +91,7 @@ register.post(
   requireContentType('application/json'),
   validate('json', registrationSchema, 'invalid_client_metadata'),
   async function registerClient(c) {
-    await countAttempt(c.env, 'registration', c.var.apiUser.userId);
+    await countAttempt(c.var.deps, 'registration', c.var.apiUser.userId);
     const input = c.req.valid('json');
     const { redirectUris, postLogoutRedirectUris, grantTypes, scope } = checkRegistration(input);
     const confidential = input.token_endpoint_auth_method !== 'none';
@@ -109,7 +109,7 @@ register.post(
       scope,
       createdAt: now(),
     };
-    await insertClient(c.var.db, client);
+    await insertClient(c.var.deps.db, client);
     const body = {
       ...clientMetadata(client),
       // RFC 7591 §3.2.1: 0 means the secret does not expire.

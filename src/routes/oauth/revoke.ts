@@ -29,12 +29,11 @@ revoke.post(
   async function revokeToken(c) {
     const body = c.req.valid('form');
     const client = await authenticateClient(c, body);
-    c.set('client', client);
-    const db = c.var.db;
+    const db = c.var.deps.db;
     // The hint only orders the lookups (RFC 7009 §2.1); an unknown hint is ignored.
     const tryAccessFirst = body.token_type_hint === 'access_token';
     const revokeAccess = async () => {
-      const claims = await verifyAccessToken({ db, env: c.env, issuer: c.var.issuer }, body.token);
+      const claims = await verifyAccessToken(c.var.deps, body.token);
       // A client may revoke only its own tokens.
       if (!claims || claims.clientId !== client.id) return false;
       await revokeAccessToken(db, claims.jti, claims.exp);

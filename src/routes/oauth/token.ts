@@ -33,7 +33,6 @@ token.post(
   async function tokenRequest(c) {
     const body = c.req.valid('form');
     const client = await authenticateClient(c, body);
-    c.set('client', client);
     const grant = GRANT_HANDLERS.get(body.grant_type);
     if (!grant)
       throw new OAuthError('unsupported_grant_type', { description: `grant_type ${body.grant_type.slice(0, 64)} is not supported` });
@@ -42,7 +41,7 @@ token.post(
     }
     const params = grant.parameters.safeParse(body);
     if (!params.success) throw new OAuthError('invalid_request', { description: describeIssues(params.error.issues) });
-    const response = await grant.handler(c, client, params.data);
+    const response = await grant.handler(c.var.deps, client, params.data);
     // RFC 6749 §5.1: token responses must not be cached.
     return c.json(response, 200, { 'Cache-Control': 'no-store', Pragma: 'no-cache' });
   },

@@ -18,7 +18,7 @@ const handlers = createFactory<AppEnv>().createHandlers(
   requireAccessToken({ scope: 'openid', user: true, batchedGrantCheck: true }),
   async function userinfoResponse(c) {
     const token = c.var.accessToken;
-    const [user] = await withStandingGrant(c, userByIdQuery(c.var.db, token.sub));
+    const [user] = await withStandingGrant(c, userByIdQuery(c.var.deps.db, token.sub));
     if (!user) throw new OAuthError('invalid_token', { status: 401, description: 'the user no longer exists' });
     return c.json({ sub: user.id, ...userClaims(user, token.scope) }, 200, { 'Cache-Control': 'no-store' });
   },

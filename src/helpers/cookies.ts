@@ -9,7 +9,7 @@ import type { AppEnv } from '../env';
  * plain http is only for local development.
  */
 function isSecure(c: Context<AppEnv>): boolean {
-  return c.var.issuer.startsWith('https://');
+  return c.var.deps.issuer.startsWith('https://');
 }
 
 export function cookieName(c: Context<AppEnv>, name: string): string {

@@ -1,0 +1,22 @@
+/**
+ * The Worker's bindings (wrangler.toml) and the secrets an operator may set.
+ * Ground floor: every layer may import this type, and it imports nothing.
+ */
+export interface Bindings {
+  DB: D1Database;
+  KV: KVNamespace;
+  /** The issuer identifier, e.g. `https://auth.example.com` (no trailing slash). */
+  ISSUER: string;
+  /** Optional private signing key (a JWK, JSON) set with `wrangler secret put SIGNING_KEY`. */
+  SIGNING_KEY?: string;
+  /** Optional secret that encrypts private signing keys at rest in D1 (AES-256-GCM). */
+  KEY_ENCRYPTION_KEY?: string;
+  /** Static files from ./public (the demo app's script). */
+  ASSETS: Fetcher;
+  /** Rate Limiting bindings (wrangler.toml [[ratelimits]]). */
+  SIGN_IN_LIMITER: RateLimit;
+  SIGN_IN_IP_LIMITER: RateLimit;
+  CLIENT_AUTH_LIMITER: RateLimit;
+  REGISTRATION_LIMITER: RateLimit;
+  SIGNUP_IP_LIMITER: RateLimit;
+}
