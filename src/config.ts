@@ -64,6 +64,26 @@ export const RATE_LIMIT_WINDOW = 60;
 /** How long audit events are kept; older ones are pruned by the Cron Trigger. 90 days, seconds. */
 export const AUDIT_RETENTION = 90 * 24 * 60 * 60;
 
+/**
+ * Longest accepted request parameters, characters (src/lib/params.ts). Each
+ * is far above any legitimate value and bounds what is hashed, stored or
+ * echoed back. A client id Tollgate issues is 22 characters.
+ */
+export const CLIENT_ID_MAX_LENGTH = 256;
+/** Client secrets Tollgate issues are 43 characters. */
+export const CLIENT_SECRET_MAX_LENGTH = 512;
+export const REDIRECT_URI_MAX_LENGTH = 2000;
+/** A space-separated scope string (RFC 6749 §3.3). */
+export const SCOPE_MAX_LENGTH = 1000;
+/** `state`, `nonce` and other values a client picks and gets back. */
+export const CLIENT_VALUE_MAX_LENGTH = 1000;
+/** Access, ID and refresh tokens presented to an endpoint. */
+export const TOKEN_MAX_LENGTH = 4096;
+/** Codes and refresh tokens Tollgate issues are 43 characters. */
+export const OPAQUE_TOKEN_MAX_LENGTH = 256;
+/** An email address (RFC 5321 §4.5.3.1: a path is at most 256 octets with its brackets). */
+export const EMAIL_MAX_LENGTH = 254;
+
 /** Password length bounds, characters. */
 export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 256;
