@@ -1,7 +1,6 @@
 import type { Bindings } from './bindings';
 import type { Deps } from './deps';
 import type { AccessTokenInfo, ApiUser } from './middleware/bearer-auth';
-import type { liveGrantQuery } from './storage/grants';
 import type { Client } from './storage/schema';
 import type { SessionInfo } from './storage/sessions';
 
@@ -20,8 +19,6 @@ export type AppEnv = {
     session: SessionInfo | null;
     apiUser: ApiUser;
     accessToken: AccessTokenInfo;
-    /** A bearer route's grant check, not yet run: `withStandingGrant` batches it with the route's read. */
-    pendingGrantCheck: ReturnType<typeof liveGrantQuery> | undefined;
     client: Client;
     cspNonce: string;
   };

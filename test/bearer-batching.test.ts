@@ -3,22 +3,49 @@ import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import type { AppEnv } from '../src/env';
 import { type OAuthError, oauthErrorResponse } from '../src/errors';
-import { requireAccessToken } from '../src/middleware/bearer-auth';
+import { bearerRead } from '../src/helpers/bearer-read';
+import { addBook, listBooksQuery } from '../src/storage/books';
 import { createDb } from '../src/storage/db';
 import { basic, bearer, call, createUser, form, ISSUER, issueTokens, registerClient, signedInBrowser, userToken } from './helpers';
 
-/** A route that opts into the batched grant check and then forgets to run it. */
-function forgetfulRoute() {
+/**
+ * A read route made with `bearerRead`, over a D1 binding that records each
+ * batch (its number of statements) and whether the route's read was built.
+ */
+function probeRoute(scope: string) {
+  const batches: number[] = [];
+  const reads: string[] = [];
+  const d1 = new Proxy(env.DB, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop === 'batch') {
+        return (list: D1PreparedStatement[]) => {
+          batches.push(list.length);
+          return value.call(target, list);
+        };
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
   const probe = new Hono<AppEnv>();
   probe.use(async (c, next) => {
-    c.set('deps', { db: createDb(c.env.DB), env: c.env, issuer: ISSUER });
+    c.set('deps', { db: createDb(d1), env: c.env, issuer: ISSUER });
     await next();
   });
-  probe.get('/', requireAccessToken({ scope: 'books:read', batchedGrantCheck: true }), (c) => c.json({ secret: 'leaked' }));
+  probe.get(
+    '/',
+    bearerRead(
+      { scope, user: true },
+      (db, token) => {
+        reads.push(token.sub);
+        return listBooksQuery(db, token.sub);
+      },
+      (c, rows) => c.json({ titles: rows.map((book) => book.title) }),
+    ),
+  );
   probe.onError((error) => oauthErrorResponse(error as OAuthError));
-  return probe;
+  return { probe, batches, reads };
 }
-
 describe('bearer checks batched with the read (one D1 round trip)', () => {
   it('GET /api/books refuses a revoked token in the same batch as the read', async () => {
     const user = await createUser();
@@ -41,16 +68,41 @@ describe('bearer checks batched with the read (one D1 round trip)', () => {
     expect(await refused.json()).toMatchObject({ error: 'invalid_token' });
   });
 
-  it('still refuses a revoked token when a route forgets to run the check, and leaks nothing', async () => {
+  it('bearerRead refuses a revoked token although its read, in the same batch, found rows, and leaks nothing', async () => {
     const user = await createUser();
     const client = await registerClient(await userToken(user));
     const tokens = await issueTokens(await signedInBrowser(user), client, { scope: 'books:read' });
-    const probe = forgetfulRoute();
+    await addBook(createDb(env.DB), user.id, { title: 'Secret Diary', author: 'Me' });
+    const { probe, batches } = probeRoute('books:read');
     const live = await probe.request('/', { headers: bearer(tokens.access_token) }, env);
     expect(live.status).toBe(200);
+    expect(await live.json()).toEqual({ titles: ['Secret Diary'] });
     await form('/oauth2/revoke', { token: tokens.access_token }, { Authorization: basic(client.client_id, client.client_secret!) });
     const revoked = await probe.request('/', { headers: bearer(tokens.access_token) }, env);
     expect(revoked.status).toBe(401);
-    expect(await revoked.text()).not.toContain('leaked');
+    expect(revoked.headers.get('WWW-Authenticate')).toContain('error="invalid_token"');
+    const body = await revoked.text();
+    expect(JSON.parse(body)).toMatchObject({ error: 'invalid_token' });
+    expect(body).not.toContain('Secret Diary');
+    // Each call: one batch of two statements, the grant check and the read.
+    expect(batches).toEqual([2, 2]);
+  });
+
+  it('bearerRead answers a revoked token without the scope with 401, a standing one with 403, and reads nothing', async () => {
+    const user = await createUser();
+    const client = await registerClient(await userToken(user));
+    const tokens = await issueTokens(await signedInBrowser(user), client, { scope: 'books:read' });
+    const { probe, batches, reads } = probeRoute('books:write');
+    const standing = await probe.request('/', { headers: bearer(tokens.access_token) }, env);
+    expect(standing.status).toBe(403);
+    expect(await standing.json()).toMatchObject({ error: 'insufficient_scope' });
+    // RFC 6750 §3.1: the scope the request needs, in the challenge.
+    expect(standing.headers.get('WWW-Authenticate')).toContain('scope="books:write"');
+    await form('/oauth2/revoke', { token: tokens.access_token }, { Authorization: basic(client.client_id, client.client_secret!) });
+    const revoked = await probe.request('/', { headers: bearer(tokens.access_token) }, env);
+    expect(revoked.status).toBe(401);
+    expect(await revoked.json()).toMatchObject({ error: 'invalid_token' });
+    expect(reads).toEqual([]);
+    expect(batches).toEqual([]);
   });
 });

@@ -1,9 +1,8 @@
-import type { BatchItem } from 'drizzle-orm/batch';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../env';
-import { OAuthError, oauthErrorResponse } from '../errors';
-import { type StandingAccessToken, verifyAccessToken, verifyUserToken } from '../services/tokens';
-import { isClientCredentialsGrant, liveGrantQuery, liveGrantUser } from '../storage/grants';
+import { OAuthError } from '../errors';
+import { type StandingAccessToken, type VerifiedAccessToken, verifyAccessToken, verifyUserToken } from '../services/tokens';
+import { liveGrantUser } from '../storage/grants';
 
 const REALM = 'tollgate';
 
@@ -15,6 +14,14 @@ export interface ApiUser {
 /** A verified, standing access token, as a bearer route sees it. */
 export interface AccessTokenInfo extends StandingAccessToken {
   token: string;
+}
+
+/** What a bearer route asks of the access token. */
+export interface AccessTokenOptions {
+  /** The scope the route needs (RFC 6750 §3.1 insufficient_scope otherwise). */
+  scope: string;
+  /** The route acts for a user: a client_credentials token (no user) is refused. */
+  user?: boolean;
 }
 
 /** RFC 6750 §2.1: `Authorization: Bearer <token>`; null when absent. */
@@ -52,83 +59,66 @@ function missingToken(): OAuthError {
   });
 }
 
-export interface AccessTokenOptions {
-  /** The scope the route needs (RFC 6750 §3.1 insufficient_scope otherwise). */
-  scope: string;
-  /** The route acts for a user: a client_credentials token (no user) is refused. */
-  user?: boolean;
-  /**
-   * For read-only routes: the grant check joins the route's own D1 batch
-   * through `withStandingGrant`, so the whole request is one round trip. Should
-   * the route not call it, the check runs after the route and its answer is
-   * replaced by a 401 when the token no longer stands.
-   */
-  batchedGrantCheck?: boolean;
+/** RFC 6750 §3.1 invalid_token (401): the token was revoked, expired or never valid. */
+export function tokenNoLongerStands(): OAuthError {
+  return invalidToken('the access token is invalid, expired or revoked');
+}
+
+/**
+ * The request's access token (RFC 6750 §2.1), verified as an RFC 9068 JWT:
+ * signature, audience and expiry only. Whether its grant still stands is D1's
+ * answer, which the caller asks (alone or in its own batch). Throws
+ * invalid_token (401) when the token is absent or does not verify.
+ */
+export async function verifiedBearer(c: Context<AppEnv>): Promise<{ token: string; verified: VerifiedAccessToken }> {
+  const token = bearerToken(c);
+  if (!token) throw missingToken();
+  const verified = await verifyAccessToken(c.var.deps, token);
+  if (!verified) throw tokenNoLongerStands();
+  return { token, verified };
+}
+
+/**
+ * RFC 6750 §3.1 insufficient_scope (403) for a token the route may not use, or
+ * null when it may. Only for a token known to stand: a token that no longer
+ * stands is answered 401 first, whatever it lacks.
+ */
+export function accessRefusal(claims: StandingAccessToken, options: AccessTokenOptions): OAuthError | null {
+  if (!claims.scope.includes(options.scope)) {
+    return new OAuthError('insufficient_scope', {
+      status: 403,
+      description: `this request needs scope ${options.scope}`,
+      headers: { 'WWW-Authenticate': challenge('insufficient_scope', undefined, options.scope) },
+    });
+  }
+  if (options.user && claims.userId === null) {
+    return new OAuthError('insufficient_scope', {
+      status: 403,
+      description: 'this API acts for a user; a client_credentials token has none',
+      headers: { 'WWW-Authenticate': challenge('insufficient_scope', 'a user token is required', options.scope) },
+    });
+  }
+  return null;
 }
 
 /**
  * Protects a resource route: a valid access token (RFC 9068 JWT) whose grant
- * still exists and that carries the route's scope.
+ * still exists and that carries the route's scope. The grant check is a D1
+ * round trip of its own, before the route runs: right for writes, which must
+ * not happen for a revoked token. A read batches the check with itself
+ * instead: see `bearerRead` (helpers/bearer-read.ts).
  */
 export function requireAccessToken(options: AccessTokenOptions): MiddlewareHandler<AppEnv> {
   return async function requireAccessToken(c, next) {
-    const token = bearerToken(c);
-    if (!token) throw missingToken();
-    const verified = await verifyAccessToken(c.var.deps, token);
-    if (!verified) throw invalidToken('the access token is invalid, expired or revoked');
-    let userId: string | null;
-    if (options.batchedGrantCheck && !isClientCredentialsGrant(verified.grantId)) {
-      // A user's token on a read route: the check rides in the route's batch.
-      c.set('pendingGrantCheck', liveGrantQuery(c.var.deps.db, verified.grantId, verified.jti));
-      userId = verified.sub;
-    } else {
-      const grant = await liveGrantUser(c.var.deps.db, verified.grantId, verified.jti);
-      if (!grant) throw invalidToken('the access token is invalid, expired or revoked');
-      userId = grant.userId;
-    }
-    const claims: StandingAccessToken = { ...verified, userId };
-    const lacksScope = !claims.scope.includes(options.scope);
-    if (lacksScope || (options.user && claims.userId === null)) {
-      // About to refuse with 403: a token that no longer stands is told so first (401).
-      const pending = c.get('pendingGrantCheck');
-      c.set('pendingGrantCheck', undefined);
-      if (pending && (await pending).length === 0) throw invalidToken('the access token is invalid, expired or revoked');
-    }
-    if (lacksScope) {
-      throw new OAuthError('insufficient_scope', {
-        status: 403,
-        description: `this request needs scope ${options.scope}`,
-        headers: { 'WWW-Authenticate': challenge('insufficient_scope', undefined, options.scope) },
-      });
-    }
-    if (options.user && claims.userId === null) {
-      throw new OAuthError('insufficient_scope', {
-        status: 403,
-        description: 'this API acts for a user; a client_credentials token has none',
-        headers: { 'WWW-Authenticate': challenge('insufficient_scope', 'a user token is required', options.scope) },
-      });
-    }
+    const { token, verified } = await verifiedBearer(c);
+    const grant = await liveGrantUser(c.var.deps.db, verified.grantId, verified.jti);
+    if (!grant) throw tokenNoLongerStands();
+    const claims: StandingAccessToken = { ...verified, userId: grant.userId };
+    const refused = accessRefusal(claims, options);
+    if (refused) throw refused;
     c.set('accessToken', { ...claims, token });
     await next();
-    const pending = c.get('pendingGrantCheck');
-    if (pending) {
-      c.set('pendingGrantCheck', undefined);
-      if ((await pending).length === 0) c.res = oauthErrorResponse(invalidToken('the access token is invalid, expired or revoked'));
-    }
   };
-}
-
-/**
- * Runs a bearer route's read together with its pending grant check, in one
- * D1 batch; throws invalid_token (401) when the token no longer stands.
- */
-export async function withStandingGrant<T>(c: Context<AppEnv>, read: BatchItem<'sqlite'> & PromiseLike<T>): Promise<T> {
-  const check = c.get('pendingGrantCheck');
-  if (!check) throw new Error('withStandingGrant needs requireAccessToken({ batchedGrantCheck: true })');
-  c.set('pendingGrantCheck', undefined);
-  const [grant, result] = await c.var.deps.db.batch([check, read]);
-  if (grant.length === 0) throw invalidToken('the access token is invalid, expired or revoked');
-  return result as T;
 }
 
 /** Protects the management API: a user API token from `/api/login`. */

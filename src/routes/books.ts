@@ -1,7 +1,8 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../env';
-import { requireAccessToken, withStandingGrant } from '../middleware/bearer-auth';
+import { bearerRead } from '../helpers/bearer-read';
+import { requireAccessToken } from '../middleware/bearer-auth';
 import { limitBody, requireContentType } from '../middleware/body';
 import { validate } from '../middleware/validate';
 import { addBook, listBooksQuery } from '../storage/books';
@@ -19,11 +20,17 @@ function view(book: Book) {
   return { id: book.id, title: book.title, author: book.author, created_at: book.createdAt };
 }
 
-books.get('/', requireAccessToken({ scope: 'books:read', user: true, batchedGrantCheck: true }), async function readBooks(c) {
-  // One D1 round trip: the grant check and the read, batched.
-  const rows: Book[] = await withStandingGrant(c, listBooksQuery(c.var.deps.db, c.var.accessToken.sub));
-  return c.json(rows.map(view));
-});
+// One D1 round trip: the grant check and the read, batched.
+books.get(
+  '/',
+  bearerRead(
+    { scope: 'books:read', user: true },
+    (db, token) => listBooksQuery(db, token.sub),
+    function readBooks(c, rows) {
+      return c.json(rows.map(view));
+    },
+  ),
+);
 
 books.post(
   '/',

@@ -1,0 +1,69 @@
+import type { BatchItem } from 'drizzle-orm/batch';
+import type { Context, Handler } from 'hono';
+import type { AppEnv } from '../env';
+import {
+  type AccessTokenInfo,
+  type AccessTokenOptions,
+  accessRefusal,
+  tokenNoLongerStands,
+  verifiedBearer,
+} from '../middleware/bearer-auth';
+import type { VerifiedAccessToken } from '../services/tokens';
+import type { Db } from '../storage/db';
+import { isClientCredentialsGrant, liveGrantQuery, liveGrantUser } from '../storage/grants';
+
+/** A read a bearer route makes, unexecuted, so it can share a D1 batch with the grant check. */
+export type BearerReadQuery<R> = BatchItem<'sqlite'> & PromiseLike<R>;
+
+/** Builds the route's read for a verified access token. */
+export type BearerReadBuilder<R> = (db: Db, token: AccessTokenInfo) => BearerReadQuery<R>;
+
+/** Answers with what the read found, once the token is known to stand. */
+export type BearerReadResponder<R> = (c: Context<AppEnv>, rows: R, token: AccessTokenInfo) => Response | Promise<Response>;
+
+/**
+ * A read-only resource route behind an access token, in one D1 round trip:
+ * the token is verified (RFC 9068), then the grant check (its grant exists,
+ * its jti was not revoked) and the route's read run in one `db.batch`, and the
+ * route answers only when the check found the token standing. The handler
+ * owns the batch, so no route can run its read without the check; a write
+ * must not happen for a revoked token and so uses `requireAccessToken`, whose
+ * check runs first.
+ *
+ * Answers 401 invalid_token for a missing, invalid or no longer standing
+ * token and 403 insufficient_scope (RFC 6750 §3.1) for a standing token
+ * without the scope or, with `user`, without a user; 401 before 403.
+ * Sets `accessToken` for the middleware around it (CORS names the token's
+ * client's origin).
+ */
+export function bearerRead<R>(options: AccessTokenOptions, read: BearerReadBuilder<R>, respond: BearerReadResponder<R>): Handler<AppEnv> {
+  return async function bearerRead(c) {
+    const { token, verified } = await verifiedBearer(c);
+    const { db } = c.var.deps;
+    const claims: AccessTokenInfo = { ...verified, userId: userOf(verified), token };
+    const refused = accessRefusal(claims, options);
+    if (refused) {
+      // A token that no longer stands is told so (401) rather than what it
+      // lacks (403): a client then knows to get a new token, not more scope.
+      // A refusal reads nothing, so its check runs alone.
+      if (!(await liveGrantUser(db, verified.grantId, verified.jti))) throw tokenNoLongerStands();
+      throw refused;
+    }
+    c.set('accessToken', claims);
+    const [grant, rows] = await db.batch([liveGrantQuery(db, verified.grantId, verified.jti), read(db, claims)]);
+    // No row: the grant was revoked or the jti was (RFC 7009 §2.1); whatever
+    // the read found is dropped unseen.
+    if (grant.length === 0) throw tokenNoLongerStands();
+    return respond(c, rows as R, claims);
+  };
+}
+
+/**
+ * The user a verified token acts for, known before the batch from its grant
+ * id: a client_credentials token acts for its client (no user, OAuth 2.1
+ * §4.2); any other token for its `sub`, which was its grant's user when
+ * signed. The batch's grant check then says whether that grant still stands.
+ */
+function userOf(verified: VerifiedAccessToken): string | null {
+  return isClientCredentialsGrant(verified.grantId) ? null : verified.sub;
+}
