@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { OAuthError } from '../errors';
 import { hashSecret, randomSecret } from '../lib/crypto';
 import { CODE_VERIFIER_PATTERN, s256Challenge } from '../lib/pkce';
+import { redeemCode } from '../services/codes';
 import { splitScope } from '../services/scopes';
-import { redeemCode } from '../storage/codes';
 import { offersRefreshToken, tokenResponse } from './issue';
 import { defineGrant } from './types';
 
@@ -23,7 +23,7 @@ export const authorizationCode = defineGrant({
     // A refresh token is minted with the redemption, in the same D1 batch, when
     // the client may have one (offersRefreshToken decides the same in SQL).
     const refreshToken = client.grantTypes.includes('refresh_token') ? randomSecret() : undefined;
-    const code = await redeemCode(deps.db, deps.env.KV, {
+    const code = await redeemCode(deps, {
       code: params.code,
       clientId: client.id,
       redirectUri: params.redirect_uri,

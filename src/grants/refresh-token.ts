@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { OAuthError } from '../errors';
+import { rotateRefreshToken } from '../services/refresh-tokens';
 import { allowedScopes, splitScope } from '../services/scopes';
-import { rotateRefreshToken } from '../storage/refresh-tokens';
 import { tokenResponse } from './issue';
 import { defineGrant } from './types';
 
@@ -19,7 +19,7 @@ export const refreshToken = defineGrant({
   }),
   async handler(deps, client, params) {
     const requested = params.scope === undefined ? [] : allowedScopes(params.scope, client.scope);
-    const rotation = await rotateRefreshToken(deps.db, params.refresh_token, client.id, requested);
+    const rotation = await rotateRefreshToken(deps, params.refresh_token, client.id, requested);
     switch (rotation.outcome) {
       case 'rotated': {
         const { previous } = rotation;

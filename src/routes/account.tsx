@@ -5,9 +5,10 @@ import { PageError } from '../errors';
 import { limitBody, requireContentType } from '../middleware/body';
 import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { loadSession } from '../middleware/session';
+import { revokeGrantOfUser } from '../services/grants';
 import { recentActivity } from '../storage/audit';
 import { listClientsOfOwner } from '../storage/clients';
-import { deleteGrantOfUser, listGrantsOfUser } from '../storage/grants';
+import { listGrantsOfUser } from '../storage/grants';
 import { AccountPage } from '../views/account';
 
 /** The signed-in user's page: the apps they authorized (each revocable) and the clients they registered. */
@@ -47,7 +48,7 @@ account.post(
     if (!session) return c.redirect('/login?return_to=%2Faccount', 303);
     const param = grantParam.safeParse(c.req.param());
     // Deleting the grant ends every code and token issued under it (bearer checks the grant).
-    if (!param.success || !(await deleteGrantOfUser(c.var.deps.db, session.user.id, param.data.id))) {
+    if (!param.success || !(await revokeGrantOfUser(c.var.deps, session.user.id, param.data.id))) {
       throw new PageError('Not found', 'You have not authorized such an app.', 404);
     }
     return c.redirect('/account', 303);

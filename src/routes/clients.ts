@@ -4,7 +4,8 @@ import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
 import { requireUserToken } from '../middleware/bearer-auth';
 import { validate } from '../middleware/validate';
-import { deleteClientOfOwner, listClientsOfOwner } from '../storage/clients';
+import { removeClient } from '../services/clients';
+import { listClientsOfOwner } from '../storage/clients';
 import { clientMetadata } from './oauth/register';
 
 /** The signed-in user's own clients (user API token). Secrets are never shown again. */
@@ -18,7 +19,7 @@ clients.get('/', async function listClients(c) {
 });
 
 clients.delete('/:id', validate('param', z.object({ id: z.string().min(1).max(128) })), async function deleteClient(c) {
-  const deleted = await deleteClientOfOwner(c.var.deps.db, c.var.apiUser.userId, c.req.valid('param').id);
+  const deleted = await removeClient(c.var.deps, c.var.apiUser.userId, c.req.valid('param').id);
   if (!deleted) throw new OAuthError('not_found', { status: 404, description: 'you have no client with this id' });
   return c.body(null, 204);
 });

@@ -1,7 +1,5 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
-import { auditStatement, recordAudit } from './audit';
 import type { Db } from './db';
-import { clientCredentialsGrantStatement } from './grants';
 import { bind, preparedOnce } from './prepared';
 import { type Client, clientOrigins, clients } from './schema';
 
@@ -16,18 +14,14 @@ export function corsOrigins(client: Pick<Client, 'tokenEndpointAuthMethod' | 're
   return [...new Set(origins)];
 }
 
-/**
- * Registers a client in one D1 transaction: the client, the origins CORS will
- * allow for it, and, when it may use client_credentials, its own grant.
- */
-export async function insertClient(db: Db, client: Client): Promise<void> {
-  const origins = corsOrigins(client);
-  await db.batch([
-    db.insert(clients).values(client),
-    ...(origins.length > 0 ? [db.insert(clientOrigins).values(origins.map((origin) => ({ origin, clientId: client.id })))] : []),
-    ...(client.grantTypes.includes('client_credentials') ? [clientCredentialsGrantStatement(db, client.id)] : []),
-    auditStatement(db, { type: 'client_created', userId: client.ownerId, clientId: client.id }),
-  ]);
+/** The insert of a client's row; unexecuted, to share a D1 batch. */
+export function insertClientStatement(db: Db, client: Client) {
+  return db.insert(clients).values(client);
+}
+
+/** The insert of a client's CORS origins (at least one); unexecuted, to share a D1 batch. */
+export function insertClientOriginsStatement(db: Db, clientId: string, origins: [string, ...string[]]) {
+  return db.insert(clientOrigins).values(origins.map((origin) => ({ origin, clientId })));
 }
 
 /** Whether `origin` is one of the client's CORS origins (without the client: any public client's). */
@@ -68,16 +62,15 @@ export async function listClientsOfOwner(db: Db, ownerId: string): Promise<Clien
 }
 
 /**
- * Deletes one of the owner's clients. Foreign keys cascade to its grants and
- * through them to its codes, so everything issued to it ends with it.
- * Returns false when the owner has no such client.
+ * Deletes one of the owner's clients. Foreign keys cascade to its origins and
+ * grants, and through the grants to its codes and refresh tokens, so
+ * everything issued to it ends with it. Returns false when the owner has no
+ * such client.
  */
 export async function deleteClientOfOwner(db: Db, ownerId: string, id: string): Promise<boolean> {
   const deleted = await db
     .delete(clients)
     .where(and(eq(clients.id, id), eq(clients.ownerId, ownerId)))
     .returning({ id: clients.id });
-  if (deleted.length === 0) return false;
-  await recordAudit(db, { type: 'client_deleted', userId: ownerId, clientId: id });
-  return true;
+  return deleted.length > 0;
 }

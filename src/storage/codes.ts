@@ -1,11 +1,9 @@
 import { and, eq, gt, isNotNull, isNull, sql } from 'drizzle-orm';
 import { CODE_TTL, kvTtl } from '../config';
 import { hashSecret, now, randomSecret } from '../lib/crypto';
-import { auditStatement } from './audit';
 import type { Db } from './db';
 import { grantIdSubquery } from './grants';
 import { bind, preparedOnce } from './prepared';
-import { refreshTokenFromCodeStatement } from './refresh-tokens';
 import { type Code, codes, grants } from './schema';
 
 /** KV key prefix of a code's short-lived copy; the rest of the key is the code's hash. */
@@ -26,7 +24,7 @@ export interface CodeRequest {
 }
 
 /** What the KV copy holds: enough to turn away a mismatched redemption early. */
-type CodeCopy = Pick<Code, 'clientId' | 'redirectUri' | 'codeChallenge' | 'expiresAt'>;
+export type CodeCopy = Pick<Code, 'clientId' | 'redirectUri' | 'codeChallenge' | 'expiresAt'>;
 
 /**
  * Mints a code (256 bits) and returns it with the insert statement for its D1
@@ -75,66 +73,38 @@ export async function copyCodeToKv(kv: KVNamespace, hash: string, copy: CodeCopy
   await kv.put(KV_PREFIX + hash, JSON.stringify(copy), { expirationTtl: kvTtl(CODE_TTL) });
 }
 
-export interface Redemption {
-  code: string;
+/** The KV copy of a code by its hash, when this location sees it (a fast pre-check only, see `copyCodeToKv`). */
+export async function codeCopy(kv: KVNamespace, hash: string): Promise<CodeCopy | null> {
+  return kv.get<CodeCopy>(KV_PREFIX + hash, 'json');
+}
+
+/** What a redemption must match, with its instant and the marker that names this request's redemption. */
+export interface ConsumeInput {
+  hash: string;
   clientId: string;
   redirectUri: string;
   codeChallenge: string;
-  /** Mint the family's first refresh token with the redemption (its hash; public clients need offline_access). */
-  refresh?: { tokenHash: string; requireOfflineAccess: boolean };
+  time: number;
+  marker: string;
 }
 
 /**
- * Redeems a code: the one place a code becomes tokens.
- * 1. The KV copy, when this location sees it, turns away a redemption whose
- *    client, redirect URI or PKCE verifier does not match, without a D1 write.
- * 2. D1 decides: one atomic UPDATE ... RETURNING consumes the code only if it
- *    is unredeemed, unexpired and every binding matches. RFC 6749 §4.1.2: a
- *    code is single-use, so of two concurrent redemptions exactly one succeeds.
- * 3. A code that was already redeemed has leaked or been replayed: its grant
- *    is revoked, ending the tokens the first redemption issued (RFC 6749
- *    §4.1.2, RFC 9700 §4.5).
- * Returns the code's row, or null when it cannot be redeemed.
+ * Consumes a code: an UPDATE ... RETURNING that marks it redeemed with
+ * `marker` only if it is unredeemed, unexpired and every binding matches;
+ * it answers the code's row, or no rows. Unexecuted, to share a D1 batch.
  */
-export async function redeemCode(db: Db, kv: KVNamespace, redemption: Redemption): Promise<Code | null> {
-  const hash = await hashSecret(redemption.code);
-  const copy = await kv.get<CodeCopy>(KV_PREFIX + hash, 'json');
-  const mismatch =
-    copy !== null &&
-    (copy.clientId !== redemption.clientId ||
-      copy.redirectUri !== redemption.redirectUri ||
-      copy.codeChallenge !== redemption.codeChallenge);
-  if (!mismatch) {
-    const row = await consume(db, hash, redemption);
-    if (row) return row;
-  }
-  // Refused either way; a code that was already redeemed is a replay, however
-  // it is presented, and the same whether or not KV still holds its copy.
-  const replayed = await db.query.codes.findFirst({ where: and(eq(codes.hash, hash), isNotNull(codes.redeemedAt)) });
-  if (replayed) {
-    await db.batch([
-      db.delete(grants).where(eq(grants.id, replayed.grantId)),
-      auditStatement(db, { type: 'code_replay', userId: replayed.userId, clientId: replayed.clientId }),
-    ]);
-  }
-  return null;
+export function consumeCodeStatement(db: Db, input: ConsumeInput) {
+  return bind(consumeCode(db), { ...input });
 }
 
-/**
- * Consumes a code and does what its redemption implies, in one D1 round trip:
- * the atomic UPDATE (only if every binding matches) marks the code with this
- * request's marker; the grant's last use and the first refresh token follow
- * in the same batch, only where the marker is this request's.
- */
-async function consume(db: Db, hash: string, redemption: Redemption): Promise<Code | undefined> {
-  const time = now();
-  const marker = randomSecret(16);
-  const { clientId, redirectUri, codeChallenge } = redemption;
-  const update = bind(consumeCode(db), { hash, clientId, redirectUri, codeChallenge, time, marker });
-  const touch = bind(touchGrantOfCode(db), { hash, marker, time });
-  const refresh = redemption.refresh ? [refreshTokenFromCodeStatement(db, { codeHash: hash, marker, time, ...redemption.refresh })] : [];
-  const [rows] = await db.batch([update, touch, ...refresh]);
-  return rows[0];
+/** Records the grant's last use, only where the code bears `marker`; unexecuted, to share a D1 batch. */
+export function touchGrantOfCodeStatement(db: Db, input: { hash: string; marker: string; time: number }) {
+  return bind(touchGrantOfCode(db), input);
+}
+
+/** The code by its hash if it was already redeemed, or undefined. */
+export async function findRedeemedCode(db: Db, hash: string): Promise<Code | undefined> {
+  return db.query.codes.findFirst({ where: and(eq(codes.hash, hash), isNotNull(codes.redeemedAt)) });
 }
 
 // Every redemption runs these: prepared once (see prepared.ts).

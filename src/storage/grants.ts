@@ -1,6 +1,5 @@
 import { and, desc, eq, isNotNull, notExists, type Placeholder, sql } from 'drizzle-orm';
 import { now } from '../lib/crypto';
-import { recordAudit } from './audit';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
 import { clients, grants, revokedTokens, sessions, users } from './schema';
@@ -148,13 +147,23 @@ export async function listGrantsOfUser(db: Db, userId: string) {
     .orderBy(desc(grants.updatedAt));
 }
 
-/** Revokes one of the user's grants (its codes and refresh tokens go with it), audited. */
-export async function deleteGrantOfUser(db: Db, userId: string, grantId: string): Promise<boolean> {
+/**
+ * Deletes a grant. Foreign keys cascade to its codes and refresh tokens, and
+ * the bearer check requires the grant, so every token it backs ends with it.
+ * Unexecuted, to share a D1 batch (with the audit event that records why).
+ */
+export function deleteGrantStatement(db: Db, grantId: string) {
+  return db.delete(grants).where(eq(grants.id, grantId));
+}
+
+/**
+ * Deletes one of the user's grants (see `deleteGrantStatement` for what goes
+ * with it). Returns its client, or undefined when the user has no such grant.
+ */
+export async function deleteGrantOfUser(db: Db, userId: string, grantId: string): Promise<{ clientId: string } | undefined> {
   const deleted = await db
     .delete(grants)
     .where(and(eq(grants.id, grantId), eq(grants.userId, userId)))
     .returning({ clientId: grants.clientId });
-  if (!deleted[0]) return false;
-  await recordAudit(db, { type: 'grant_revoked', userId, clientId: deleted[0].clientId });
-  return true;
+  return deleted[0];
 }

@@ -1,7 +1,6 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import { REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL, SUPPORTED_SCOPES } from '../config';
-import { hashSecret, now, randomSecret } from '../lib/crypto';
-import { auditStatement } from './audit';
+import { now } from '../lib/crypto';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
 import { codes, grants, type RefreshToken, refreshTokens, users } from './schema';
@@ -66,54 +65,56 @@ function refreshTokenFromCode(requireOfflineAccess: boolean) {
   return refreshTokenFromCodeVariants[requireOfflineAccess ? 1 : 0]!;
 }
 
-export type Rotation =
-  | { outcome: 'rotated'; previous: RefreshToken; token: string }
-  | { outcome: 'invalid' }
-  | { outcome: 'reused' }
-  | { outcome: 'scope_widened' };
+/** A refresh token's row by its hash, or undefined (used or not, expired or not). */
+export async function findRefreshToken(db: Db, hash: string): Promise<RefreshToken | undefined> {
+  return db.query.refreshTokens.findFirst({ where: eq(refreshTokens.hash, hash) });
+}
+
+/** A client's refresh token by its hash (used or not), or undefined when it is unknown or another client's. */
+export async function findRefreshTokenOfClient(db: Db, hash: string, clientId: string): Promise<RefreshToken | undefined> {
+  return db.query.refreshTokens.findFirst({ where: and(eq(refreshTokens.hash, hash), eq(refreshTokens.clientId, clientId)) });
+}
+
+/** What one use of a refresh token binds: the token, its client, its successor's hash, the instant and the scopes asked for. */
+export interface UseInput {
+  hash: string;
+  clientId: string;
+  nextHash: string;
+  time: number;
+  /** Scope tokens from the supported set, at most `MAX_REQUESTED_SCOPES`; empty keeps the whole scope. */
+  requestedScope: string[];
+}
 
 /**
- * Uses a refresh token once and mints its successor, in one D1 round trip:
- * 1. UPDATE marks the token used and names its successor, only if it is
- *    unused, unexpired, the caller's, and covers every requested scope. Of
- *    two concurrent uses exactly one can match (RFC 9700 §4.14.2).
- * 2. INSERT ... SELECT copies it into the successor, only where step 1 named
- *    this request's successor: nothing is minted for a request that lost.
- * 3. The grant records its last use.
- * On failure one read says why; a token that was already used means the
- * family leaked, and its grant is deleted with every token under it.
+ * Marks a refresh token used and names its successor, only if it is unused,
+ * unexpired, the client's, and covers every requested scope: an UPDATE ...
+ * RETURNING that answers the token's row, or no rows. Unexecuted, to share a
+ * D1 batch.
  */
-export async function rotateRefreshToken(db: Db, token: string, clientId: string, requestedScope: string[]): Promise<Rotation> {
-  if (requestedScope.length > MAX_REQUESTED_SCOPES) return { outcome: 'scope_widened' };
-  const [hash, next] = [await hashSecret(token), randomSecret()];
-  const nextHash = await hashSecret(next);
-  const time = now();
-  const [rotated] = await db.batch([
-    bind(useRefreshToken(requestedScope.length)(db), {
-      hash,
-      clientId,
-      nextHash,
-      time,
-      // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
-      ...Object.fromEntries(requestedScope.map((scope, i) => [`scope${i}`, ` ${scope} `])),
-    }),
-    bind(successorOfRefreshToken(db), { hash, nextHash, time, idleExpiresAt: time + REFRESH_TOKEN_IDLE_TTL }),
-    bind(touchGrantOfRefreshToken(db), { nextHash, time }),
-  ]);
-  const previous = rotated[0];
-  if (previous) return { outcome: 'rotated', previous, token: next };
+export function useRefreshTokenStatement(db: Db, input: UseInput) {
+  const { hash, clientId, nextHash, time, requestedScope } = input;
+  return bind(useRefreshToken(requestedScope.length)(db), {
+    hash,
+    clientId,
+    nextHash,
+    time,
+    ...Object.fromEntries(requestedScope.map((scope, i) => [`scope${i}`, ` ${scope} `])),
+  });
+}
 
-  const row = await db.query.refreshTokens.findFirst({ where: eq(refreshTokens.hash, hash) });
-  if (!row) return { outcome: 'invalid' };
-  if (row.usedAt !== null) {
-    await db.batch([
-      db.delete(grants).where(eq(grants.id, row.grantId)),
-      auditStatement(db, { type: 'refresh_reuse', userId: row.userId, clientId: row.clientId }),
-    ]);
-    return { outcome: 'reused' };
-  }
-  if (row.clientId !== clientId || row.expiresAt <= time || row.absoluteExpiresAt <= time) return { outcome: 'invalid' };
-  return { outcome: 'scope_widened' };
+/**
+ * The successor a use named, copied from the used token (grant, user, scope,
+ * auth_time, absolute expiry), only where `useRefreshTokenStatement` named
+ * `nextHash`: nothing is minted for a request whose use did not match.
+ */
+export function successorOfRefreshTokenStatement(db: Db, input: { hash: string; nextHash: string; time: number }) {
+  const { time } = input;
+  return bind(successorOfRefreshToken(db), { ...input, idleExpiresAt: time + REFRESH_TOKEN_IDLE_TTL });
+}
+
+/** Records the grant's last use, through the successor `nextHash` (so only where it was minted). */
+export function touchGrantOfRefreshTokenStatement(db: Db, input: { nextHash: string; time: number }) {
+  return bind(touchGrantOfRefreshToken(db), input);
 }
 
 // Introspection's view of a refresh token: live (unused, unexpired), with the
@@ -135,14 +136,19 @@ const liveRefreshWithEmail = preparedOnce((db) =>
     .prepare(),
 );
 
+/**
+ * The most scopes one use may ask for: requested scopes are unique supported
+ * tokens (allowedScopes), so a longer list asks for more than any grant holds.
+ */
+export const MAX_REQUESTED_SCOPES = SUPPORTED_SCOPES.length;
+
 // Every refresh runs these three: prepared once (see prepared.ts), the first
-// in one variant per number of requested scopes. Requested scopes are unique
-// supported tokens (allowedScopes), so there are few variants; a longer list
-// asks for more than any grant holds.
-const MAX_REQUESTED_SCOPES = SUPPORTED_SCOPES.length;
+// in one variant per number of requested scopes, so there are few variants.
 const useRefreshTokenVariants = new Map<number, (db: Db) => ReturnType<typeof prepareUseRefreshToken>>();
 
 function useRefreshToken(scopeCount: number) {
+  // The bound on the number of variants the map may hold.
+  if (scopeCount > MAX_REQUESTED_SCOPES) throw new RangeError(`at most ${MAX_REQUESTED_SCOPES} requested scopes`);
   let variant = useRefreshTokenVariants.get(scopeCount);
   if (!variant) {
     variant = preparedOnce((db) => prepareUseRefreshToken(db, scopeCount));
@@ -213,21 +219,4 @@ const touchGrantOfRefreshToken = preparedOnce((db) =>
 /** A live refresh token by its hash, with its user's email; unexecuted, for introspection's batch. */
 export function liveRefreshTokenQuery(db: Db, hash: string) {
   return bind(liveRefreshWithEmail(db), { hash, now: now() });
-}
-
-/**
- * Revokes the family of a client's refresh token (used or not) by deleting
- * its grant: RFC 7009 §2.1 asks that the access tokens of the same grant go too.
- * Returns false when the token is unknown or another client's.
- */
-export async function revokeRefreshTokenFamily(db: Db, token: string, clientId: string): Promise<boolean> {
-  const row = await db.query.refreshTokens.findFirst({
-    where: and(eq(refreshTokens.hash, await hashSecret(token)), eq(refreshTokens.clientId, clientId)),
-  });
-  if (!row) return false;
-  await db.batch([
-    db.delete(grants).where(eq(grants.id, row.grantId)),
-    auditStatement(db, { type: 'grant_revoked', userId: row.userId, clientId: row.clientId }),
-  ]);
-  return true;
 }

@@ -7,10 +7,10 @@ import { hashSecret, now, randomSecret } from '../../lib/crypto';
 import { requireUserToken } from '../../middleware/bearer-auth';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { validate } from '../../middleware/validate';
+import { createClient } from '../../services/clients';
 import { countAttempt } from '../../services/rate-limits';
 import { redirectUriProblem } from '../../services/redirect-uris';
 import { isSupportedScope, splitScope } from '../../services/scopes';
-import { insertClient } from '../../storage/clients';
 import type { Client } from '../../storage/schema';
 
 /**
@@ -109,7 +109,7 @@ register.post(
       scope,
       createdAt: now(),
     };
-    await insertClient(c.var.deps.db, client);
+    await createClient(c.var.deps, client);
     const body = {
       ...clientMetadata(client),
       // RFC 7591 §3.2.1: 0 means the secret does not expire.

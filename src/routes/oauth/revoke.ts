@@ -5,9 +5,7 @@ import { limitBody, requireContentType } from '../../middleware/body';
 import { authenticateClient, clientCredentialFields } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
 import { validate } from '../../middleware/validate';
-import { verifyAccessToken } from '../../services/tokens';
-import { revokeRefreshTokenFamily } from '../../storage/refresh-tokens';
-import { revokeAccessToken } from '../../storage/revoked-tokens';
+import { revokeTokenOfClient } from '../../services/revocation';
 
 /** RFC 7009 §2.1 request: the token, an optional hint, and client credentials. */
 const revocationSchema = z.object({
@@ -29,19 +27,7 @@ revoke.post(
   async function revokeToken(c) {
     const body = c.req.valid('form');
     const client = await authenticateClient(c, body);
-    const db = c.var.deps.db;
-    // The hint only orders the lookups (RFC 7009 §2.1); an unknown hint is ignored.
-    const tryAccessFirst = body.token_type_hint === 'access_token';
-    const revokeAccess = async () => {
-      const claims = await verifyAccessToken(c.var.deps, body.token);
-      // A client may revoke only its own tokens.
-      if (!claims || claims.clientId !== client.id) return false;
-      await revokeAccessToken(db, claims.jti, claims.exp);
-      return true;
-    };
-    const revokeRefresh = () => revokeRefreshTokenFamily(db, body.token, client.id);
-    const [first, second] = tryAccessFirst ? [revokeAccess, revokeRefresh] : [revokeRefresh, revokeAccess];
-    if (!(await first())) await second();
+    await revokeTokenOfClient(c.var.deps, client.id, { token: body.token, tokenTypeHint: body.token_type_hint });
     // RFC 7009 §2.2: 200 whether or not the token was valid, or the caller's:
     // an error would tell a token thief which tokens are live.
     return c.body(null, 200, { 'Cache-Control': 'no-store' });
