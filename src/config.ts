@@ -54,6 +54,18 @@ export const VERIFIED_TOKEN_CACHE_SIZE = 1000;
 export const RETIRED_KEY_GRACE = 60 * 60;
 /** `Cache-Control: max-age` on the JWKS, short so a key rotation is seen soon. 5 minutes, seconds. */
 export const JWKS_MAX_AGE = 5 * 60;
+/**
+ * Shortest time between two forced reloads of the key set when a token names
+ * a `kid` the isolate does not know: a flood of made-up kids must not become a
+ * flood of D1 reads. 10 seconds, seconds.
+ */
+export const KEY_RELOAD_MIN_INTERVAL = 10;
+/** `Cache-Control: max-age` on the metadata documents (RFC 8414, OIDC Discovery). 5 minutes, seconds. */
+export const METADATA_MAX_AGE = 5 * 60;
+/** `Access-Control-Max-Age`: how long a browser may reuse a CORS preflight answer. 10 minutes, seconds. */
+export const PREFLIGHT_MAX_AGE = 10 * 60;
+/** `Cache-Control: max-age` on the stylesheet. 1 hour, seconds. */
+export const STYLESHEET_MAX_AGE = 60 * 60;
 
 /**
  * How long a rate limit holds once reached: the binding's window, and the
@@ -83,6 +95,18 @@ export const TOKEN_MAX_LENGTH = 4096;
 export const OPAQUE_TOKEN_MAX_LENGTH = 256;
 /** An email address (RFC 5321 §4.5.3.1: a path is at most 256 octets with its brackets). */
 export const EMAIL_MAX_LENGTH = 254;
+/** A value from a registry of short keywords: `grant_type`, `token_type_hint`, an `error` code. */
+export const KEYWORD_MAX_LENGTH = 64;
+/** Any other single form parameter at the token endpoint: none a grant takes is longer than a token. */
+export const PARAMETER_MAX_LENGTH = TOKEN_MAX_LENGTH;
+/** A `return_to` path after sign-in (it carries the pending authorization request's id). */
+export const RETURN_TO_MAX_LENGTH = 4096;
+/** A registered client's display name (RFC 7591 §2 `client_name`). */
+export const CLIENT_NAME_MAX_LENGTH = 100;
+/** Redirect URIs, and post-logout redirect URIs, a client may register: each list at most this many. */
+export const MAX_REDIRECT_URIS = 10;
+/** A book's title or author in the demo books API. */
+export const BOOK_FIELD_MAX_LENGTH = 200;
 
 /** Password length bounds, characters. */
 export const PASSWORD_MIN_LENGTH = 8;

@@ -2,13 +2,29 @@ import { describe, expect, it } from 'vitest';
 import {
   ACCESS_TOKEN_TTL,
   AUTH_REQUEST_TTL,
+  CLIENT_ID_MAX_LENGTH,
+  CLIENT_SECRET_MAX_LENGTH,
+  CLIENT_VALUE_MAX_LENGTH,
   CODE_TTL,
+  GRANT_TYPES,
+  JWKS_MAX_AGE,
+  KEY_CACHE_TTL,
+  KEY_RELOAD_MIN_INTERVAL,
+  KEYWORD_MAX_LENGTH,
   KV_MIN_TTL,
   kvTtl,
+  OPAQUE_TOKEN_MAX_LENGTH,
+  PARAMETER_MAX_LENGTH,
   PBKDF2_ITERATIONS,
   PBKDF2_MAX_ITERATIONS,
   PBKDF2_SALT_BYTES,
+  RATE_LIMIT_WINDOW,
+  REDIRECT_URI_MAX_LENGTH,
+  RETIRED_KEY_GRACE,
+  SCOPE_MAX_LENGTH,
+  TOKEN_MAX_LENGTH,
 } from '../src/config';
+import { randomSecret } from '../src/lib/crypto';
 import { hashPassword, needsRehash, verifyPassword } from '../src/services/passwords';
 
 // Local workerd does not enforce production limits, so they are asserted here.
@@ -33,6 +49,29 @@ describe('production limits', () => {
     expect(kvTtl(AUTH_REQUEST_TTL)).toBe(AUTH_REQUEST_TTL);
     expect(CODE_TTL).toBeLessThanOrEqual(10 * 60); // RFC 6749 §4.1.2
     expect(ACCESS_TOKEN_TTL).toBe(600);
+  });
+});
+
+describe('defaults that fit together', () => {
+  it('keeps a retired key published for longer than any token it signed can be cached and live', () => {
+    expect(RETIRED_KEY_GRACE).toBeGreaterThanOrEqual(ACCESS_TOKEN_TTL + JWKS_MAX_AGE + KEY_CACHE_TTL);
+    expect(KEY_RELOAD_MIN_INTERVAL).toBeGreaterThan(0);
+    expect(KEY_RELOAD_MIN_INTERVAL).toBeLessThan(KEY_CACHE_TTL);
+    expect(kvTtl(RATE_LIMIT_WINDOW)).toBe(RATE_LIMIT_WINDOW);
+  });
+
+  it('accepts every value Tollgate issues within its parameter limits', () => {
+    expect(randomSecret(16).length).toBeLessThanOrEqual(CLIENT_ID_MAX_LENGTH); // client ids
+    expect(randomSecret().length).toBeLessThanOrEqual(CLIENT_SECRET_MAX_LENGTH); // client secrets
+    expect(randomSecret().length).toBeLessThanOrEqual(OPAQUE_TOKEN_MAX_LENGTH); // codes, refresh tokens
+    for (const grantType of GRANT_TYPES) expect(grantType.length).toBeLessThanOrEqual(KEYWORD_MAX_LENGTH);
+  });
+
+  it('lets the token endpoint pass on every parameter a grant may take', () => {
+    // The endpoint bounds every parameter by PARAMETER_MAX_LENGTH before the grant's own schema sees it.
+    for (const limit of [OPAQUE_TOKEN_MAX_LENGTH, REDIRECT_URI_MAX_LENGTH, SCOPE_MAX_LENGTH, CLIENT_VALUE_MAX_LENGTH, TOKEN_MAX_LENGTH]) {
+      expect(limit).toBeLessThanOrEqual(PARAMETER_MAX_LENGTH);
+    }
   });
 });
 

@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { OPAQUE_TOKEN_MAX_LENGTH, REDIRECT_URI_MAX_LENGTH } from '../config';
 import { OAuthError } from '../errors';
 import { hashSecret, randomSecret } from '../lib/crypto';
+import { requiredString } from '../lib/params';
 import { CODE_VERIFIER_PATTERN, s256Challenge } from '../lib/pkce';
 import { redeemCode } from '../services/codes';
 import { splitScope } from '../services/scopes';
@@ -11,8 +13,8 @@ import { defineGrant } from './types';
 export const authorizationCode = defineGrant({
   grantType: 'authorization_code',
   parameters: z.object({
-    code: z.string({ error: 'code is required' }).min(1).max(256),
-    redirect_uri: z.string({ error: 'redirect_uri is required' }).min(1).max(2000),
+    code: requiredString('code', OPAQUE_TOKEN_MAX_LENGTH),
+    redirect_uri: requiredString('redirect_uri', REDIRECT_URI_MAX_LENGTH),
     code_verifier: z
       .string({ error: 'code_verifier is required (PKCE)' })
       .regex(CODE_VERIFIER_PATTERN, 'code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)'),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { OAuthError } from '../errors';
+import { scopeParam } from '../lib/params';
 import { allowedScopes } from '../services/scopes';
 import { clientCredentialsGrantId } from '../storage/grants';
 import { tokenResponse } from './issue';
@@ -15,7 +16,7 @@ const USER_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
  */
 export const clientCredentials = defineGrant({
   grantType: 'client_credentials',
-  parameters: z.object({ scope: z.string().max(1000).optional() }),
+  parameters: z.object({ scope: scopeParam.optional() }),
   async handler(deps, client, params) {
     if (client.tokenEndpointAuthMethod === 'none') {
       throw new OAuthError('unauthorized_client', { description: 'client_credentials needs a confidential client' });

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { OPAQUE_TOKEN_MAX_LENGTH } from '../config';
 import { OAuthError } from '../errors';
+import { requiredString, scopeParam } from '../lib/params';
 import { rotateRefreshToken } from '../services/refresh-tokens';
 import { allowedScopes, splitScope } from '../services/scopes';
 import { tokenResponse } from './issue';
@@ -14,8 +16,8 @@ import { defineGrant } from './types';
 export const refreshToken = defineGrant({
   grantType: 'refresh_token',
   parameters: z.object({
-    refresh_token: z.string({ error: 'refresh_token is required' }).min(1).max(256),
-    scope: z.string().max(1000).optional(),
+    refresh_token: requiredString('refresh_token', OPAQUE_TOKEN_MAX_LENGTH),
+    scope: scopeParam.optional(),
   }),
   async handler(deps, client, params) {
     const requested = params.scope === undefined ? [] : allowedScopes(params.scope, client.scope);

@@ -3,6 +3,7 @@ import {
   CLIENT_ID_MAX_LENGTH,
   CLIENT_SECRET_MAX_LENGTH,
   CLIENT_VALUE_MAX_LENGTH,
+  KEYWORD_MAX_LENGTH,
   OPAQUE_TOKEN_MAX_LENGTH,
   REDIRECT_URI_MAX_LENGTH,
   SCOPE_MAX_LENGTH,
@@ -19,6 +20,18 @@ export function boundedString(max: number) {
   return z.string().max(max, `is longer than ${max} characters`);
 }
 
+/**
+ * A parameter that must be present and not empty, at most `max` characters; a
+ * missing or empty one says `<name> is required`.
+ */
+export function requiredString(name: string, max: number) {
+  const required = `${name} is required`;
+  return z
+    .string({ error: (issue) => (issue.input === undefined ? required : undefined) })
+    .min(1, required)
+    .max(max, `is longer than ${max} characters`);
+}
+
 /** `client_id` (RFC 6749 §2.2). */
 export const clientIdParam = boundedString(CLIENT_ID_MAX_LENGTH);
 /** `client_secret` in a form (RFC 6749 §2.3.1). */
@@ -33,3 +46,7 @@ export const clientValueParam = boundedString(CLIENT_VALUE_MAX_LENGTH);
 export const tokenParam = boundedString(TOKEN_MAX_LENGTH);
 /** A code or refresh token Tollgate issued (43 characters; longer cannot be one). */
 export const opaqueTokenParam = boundedString(OPAQUE_TOKEN_MAX_LENGTH);
+/** A keyword from a registry: `grant_type` (RFC 6749 §4), `token_type_hint` (RFC 7009 §2.1), an `error` code. */
+export const keywordParam = boundedString(KEYWORD_MAX_LENGTH);
+/** An issuer identifier (RFC 9207 `iss`): a URL, bounded like a redirect URI. */
+export const issuerParam = boundedString(REDIRECT_URI_MAX_LENGTH);

@@ -1,16 +1,17 @@
 import type { Context } from 'hono';
-import { z } from 'zod';
+import { CLIENT_ID_MAX_LENGTH } from '../config';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
 import { hashSecret, timingSafeEqual } from '../lib/crypto';
+import { clientIdParam, clientSecretParam } from '../lib/params';
 import { countFailure } from '../services/rate-limits';
 import { findClient } from '../storage/clients';
 import type { Client } from '../storage/schema';
 
 /** The body fields a client may authenticate with (RFC 6749 §2.3.1), for every endpoint's schema. */
 export const clientCredentialFields = {
-  client_id: z.string().max(256).optional(),
-  client_secret: z.string().max(512).optional(),
+  client_id: clientIdParam.optional(),
+  client_secret: clientSecretParam.optional(),
 };
 
 export interface ClientCredentials {
@@ -36,7 +37,7 @@ function invalidClient(description = 'client authentication failed'): OAuthError
  * hopeless, and the real client must never be shut out by someone else's noise.
  */
 async function failed(c: Context<AppEnv>, clientId: string): Promise<never> {
-  await countFailure(c.var.deps, 'clientAuth', clientId.slice(0, 256), { lock: false });
+  await countFailure(c.var.deps, 'clientAuth', clientId.slice(0, CLIENT_ID_MAX_LENGTH), { lock: false });
   throw invalidClient();
 }
 
@@ -65,7 +66,7 @@ export interface PresentedClient {
   id: string;
   secret: string | undefined;
   method: Client['tokenEndpointAuthMethod'];
-  /** Whether `id` can name a client at all; if not, no lookup is made. */
+  /** Whether `id` can name a client at all (a Basic header's id is not length-checked by a schema); if not, no lookup is made. */
   lookup: boolean;
 }
 
@@ -109,7 +110,7 @@ export function presentedClient(c: Context<AppEnv>, body: ClientCredentials): Pr
     secret = body.client_secret;
     method = secret === undefined ? 'none' : 'client_secret_post';
   }
-  return { id, secret, method, lookup: id.length <= 128 };
+  return { id, secret, method, lookup: id.length <= CLIENT_ID_MAX_LENGTH };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import { PREFLIGHT_MAX_AGE } from '../config';
 import type { AppEnv } from '../env';
 import { isClientOrigin } from '../storage/clients';
 
@@ -9,8 +10,6 @@ export interface CorsOptions {
    */
   origins: 'any' | 'clients';
 }
-
-const PREFLIGHT_MAX_AGE = 10 * 60; // 10 minutes, seconds
 
 /**
  * CORS for the endpoints a browser app calls directly. A preflight carries no

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { BOOK_FIELD_MAX_LENGTH } from '../config';
 import type { AppEnv } from '../env';
 import { bearerRead } from '../helpers/bearer-read';
 import { requireAccessToken } from '../middleware/bearer-auth';
@@ -12,8 +13,8 @@ import type { Book } from '../storage/schema';
 export const books = new Hono<AppEnv>();
 
 const bookSchema = z.object({
-  title: z.string().trim().min(1, 'is required').max(200),
-  author: z.string().trim().min(1, 'is required').max(200),
+  title: z.string().trim().min(1, 'is required').max(BOOK_FIELD_MAX_LENGTH),
+  author: z.string().trim().min(1, 'is required').max(BOOK_FIELD_MAX_LENGTH),
 });
 
 function view(book: Book) {

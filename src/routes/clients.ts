@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
+import { clientIdParam } from '../lib/params';
 import { requireUserToken } from '../middleware/bearer-auth';
 import { validate } from '../middleware/validate';
 import { removeClient } from '../services/clients';
@@ -18,7 +19,7 @@ clients.get('/', async function listClients(c) {
   return c.json(rows.map(clientMetadata));
 });
 
-clients.delete('/:id', validate('param', z.object({ id: z.string().min(1).max(128) })), async function deleteClient(c) {
+clients.delete('/:id', validate('param', z.object({ id: clientIdParam.min(1) })), async function deleteClient(c) {
   const deleted = await removeClient(c.var.deps, c.var.apiUser.userId, c.req.valid('param').id);
   if (!deleted) throw new OAuthError('not_found', { status: 404, description: 'you have no client with this id' });
   return c.body(null, 204);

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { STYLESHEET_MAX_AGE } from '../config';
 import type { AppEnv } from '../env';
 
 /** The one stylesheet of every page; served, not inlined, so the CSP needs no 'unsafe-inline'. */
@@ -27,5 +28,5 @@ a { color: var(--accent); }
 export const staticAssets = new Hono<AppEnv>();
 
 staticAssets.get('/tollgate.css', function stylesheet(c) {
-  return c.body(STYLESHEET, 200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=3600' });
+  return c.body(STYLESHEET, 200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': `public, max-age=${STYLESHEET_MAX_AGE}` });
 });

@@ -1,5 +1,5 @@
 import { type Context, Hono } from 'hono';
-import { CLIENT_AUTH_METHODS, JWKS_MAX_AGE, SIGNING_ALG, SUPPORTED_SCOPES } from '../config';
+import { CLIENT_AUTH_METHODS, JWKS_MAX_AGE, METADATA_MAX_AGE, SIGNING_ALG, SUPPORTED_SCOPES } from '../config';
 import type { AppEnv } from '../env';
 import { SUPPORTED_GRANT_TYPES } from '../grants';
 import { cors } from '../middleware/cors';
@@ -43,6 +43,8 @@ export const wellKnown = new Hono<AppEnv>();
 // Public documents: any origin may read them.
 wellKnown.use(cors({ origins: 'any' }));
 
+const METADATA_CACHE_CONTROL = `public, max-age=${METADATA_MAX_AGE}`;
+
 // The document depends only on the issuer, so each isolate serializes it once.
 const metadataJson = new Map<string, string>();
 
@@ -53,7 +55,7 @@ function metadata(c: Context<AppEnv>) {
     body = JSON.stringify(serverMetadata(issuer));
     metadataJson.set(issuer, body);
   }
-  return c.body(body, 200, { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=300' });
+  return c.body(body, 200, { 'Content-Type': 'application/json', 'Cache-Control': METADATA_CACHE_CONTROL });
 }
 
 wellKnown.get('/oauth-authorization-server', metadata);

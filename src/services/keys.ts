@@ -1,6 +1,6 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { Bindings } from '../bindings';
-import { KEY_CACHE_TTL, RETIRED_KEY_GRACE, SIGNING_ALG } from '../config';
+import { KEY_CACHE_TTL, KEY_RELOAD_MIN_INTERVAL, RETIRED_KEY_GRACE, SIGNING_ALG } from '../config';
 import type { Deps } from '../deps';
 import { now } from '../lib/crypto';
 import { recordAudit } from '../storage/audit';
@@ -109,14 +109,14 @@ export async function getKeySet(deps: KeyDeps): Promise<KeySet> {
 
 /**
  * The verification key for a `kid`. An unknown kid may be a key made since the
- * cache was filled, so reload once, but at most every 10 seconds: a flood of
+ * cache was filled, so reload once, but at most every KEY_RELOAD_MIN_INTERVAL: a flood of
  * made-up kids must not turn into a flood of D1 reads.
  */
 export async function getVerificationKey(deps: KeyDeps, kid: string | undefined): Promise<CryptoKey | null> {
   if (!kid) return null;
   const keys = await getKeySet(deps);
   const key = keys.verifying.get(kid);
-  if (key || now() - lastForcedReload < 10) return key ?? null;
+  if (key || now() - lastForcedReload < KEY_RELOAD_MIN_INTERVAL) return key ?? null;
   lastForcedReload = now();
   cached = null;
   return (await getKeySet(deps)).verifying.get(kid) ?? null;

@@ -1,3 +1,5 @@
+import { REDIRECT_URI_MAX_LENGTH } from '../config';
+
 /**
  * Redirect URI rules.
  * Registration (RFC 7591 §2, RFC 8252 §7, RFC 9700 §4.1): an absolute URI with
@@ -17,7 +19,7 @@ const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+-]*\.[a-z0-9+\-.]*[a-z0-9]:$/;
 
 /** Returns why a redirect URI cannot be registered, or null when it can. */
 export function redirectUriProblem(uri: string): string | null {
-  if (uri.length > 2000) return 'is longer than 2000 characters';
+  if (uri.length > REDIRECT_URI_MAX_LENGTH) return `is longer than ${REDIRECT_URI_MAX_LENGTH} characters`;
   if (uri.includes('#')) return 'must not contain a fragment (RFC 6749 §3.1.2)';
   if (/[\s\\]/.test(uri)) return 'must not contain whitespace or backslashes';
   let url: URL;

@@ -1,8 +1,10 @@
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
+import { OPAQUE_TOKEN_MAX_LENGTH, TOKEN_MAX_LENGTH } from '../../config';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
 import { hashSecret } from '../../lib/crypto';
+import { keywordParam, requiredString } from '../../lib/params';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { checkClient, clientCredentialFields, type PresentedClient, presentedClient } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
@@ -17,8 +19,8 @@ import type { Client } from '../../storage/schema';
 
 /** RFC 7662 §2.1 request. */
 const introspectionSchema = z.object({
-  token: z.string({ error: 'token is required' }).min(1).max(4096),
-  token_type_hint: z.string().max(64).optional(),
+  token: requiredString('token', TOKEN_MAX_LENGTH),
+  token_type_hint: keywordParam.optional(),
   ...clientCredentialFields,
 });
 
@@ -71,7 +73,8 @@ introspect.post(
         noStore,
       );
     }
-    const refreshHash = body.token.length <= 256 ? await hashSecret(body.token) : null;
+    // Anything longer than a refresh token can be is not one: no hash, no lookup.
+    const refreshHash = body.token.length <= OPAQUE_TOKEN_MAX_LENGTH ? await hashSecret(body.token) : null;
     const [clientRows, refreshRows] = await readWithClient(db, presented, refreshHash ? liveRefreshTokenQuery(db, refreshHash) : null);
     const client = await introspectingClient(c, presented, clientRows[0]);
     const refresh = refreshRows[0];

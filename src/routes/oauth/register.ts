@@ -1,9 +1,10 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { CLIENT_AUTH_METHODS, GRANT_TYPES } from '../../config';
+import { CLIENT_AUTH_METHODS, CLIENT_NAME_MAX_LENGTH, GRANT_TYPES, MAX_REDIRECT_URIS } from '../../config';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
 import { hashSecret, now, randomSecret } from '../../lib/crypto';
+import { redirectUriParam, scopeParam } from '../../lib/params';
 import { requireUserToken } from '../../middleware/bearer-auth';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { validate } from '../../middleware/validate';
@@ -18,13 +19,17 @@ import type { Client } from '../../storage/schema';
  * "MUST ignore any client metadata ... that it does not understand").
  */
 const registrationSchema = z.object({
-  redirect_uris: z.array(z.string().max(2000)).max(10, 'at most 10 redirect URIs').optional(),
-  post_logout_redirect_uris: z.array(z.string().max(2000)).max(10, 'at most 10 post-logout redirect URIs').optional(),
-  client_name: z.string().trim().min(1).max(100).optional(),
+  redirect_uris: z.array(redirectUriParam).max(MAX_REDIRECT_URIS, `at most ${MAX_REDIRECT_URIS} redirect URIs`).optional(),
+  post_logout_redirect_uris: z
+    .array(redirectUriParam)
+    .max(MAX_REDIRECT_URIS, `at most ${MAX_REDIRECT_URIS} post-logout redirect URIs`)
+    .optional(),
+  client_name: z.string().trim().min(1).max(CLIENT_NAME_MAX_LENGTH).optional(),
   token_endpoint_auth_method: z.enum(CLIENT_AUTH_METHODS).default('client_secret_basic'),
-  grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(3).default(['authorization_code']),
+  // No more entries than there are grant types (checkRegistration folds duplicates).
+  grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(GRANT_TYPES.length).default(['authorization_code']),
   response_types: z.array(z.literal('code', 'only the code response type is supported')).max(1).optional(),
-  scope: z.string().max(1000).optional(),
+  scope: scopeParam.optional(),
 });
 type Registration = z.infer<typeof registrationSchema>;
 

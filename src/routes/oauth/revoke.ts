@@ -1,6 +1,8 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { TOKEN_MAX_LENGTH } from '../../config';
 import type { AppEnv } from '../../env';
+import { keywordParam, requiredString } from '../../lib/params';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { authenticateClient, clientCredentialFields } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
@@ -9,8 +11,8 @@ import { revokeTokenOfClient } from '../../services/revocation';
 
 /** RFC 7009 §2.1 request: the token, an optional hint, and client credentials. */
 const revocationSchema = z.object({
-  token: z.string({ error: 'token is required' }).min(1).max(4096),
-  token_type_hint: z.string().max(64).optional(),
+  token: requiredString('token', TOKEN_MAX_LENGTH),
+  token_type_hint: keywordParam.optional(),
   ...clientCredentialFields,
 });
 
