@@ -2,7 +2,8 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { DEMO_SPA_CLIENT_ID } from '../config';
 import type { AppEnv } from '../env';
-import { validate } from '../middleware/validate';
+import { clientValueParam, issuerParam, keywordParam, opaqueTokenParam } from '../lib/params';
+import { validatePage } from '../middleware/validate';
 import { DemoAppPage } from '../views/demo-app';
 import { DemoCallbackPage } from '../views/demo-callback';
 
@@ -18,11 +19,12 @@ demo.get('/', function demoApp(c) {
   return c.html(<DemoAppPage issuer={issuer} clientId={DEMO_SPA_CLIENT_ID} redirectUri={`${issuer}/demo`} />);
 });
 
+/** RFC 6749 §4.1.2 and §4.1.2.1, RFC 9207 §2: what an authorization response carries back. */
 const callbackQuery = z.object({
-  code: z.string().max(256).optional(),
-  state: z.string().max(1000).optional(),
-  iss: z.string().max(500).optional(),
-  error: z.string().max(100).optional(),
+  code: opaqueTokenParam.optional(),
+  state: clientValueParam.optional(),
+  iss: issuerParam.optional(),
+  error: keywordParam.optional(),
 });
 
 demo.get('/app.js', async function demoScript(c) {
@@ -31,7 +33,7 @@ demo.get('/app.js', async function demoScript(c) {
   return new Response(asset.body, asset);
 });
 
-demo.get('/callback', validate('query', callbackQuery), function demoCallback(c) {
+demo.get('/callback', validatePage('query', callbackQuery, 'This is not an authorization response'), function demoCallback(c) {
   c.header('Cache-Control', 'no-store');
   return c.html(<DemoCallbackPage {...c.req.valid('query')} />);
 });

@@ -1,13 +1,13 @@
-import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { EMAIL_MAX_LENGTH, RATE_LIMIT_WINDOW, RETURN_TO_MAX_LENGTH } from '../config';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
 import { clientIp } from '../helpers/client-ip';
 import { limitBody, requireContentType } from '../middleware/body';
 import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { endSession, loadSession, startSession } from '../middleware/session';
-import { describeIssues } from '../middleware/validate';
+import { describeIssues, validatePage } from '../middleware/validate';
 import { credentialsSchema, signUp, signupSchema } from '../services/accounts';
 import { countAttempt } from '../services/rate-limits';
 import { signIn } from '../services/sign-in';
@@ -24,7 +24,7 @@ const DEFAULT_RETURN = '/account';
  * make one (`/.//evil.example` becomes `//evil.example`).
  */
 export function safeReturnTo(value: unknown): string {
-  if (typeof value !== 'string' || value.length > 4096 || !value.startsWith('/') || /[\\\s]/.test(value)) {
+  if (typeof value !== 'string' || value.length > RETURN_TO_MAX_LENGTH || !value.startsWith('/') || /[\\\s]/.test(value)) {
     return DEFAULT_RETURN;
   }
   const base = 'http://return.invalid';
@@ -37,7 +37,17 @@ export function safeReturnTo(value: unknown): string {
   }
 }
 
-const returnToQuery = z.object({ return_to: z.string().optional(), login_hint: z.string().max(254).optional() });
+/**
+ * The sign-in and sign-up pages' query. Nothing in it is worth refusing a page
+ * for: a bad, repeated or too-long `login_hint` is ignored (no prefill), and a
+ * bad or repeated `return_to` falls back to the default like an unsafe one.
+ */
+const pageQuery = z.object({
+  return_to: z.string().optional().catch(undefined),
+  login_hint: z.string().max(EMAIL_MAX_LENGTH).optional().catch(undefined),
+});
+/** RFC 6585 §4: how long to wait before trying again, seconds. */
+const RETRY_AFTER = String(RATE_LIMIT_WINDOW);
 const formExtras = z.object({ return_to: z.string().optional(), csrf_token: z.string() });
 const loginForm = credentialsSchema.extend(formExtras.shape);
 const signupForm = signupSchema.extend(formExtras.shape);
@@ -47,7 +57,7 @@ const formPost = [limitBody, requireContentType('application/x-www-form-urlencod
 /** Sign-up, sign-in and sign-out pages (hono/jsx, CSRF-protected forms). */
 export const pages = new Hono<AppEnv>();
 
-pages.get('/login', zValidator('query', returnToQuery), function loginPage(c) {
+pages.get('/login', validatePage('query', pageQuery), function loginPage(c) {
   const query = c.req.valid('query');
   return c.html(<LoginPage csrf={csrfToken(c)} returnTo={safeReturnTo(query.return_to)} email={query.login_hint} />);
 });
@@ -67,7 +77,7 @@ async function rateLimited<T>(step: () => Promise<T>): Promise<T | typeof RATE_L
 /** A field of a form that failed validation, to fill the form in again. */
 function rawField(body: Record<string, unknown>, name: string): string | undefined {
   const value = body[name];
-  return typeof value === 'string' ? value.slice(0, 254) : undefined;
+  return typeof value === 'string' ? value.slice(0, EMAIL_MAX_LENGTH) : undefined;
 }
 
 pages.post('/login', ...formPost, async function signInForm(c) {
@@ -86,7 +96,7 @@ pages.post('/login', ...formPost, async function signInForm(c) {
     const page = (
       <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error="Too many attempts. Wait a minute and try again." />
     );
-    return c.html(page, 429, { 'Retry-After': '60' });
+    return c.html(page, 429, { 'Retry-After': RETRY_AFTER });
   }
   if (!user) {
     // One message for an unknown email and a wrong password.
@@ -97,7 +107,7 @@ pages.post('/login', ...formPost, async function signInForm(c) {
   return c.redirect(returnTo, 303);
 });
 
-pages.get('/signup', zValidator('query', returnToQuery), function signupPage(c) {
+pages.get('/signup', validatePage('query', pageQuery), function signupPage(c) {
   return c.html(<SignupPage csrf={csrfToken(c)} returnTo={safeReturnTo(c.req.valid('query').return_to)} />);
 });
 
@@ -123,7 +133,7 @@ pages.post('/signup', ...formPost, async function createAccount(c) {
         error="Too many sign-ups from here. Wait a minute and try again."
       />
     );
-    return c.html(page, 429, { 'Retry-After': '60' });
+    return c.html(page, 429, { 'Retry-After': RETRY_AFTER });
   }
   const user = await signUp(c.var.deps, form.data);
   if (!user) {

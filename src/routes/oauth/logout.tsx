@@ -2,10 +2,11 @@ import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../../env';
 import { PageError } from '../../errors';
+import { clientIdParam, clientValueParam, redirectUriParam, tokenParam } from '../../lib/params';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { csrfToken, verifyCsrf } from '../../middleware/csrf';
 import { endSession, loadSession } from '../../middleware/session';
-import { describeIssues } from '../../middleware/validate';
+import { validatePage } from '../../middleware/validate';
 import { verifyIdTokenHint } from '../../services/tokens';
 import { findClient } from '../../storage/clients';
 import type { Client } from '../../storage/schema';
@@ -21,11 +22,12 @@ export const logout = new Hono<AppEnv>();
 
 /** RP-Initiated Logout §2 parameters; others (ui_locales, logout_hint) are ignored. */
 const logoutSchema = z.object({
-  id_token_hint: z.string().max(4096).optional(),
-  client_id: z.string().max(128).optional(),
-  post_logout_redirect_uri: z.string().max(2000).optional(),
-  state: z.string().max(1000).optional(),
+  id_token_hint: tokenParam.optional(),
+  client_id: clientIdParam.optional(),
+  post_logout_redirect_uri: redirectUriParam.optional(),
+  state: clientValueParam.optional(),
 });
+const INVALID_LOGOUT = 'The sign-out request is invalid';
 type LogoutParams = z.infer<typeof logoutSchema>;
 
 interface LogoutTarget {
@@ -34,12 +36,6 @@ interface LogoutTarget {
   idTokenHint: string | null;
   redirectUri: string | null;
   state: string | null;
-}
-
-function parse(params: unknown): LogoutParams {
-  const parsed = logoutSchema.safeParse(params);
-  if (!parsed.success) throw new PageError('Invalid request', `The sign-out request is invalid: ${describeIssues(parsed.error.issues)}.`);
-  return parsed.data;
 }
 
 /**
@@ -76,8 +72,8 @@ function finish(c: Context<AppEnv>, target: LogoutTarget) {
   return c.redirect(url.href, c.req.method === 'POST' ? 303 : 302);
 }
 
-async function logoutRequest(c: Context<AppEnv>, params: unknown) {
-  const target = await resolveTarget(c, parse(params));
+async function logoutRequest(c: Context<AppEnv>, params: LogoutParams) {
+  const target = await resolveTarget(c, params);
   const session = c.var.session;
   // Nobody to sign out: go straight back (or say so).
   if (!session) return finish(c, target);
@@ -94,24 +90,33 @@ async function logoutRequest(c: Context<AppEnv>, params: unknown) {
   );
 }
 
-logout.get('/', loadSession, async function endSessionGet(c) {
-  return logoutRequest(c, Object.fromEntries(new URL(c.req.url).searchParams));
+// A parameter sent twice is refused like any other bad one, as RFC 6749 §3.1
+// does at the OAuth endpoints: there is no telling which of the two the RP meant.
+logout.get('/', validatePage('query', logoutSchema, INVALID_LOGOUT), loadSession, async function endSessionGet(c) {
+  return logoutRequest(c, c.req.valid('query'));
 });
 
-logout.post('/', limitBody, requireContentType('application/x-www-form-urlencoded'), loadSession, async function endSessionPost(c) {
-  return logoutRequest(c, await c.req.parseBody());
-});
+logout.post(
+  '/',
+  limitBody,
+  requireContentType('application/x-www-form-urlencoded'),
+  validatePage('form', logoutSchema, INVALID_LOGOUT),
+  loadSession,
+  async function endSessionPost(c) {
+    return logoutRequest(c, c.req.valid('form'));
+  },
+);
 
 logout.post(
   '/confirm',
   limitBody,
   requireContentType('application/x-www-form-urlencoded'),
   verifyCsrf,
+  validatePage('form', logoutSchema, INVALID_LOGOUT),
   loadSession,
   async function confirmLogout(c) {
-    const { csrf_token: _csrf, ...fields } = await c.req.parseBody();
     // The form's fields are checked again: a forged form still reaches only registered URIs.
-    const target = await resolveTarget(c, parse(fields));
+    const target = await resolveTarget(c, c.req.valid('form'));
     await endSession(c);
     return finish(c, target);
   },

@@ -94,7 +94,7 @@ register.post(
   limitBody,
   requireUserToken,
   requireContentType('application/json'),
-  validate('json', registrationSchema, 'invalid_client_metadata'),
+  validate('json', registrationSchema, { code: 'invalid_client_metadata' }),
   async function registerClient(c) {
     await countAttempt(c.var.deps, 'registration', c.var.apiUser.userId);
     const input = c.req.valid('json');

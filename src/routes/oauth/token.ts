@@ -1,12 +1,17 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { KEYWORD_MAX_LENGTH, PARAMETER_MAX_LENGTH } from '../../config';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
 import { GRANT_HANDLERS } from '../../grants';
+import { boundedString, requiredString } from '../../lib/params';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { authenticateClient, clientCredentialFields } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
 import { describeIssues, validate } from '../../middleware/validate';
+
+/** RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once." */
+const REPEATED_RULE = 'RFC 6749 §3.2';
 
 /**
  * Every token request names its grant type and may carry client credentials;
@@ -15,10 +20,10 @@ import { describeIssues, validate } from '../../middleware/validate';
  */
 const tokenRequestSchema = z
   .object({
-    grant_type: z.string({ error: 'grant_type is required' }).min(1).max(64),
+    grant_type: requiredString('grant_type', KEYWORD_MAX_LENGTH),
     ...clientCredentialFields,
   })
-  .catchall(z.string().max(4096, 'is too long'));
+  .catchall(boundedString(PARAMETER_MAX_LENGTH));
 
 /** The token endpoint (RFC 6749 §3.2): authenticate the client, then dispatch on grant_type. */
 export const token = new Hono<AppEnv>();
@@ -29,17 +34,17 @@ token.post(
   '/',
   limitBody,
   requireContentType('application/x-www-form-urlencoded'),
-  validate('form', tokenRequestSchema),
+  validate('form', tokenRequestSchema, { repeatedRule: REPEATED_RULE }),
   async function tokenRequest(c) {
     const body = c.req.valid('form');
     const client = await authenticateClient(c, body);
     const grant = GRANT_HANDLERS.get(body.grant_type);
-    if (!grant)
-      throw new OAuthError('unsupported_grant_type', { description: `grant_type ${body.grant_type.slice(0, 64)} is not supported` });
+    if (!grant) throw new OAuthError('unsupported_grant_type', { description: `grant_type ${body.grant_type} is not supported` });
     if (!client.grantTypes.includes(grant.grantType)) {
       throw new OAuthError('unauthorized_client', { description: `this client is not registered for ${grant.grantType}` });
     }
     const params = grant.parameters.safeParse(body);
+    // The body passed tokenRequestSchema, so nothing in it is repeated any more.
     if (!params.success) throw new OAuthError('invalid_request', { description: describeIssues(params.error.issues) });
     const response = await grant.handler(c.var.deps, client, params.data);
     // RFC 6749 §5.1: token responses must not be cached.
