@@ -13,12 +13,12 @@ export const STATE_DIR = path.resolve(ROOT, process.env.TOLLGATE_STATE_DIR ?? '.
 export const PORT = Number(process.env.PORT ?? 8787);
 export const ISSUER = process.env.ISSUER ?? `http://localhost:${PORT}`;
 
-export const WRANGLER_ENV = {
-  ...process.env,
+const QUIET_WRANGLER = {
   WRANGLER_SEND_METRICS: 'false',
   WRANGLER_HIDE_BANNER: 'true',
   CLOUDFLARE_CF_FETCH_ENABLED: 'false',
 };
+export const WRANGLER_ENV = { ...process.env, ...QUIET_WRANGLER };
 
 const WRANGLER = path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
 
@@ -48,6 +48,49 @@ export function spawnWrangler(args, { detached = false, quiet = false } = {}) {
     env: WRANGLER_ENV,
     stdio: ['ignore', quiet ? 'ignore' : 'inherit', quiet ? 'ignore' : 'inherit'],
     detached,
+  });
+}
+
+/**
+ * Imports one of the project's TypeScript modules in Node (Node 20 runs no
+ * TypeScript): esbuild bundles it with everything it imports, in memory, in
+ * well under a second. So the scripts and the bench run the app's own code
+ * (password and secret hashing, the schema, the CORS origins rule) instead of
+ * copies of it. Web Crypto is a global in Node 20, as in workerd.
+ */
+export async function importTypeScript(file) {
+  const { build } = await import('esbuild');
+  const { outputFiles } = await build({
+    entryPoints: [path.resolve(ROOT, file)],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    write: false,
+    logLevel: 'error',
+  });
+  return import(`data:text/javascript;base64,${Buffer.from(outputFiles[0].contents).toString('base64')}`);
+}
+
+let wranglerApi;
+/** Wrangler's API in this process, loaded once, as quiet and offline as the CLI runs here (it takes seconds to load). */
+export function loadWrangler() {
+  Object.assign(process.env, QUIET_WRANGLER); // read by wrangler in this process
+  wranglerApi ??= import('wrangler');
+  return wranglerApi;
+}
+
+/**
+ * Local D1 and KV as `wrangler dev --persist-to STATE_DIR` sees them, from
+ * Node, through wrangler's getPlatformProxy (no remote bindings). `dispose()`
+ * it before another wrangler opens the same local state.
+ */
+export async function localBindings() {
+  const { getPlatformProxy } = await loadWrangler();
+  return getPlatformProxy({
+    configPath: path.join(ROOT, 'wrangler.toml'),
+    persist: { path: path.join(STATE_DIR, 'v3') }, // where `--persist-to STATE_DIR` keeps its data
+    remoteBindings: false,
   });
 }
 
