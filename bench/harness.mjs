@@ -1,20 +1,18 @@
 // The parts `npm run bench` (run.mjs) and `npm run bench:profile`
 // (profile.mjs) share: bundling with wrangler, running Workers with the
 // Miniflare API on workerd's own socket with fresh file-backed local D1 and
-// KV, the D1/KV counting wrapper, and a Tollgate with a user, a client, a
-// browser session and remembered consent. Everything listens on 127.0.0.1.
+// KV, Tollgate behind counting bindings (bench/worker.ts), and a Tollgate
+// with a user, a client, a browser session and remembered consent.
+// Everything listens on 127.0.0.1.
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
-import { freePort, ROOT, WRANGLER_ENV } from '../scripts/local.mjs';
+import { freePort, importTypeScript, ROOT, WRANGLER_ENV } from '../scripts/local.mjs';
 
 export const COMPATIBILITY_DATE = '2026-04-26';
-const b64url = (bytes) => Buffer.from(bytes).toString('base64url');
-const sha256 = (text) => b64url(createHash('sha256').update(text).digest());
 
 /** A scratch folder for bundles and local state; `dispose()` removes it. */
 export function workspace() {
@@ -23,77 +21,6 @@ export function workspace() {
 }
 
 // ---------------------------------------------------------------- workers
-
-/**
- * The Tollgate Worker's entry: Tollgate behind a wrapper that counts D1 round
- * trips, D1 statements and KV calls. Beside it, in the same workerd and on the
- * same D1 database and KV namespace, the floor's parts, so they are priced
- * right next to each operation (local D1's price drifts by tens of percent
- * within a run): a no-op, the hello-world Hono Worker, one D1 round trip of
- * one statement and of four, one KV get and one KV put. None touches
- * Tollgate's data or goes through the counting wrapper.
- */
-/** Counts D1 round trips (statement runs and batches) and KV calls, then runs Tollgate. */
-export const COUNTING_ENTRY = `
-import tollgate from './tollgate.mjs';
-import hello from './hello.mjs';
-const counts = { d1: 0, statements: 0, kvGet: 0, kvPut: 0 };
-const real = new WeakMap();
-function statement(stmt) {
-  const proxy = new Proxy(stmt, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target);
-      if (prop === 'bind') return (...args) => statement(value.apply(target, args));
-      if (prop === 'first' || prop === 'all' || prop === 'run' || prop === 'raw') {
-        return (...args) => { counts.d1++; counts.statements++; return value.apply(target, args); };
-      }
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-  real.set(proxy, stmt);
-  return proxy;
-}
-function d1(db) {
-  return new Proxy(db, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target);
-      if (prop === 'prepare') return (...args) => statement(value.apply(target, args));
-      if (prop === 'batch') return (list) => { counts.d1++; counts.statements += list.length; return value.call(target, list.map((s) => real.get(s) ?? s)); };
-      if (prop === 'exec') return (...args) => { counts.d1++; counts.statements++; return value.apply(target, args); };
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
-function kv(ns) {
-  return new Proxy(ns, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target);
-      if (prop === 'get' || prop === 'getWithMetadata' || prop === 'list') return (...args) => { counts.kvGet++; return value.apply(target, args); };
-      if (prop === 'put' || prop === 'delete') return (...args) => { counts.kvPut++; return value.apply(target, args); };
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
-// One wrapper per binding, made once, as the bindings themselves are.
-const wrapped = new WeakMap();
-function wrap(binding, make) {
-  if (!wrapped.has(binding)) wrapped.set(binding, make(binding));
-  return wrapped.get(binding);
-}
-export default {
-  async fetch(request, env, ctx) {
-    const { pathname } = new URL(request.url);
-    if (pathname === '/__bench/noop') return new Response('noop');
-    if (pathname === '/__bench/hello') return hello.fetch(new Request(new URL('/', request.url), request), env, ctx);
-    if (pathname === '/__bench/d1') { await env.DB.batch([env.DB.prepare('select 1')]); return new Response('d1'); }
-    if (pathname === '/__bench/d1x4') { await env.DB.batch([1, 2, 3, 4].map((n) => env.DB.prepare('select ?').bind(n))); return new Response('d1x4'); }
-    if (pathname === '/__bench/kv-get') { await env.KV.get('__bench'); return new Response('kv-get'); }
-    if (pathname === '/__bench/kv-put') { await env.KV.put('__bench', 'x', { expirationTtl: 60 }); return new Response('kv-put'); }
-    if (pathname === '/__bench/counts') return Response.json(counts);
-    if (pathname === '/__bench/reset') { for (const key of Object.keys(counts)) counts[key] = 0; return new Response('ok'); }
-    return tollgate.fetch(request, wrap(env, (e) => ({ ...e, DB: d1(e.DB), KV: kv(e.KV) })), ctx);
-  },
-};`;
 
 /** Bundles a Worker with wrangler (no upload); returns the bundle's source. */
 export function bundle(entry, outdir) {
@@ -106,7 +33,7 @@ export function bundle(entry, outdir) {
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );
-  // wrangler names the bundle after its entry (index.js, hello-world.js).
+  // wrangler names the bundle after its entry (worker.js, hello-world.js).
   const output = readdirSync(outdir).find((file) => file.endsWith('.js'));
   return readFileSync(path.join(outdir, output), 'utf8');
 }
@@ -133,11 +60,12 @@ export async function startWorker(work, name, modules, extra = {}) {
 }
 
 /**
- * Tollgate's bundle behind the counting wrapper, on fresh D1 and KV, with
- * its rate limits out of the way, and its fixture set up.
+ * The bench's Worker (bench/worker.ts: Tollgate behind counting bindings, and
+ * the floor's parts), on fresh D1 and KV, with Tollgate's rate limits out of
+ * the way, and its fixture set up.
  */
-export async function startTollgate(work, { inspectorPort, helloBundle = bundleHelloWorld(work) } = {}) {
-  const tollgateBundle = bundle([], path.join(work, 'build'));
+export async function startTollgate(work, { inspectorPort } = {}) {
+  const workerBundle = bundle([path.join(ROOT, 'bench', 'worker.ts'), '--name', 'tollgate-bench'], path.join(work, 'build'));
   const limits = Object.fromEntries(
     ['SIGN_IN_LIMITER', 'SIGN_IN_IP_LIMITER', 'CLIENT_AUTH_LIMITER', 'REGISTRATION_LIMITER', 'SIGNUP_IP_LIMITER'].map((name) => [
       name,
@@ -146,25 +74,16 @@ export async function startTollgate(work, { inspectorPort, helloBundle = bundleH
   );
   const port = await freePort(); // known before start: it is the issuer
   const url = `http://127.0.0.1:${port}`;
-  const { mf } = await startWorker(
-    work,
-    'tollgate',
-    [
-      ['entry.mjs', COUNTING_ENTRY],
-      ['tollgate.mjs', tollgateBundle],
-      ['hello.mjs', helloBundle],
-    ],
-    {
-      port,
-      ...(inspectorPort ? { inspectorPort } : {}),
-      bindings: { ISSUER: url },
-      d1Databases: { DB: 'tollgate' },
-      kvNamespaces: { KV: 'tollgate' },
-      d1Persist: path.join(work, 'tollgate-d1'),
-      kvPersist: path.join(work, 'tollgate-kv'),
-      ratelimits: limits,
-    },
-  );
+  const { mf } = await startWorker(work, 'tollgate', [['worker.mjs', workerBundle]], {
+    port,
+    ...(inspectorPort ? { inspectorPort } : {}),
+    bindings: { ISSUER: url },
+    d1Databases: { DB: 'tollgate' },
+    kvNamespaces: { KV: 'tollgate' },
+    d1Persist: path.join(work, 'tollgate-d1'),
+    kvPersist: path.join(work, 'tollgate-kv'),
+    ratelimits: limits,
+  });
   const fixture = await tollgateFixture(url, mf);
   const form = (body) => ({
     method: 'POST',
@@ -179,6 +98,7 @@ export async function startTollgate(work, { inspectorPort, helloBundle = bundleH
 
 export async function tollgateFixture(url, mf) {
   const db = await mf.getD1Database('DB');
+  const { mintRefreshTokens, pkcePair } = await importTypeScript('bench/fixture.ts');
   const migrations = readdirSync(path.join(ROOT, 'migrations'))
     .filter((f) => f.endsWith('.sql'))
     .sort();
@@ -233,8 +153,7 @@ export async function tollgateFixture(url, mf) {
     .split(';')[0];
   const cookie = `${csrfCookie}; ${session}`;
 
-  const verifier = b64url(randomBytes(32));
-  const challenge = sha256(verifier);
+  const { verifier, challenge } = await pkcePair();
   const scope = 'openid books:read books:write offline_access';
   const authorizePath = `/oauth2/authorize?${new URLSearchParams({
     response_type: 'code',
@@ -278,31 +197,14 @@ export async function tollgateFixture(url, mf) {
   const tokens = await codeFlow(firstCode);
 
   // A pool of refresh tokens, each used once, minted straight into D1 (only their hashes).
-  const grant = await db
-    .prepare('select id, user_id from grants where client_id = ? and user_id is not null')
-    .bind(client.client_id)
-    .first();
-  const mintRefreshTokens = async (count) => {
-    const pool = [];
-    const now = Math.floor(Date.now() / 1000);
-    for (let start = 0; start < count; start += 200) {
-      const statements = [];
-      for (let i = start; i < Math.min(count, start + 200); i++) {
-        const token = b64url(randomBytes(32));
-        pool.push(token);
-        statements.push(
-          db
-            .prepare(
-              'insert into refresh_tokens (hash, grant_id, client_id, user_id, scope, auth_time, created_at, expires_at, absolute_expires_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-            )
-            .bind(sha256(token), grant.id, client.client_id, grant.user_id, scope, now, now, now + 86400, now + 86400),
-        );
-      }
-      await db.batch(statements);
-    }
-    return pool;
+  return {
+    client,
+    basic,
+    tokens,
+    userId,
+    codeFlow,
+    mintRefreshTokens: (count) => mintRefreshTokens(db, client.client_id, scope, count),
   };
-  return { client, basic, tokens, userId, codeFlow, mintRefreshTokens };
 }
 
 // The code-flow loops' HTTP client. Node's fetch costs a few milliseconds of

@@ -2,8 +2,9 @@
 //
 // The Worker is bundled by wrangler and run with the Miniflare API on
 // workerd's own socket (not behind wrangler dev's proxy), with fresh
-// file-backed local D1 and KV (bench/harness.mjs). A thin wrapper module
-// counts D1 round trips, D1 statements and KV calls per operation. autocannon
+// file-backed local D1 and KV (bench/harness.mjs). Counting bindings
+// (bench/counting-bindings.ts, the same the round-trip test uses) count D1
+// round trips, D1 statements and KV calls per operation. autocannon
 // measures each operation with 1 and 10 connections; whole authorization code
 // flows run as loops. In the same run: a hello-world Hono Worker (the
 // runtime's ceiling), and, right before each operation and in the same
@@ -12,6 +13,9 @@
 // run, so a price measured minutes earlier misleads). Each operation's floor is
 // hello-world + its storage calls at those prices. Writes bench/results.md.
 // Everything listens on 127.0.0.1 and every load is bounded in time.
+// BENCH_QUICK=1: a check that the bench runs and what it counts (about a
+// minute, one short round per operation); its timings mean little, so it
+// prints its report and leaves bench/results.md alone.
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,13 +23,14 @@ import autocannon from 'autocannon';
 import { ROOT } from '../scripts/local.mjs';
 import { bundleHelloWorld, countCalls, flowLoops, startTollgate, startWorker, workspace } from './harness.mjs';
 
-const DURATION_S = Number(process.env.BENCH_DURATION ?? 6); // seconds per measurement
+const QUICK = process.env.BENCH_QUICK === '1';
+const DURATION_S = Number(process.env.BENCH_DURATION ?? (QUICK ? 1 : 6)); // seconds per measurement
 // Each operation's 1-connection figures come from ROUNDS rounds of: the
 // floor's prices (PRICE_S each), then the operation (DURATION_S / ROUNDS s).
 // The round with the median actual/floor is reported, with the range: a
 // single measurement moved by ±30% on a quiet machine.
-const ROUNDS = 3;
-const PRICE_S = 1;
+const ROUNDS = QUICK ? 1 : 3;
+const PRICE_S = QUICK ? 0.5 : 1; // seconds
 const work = workspace();
 
 // ---------------------------------------------------------------- measuring
@@ -83,7 +88,7 @@ const ceiling = await measure(`${hello.url}/`);
 await hello.mf.dispose();
 
 console.log('Tollgate…');
-const tollgate = await startTollgate(work.dir, { helloBundle });
+const tollgate = await startTollgate(work.dir);
 const { url: tollgateUrl, fixture, form, bearer } = tollgate;
 // What each statement after a batch's first adds, around the whole run.
 const statementBefore = (await floorPrices(tollgateUrl, { statements: true })).statement;
@@ -198,5 +203,5 @@ two per refresh, one per client_credentials, at most four per whole code flow.
 
 Run took ${fixed((Date.now() - started) / 1000, 0)} s.
 `;
-writeFileSync(path.join(ROOT, 'bench', 'results.md'), report);
+if (!QUICK) writeFileSync(path.join(ROOT, 'bench', 'results.md'), report);
 console.log(`\n${report}`);

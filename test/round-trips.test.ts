@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { type BindingCounts, countingBindings, newCounts } from '../bench/counting-bindings';
 import { app } from '../src/app';
 import { getKeySet } from '../src/services/keys';
 import { createDb } from '../src/storage/db';
@@ -22,62 +23,10 @@ import {
 // budget): counted here exactly, so a regression fails CI. Timing is the
 // benchmark's job (npm run bench), not a test's.
 
-interface Counts {
-  d1: number;
-  kv: number;
-  sql: string[];
-}
-
-/** The Worker's bindings, with D1 round trips (a statement run or a batch) and KV calls counted. */
-function countingEnv(): { env: typeof env; counts: Counts } {
-  const counts: Counts = { d1: 0, kv: 0, sql: [] };
-  const real = new WeakMap<object, D1PreparedStatement>();
-  const statement = (stmt: D1PreparedStatement, text: string): D1PreparedStatement => {
-    const proxy = new Proxy(stmt, {
-      get(target, prop) {
-        const value = Reflect.get(target, prop, target);
-        if (prop === 'bind') return (...args: unknown[]) => statement(value.apply(target, args), text);
-        if (prop === 'first' || prop === 'all' || prop === 'run' || prop === 'raw') {
-          return (...args: unknown[]) => {
-            counts.d1++;
-            counts.sql.push(text);
-            return value.apply(target, args);
-          };
-        }
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
-    real.set(proxy, stmt);
-    return proxy;
-  };
-  const db = new Proxy(env.DB, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target);
-      if (prop === 'prepare') return (text: string) => statement(value.call(target, text), text);
-      if (prop === 'batch') {
-        return (list: D1PreparedStatement[]) => {
-          counts.d1++;
-          counts.sql.push(`batch(${list.length})`);
-          return value.call(
-            target,
-            list.map((s) => real.get(s) ?? s),
-          );
-        };
-      }
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-  const kv = new Proxy(env.KV, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        counts.kv++;
-        return value.apply(target, args);
-      };
-    },
-  });
-  return { env: { ...env, DB: db, KV: kv }, counts };
+/** The Worker's bindings, with D1 round trips and KV calls counted (bench/counting-bindings.ts) and each round trip's SQL kept. */
+function countingEnv(): { env: typeof env; counts: BindingCounts } {
+  const counts = newCounts({ keepSql: true });
+  return { env: countingBindings(env, counts), counts };
 }
 
 describe('storage round trips per operation', () => {
@@ -97,7 +46,7 @@ describe('storage round trips per operation', () => {
     const { env: counted, counts } = countingEnv();
     const response = await app.request(`${ISSUER}/api/books`, { headers: bearer(tokens.access_token) }, counted);
     expect(response.status).toBe(200);
-    expect(counts).toMatchObject({ d1: 1, kv: 0 });
+    expect(counts).toMatchObject({ d1: 1, kvGet: 0, kvPut: 0 });
   });
 
   it('a client_credentials grant is one', async () => {
@@ -112,7 +61,7 @@ describe('storage round trips per operation', () => {
       counted,
     );
     expect(response.status).toBe(200);
-    expect(counts).toMatchObject({ d1: 1, kv: 0 });
+    expect(counts).toMatchObject({ d1: 1, kvGet: 0, kvPut: 0 });
   });
 
   it('a refresh is two', async () => {
@@ -128,7 +77,7 @@ describe('storage round trips per operation', () => {
     );
     expect(response.status).toBe(200);
     tokens = (await response.json()) as typeof tokens;
-    expect(counts).toMatchObject({ d1: 2, kv: 0 });
+    expect(counts).toMatchObject({ d1: 2, kvGet: 0, kvPut: 0 });
   });
 
   it('a userinfo call is one, with the grant check', async () => {
@@ -136,7 +85,7 @@ describe('storage round trips per operation', () => {
     const response = await app.request(`${ISSUER}/oauth2/userinfo`, { headers: bearer(tokens.access_token) }, counted);
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ sub: expect.any(String) });
-    expect(counts).toMatchObject({ d1: 1, kv: 0 });
+    expect(counts).toMatchObject({ d1: 1, kvGet: 0, kvPut: 0 });
   });
 
   it('an introspection is one, of an access token and of a refresh token, with the client check', async () => {
@@ -156,7 +105,7 @@ describe('storage round trips per operation', () => {
       );
       expect(response.status).toBe(200);
       expect(await response.json()).toMatchObject({ active: true, token_type: type, username: expect.stringContaining('@') });
-      expect(counts).toMatchObject({ d1: 1, kv: 0 });
+      expect(counts).toMatchObject({ d1: 1, kvGet: 0, kvPut: 0 });
     }
   });
 
@@ -194,6 +143,6 @@ describe('storage round trips per operation', () => {
     );
     expect(token.status).toBe(200);
     expect(counts.sql).toHaveLength(counts.d1);
-    expect({ d1: counts.d1, kv: counts.kv }, counts.sql.join('\n')).toEqual({ d1: 4, kv: 2 });
+    expect({ d1: counts.d1, kvGet: counts.kvGet, kvPut: counts.kvPut }, counts.sql?.join('\n')).toEqual({ d1: 4, kvGet: 1, kvPut: 1 });
   });
 });
