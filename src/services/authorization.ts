@@ -1,0 +1,277 @@
+import { z } from 'zod';
+import { CLIENT_VALUE_MAX_LENGTH } from '../config';
+import type { Deps } from '../deps';
+import { OAuthError, PageError } from '../errors';
+import { now } from '../lib/crypto';
+import { describeIssues } from '../middleware/validate';
+import { auditStatement } from '../storage/audit';
+import { deleteAuthRequest, loadAuthRequest, newAuthRequestId, saveAuthRequest } from '../storage/auth-requests';
+import { clientQuery, findClient } from '../storage/clients';
+import { copyCodeToKv, prepareCode } from '../storage/codes';
+import { isUniqueViolation } from '../storage/db';
+import { findGrant, grantOfSessionQuery, upsertGrantStatement } from '../storage/grants';
+import type { Client, Grant, User } from '../storage/schema';
+import { type SessionInfo, sessionQuery, toSessionInfo } from '../storage/sessions';
+import { AUTHORIZATION_CHECKS, checkClientFound, checkRedirectUri, readTarget, runChecks } from './authorization/checks';
+import { type AuthorizationRequest, type ClientRedirect, errorRedirect, type RequestParameters } from './authorization/request';
+import { splitScope, userClaims } from './scopes';
+
+export type { AuthorizationRequest, ClientRedirect, RequestParameters } from './authorization/request';
+
+// The authorization code flow's front channel (RFC 6749 §4.1, OIDC Core
+// §3.1.2) in three parts that any entry point can call: readRequest (parse
+// and validate, with the steps in authorization/checks.ts), decide (sign in,
+// consent, or approve: a value) and approve (the grant and the code in one D1
+// batch). holdRequest keeps a request while the user is away; answerConsent
+// takes the consent page's answer. GET and POST /oauth2/authorize only adapt
+// HTTP to them.
+
+/** A pending request's id in a return URL: 256 bits, base64url. */
+const REQUEST_ID = /^[A-Za-z0-9_-]{43}$/;
+
+/** What a request is decided with, read in one D1 round trip with the client. */
+export interface DecisionInput {
+  request: AuthorizationRequest;
+  client: Client;
+  session: SessionInfo | null;
+  /** The session user's grant to this client: what they approved before. */
+  grant: Grant | null;
+}
+
+/** A request read: ready to decide, or an error for the client (RFC 6749 §4.1.2.1). */
+export type Reading = ({ ok: true } & DecisionInput) | { ok: false; to: ClientRedirect };
+
+/**
+ * Everything a request is decided with, in one D1 round trip: the browser's
+ * session, the client, and the session user's grant to it (remembered consent).
+ */
+async function lookUp(deps: Deps, clientId: string, sessionIdHash: string | null) {
+  const { db } = deps;
+  if (!sessionIdHash) return { client: await findClient(db, clientId), session: null, grant: null };
+  const [session, clients, grants] = await db.batch([
+    sessionQuery(db, sessionIdHash),
+    clientQuery(db, clientId),
+    grantOfSessionQuery(db, sessionIdHash, clientId),
+  ]);
+  return { client: clients[0], session: toSessionInfo(sessionIdHash, session), grant: grants[0] ?? null };
+}
+
+/**
+ * Parse and validate: a new authorization request (RFC 6749 §4.1.1), or one
+ * coming back from the sign-in page by `request_id`. Step 1 (the client and
+ * its redirect URI) throws PageError; step 2 errors are returned, to redirect.
+ * `sessionIdHash` is the browser's session cookie, hashed (or null).
+ */
+export async function readRequest(deps: Deps, params: RequestParameters, sessionIdHash: string | null): Promise<Reading> {
+  if ('request_id' in params) return resumeRequest(deps, params, sessionIdHash);
+  const { clientId, redirectUri } = readTarget(params);
+  const { client, session, grant } = await lookUp(deps, clientId, sessionIdHash);
+  checkClientFound(client);
+  checkRedirectUri(client, redirectUri);
+  try {
+    const { request } = runChecks(AUTHORIZATION_CHECKS, params, client);
+    return { ok: true, request: completeRequest(request, client, redirectUri), client, session, grant };
+  } catch (error) {
+    if (!(error instanceof OAuthError)) throw error;
+    // The request's own state goes back with the error, even when the error is about it.
+    const state = typeof params.state === 'string' ? params.state.slice(0, CLIENT_VALUE_MAX_LENGTH) : null;
+    return { ok: false, to: errorRedirect(redirectUri, state, error.code, error.message) };
+  }
+}
+
+/** The checked parts, with what the request is kept as. */
+function completeRequest(checked: Partial<AuthorizationRequest>, client: Client, redirectUri: string): AuthorizationRequest {
+  const { scope, codeChallenge } = checked;
+  // A step list without checkScope or checkPkce is a programming error, not a bad request.
+  if (!scope || !codeChallenge) throw new Error('the authorization checks did not set scope and code_challenge');
+  return {
+    id: newAuthRequestId(),
+    clientId: client.id,
+    redirectUri,
+    scope,
+    state: checked.state ?? null,
+    nonce: checked.nonce ?? null,
+    codeChallenge,
+    prompt: checked.prompt ?? [],
+    maxAge: checked.maxAge ?? null,
+    loginHint: checked.loginHint ?? null,
+    createdAt: now(),
+    userId: null,
+  };
+}
+
+const resumeParameters = z.object({ request_id: z.string().regex(REQUEST_ID) });
+
+/**
+ * Back from /login: the request was validated before and kept. Only
+ * `request_id` is read; anything sent beside it is ignored (RFC 9700 §4.11.1).
+ */
+async function resumeRequest(deps: Deps, params: RequestParameters, sessionIdHash: string | null): Promise<Reading> {
+  const resume = resumeParameters.safeParse(params);
+  const request = resume.success ? await loadAuthRequest<AuthorizationRequest>(deps.env.KV, resume.data.request_id) : null;
+  if (!request) throw new PageError('Request expired', 'This sign-in request has expired. Go back to the app and start again.');
+  const { client, session, grant } = await lookUp(deps, request.clientId, sessionIdHash);
+  if (!client) throw new PageError('Unknown app', 'The app that sent you here is no longer registered.');
+  return { ok: true, request, client, session, grant };
+}
+
+/** An approval to carry out: the user, the request, and how consent was given. */
+export interface Approval {
+  request: AuthorizationRequest;
+  session: SessionInfo;
+  /** The scope the user had approved for this client before (the grant's), if any. */
+  approvedBefore: string | undefined;
+  /** Whether the user consented just now on the page (audited), rather than consent being remembered. */
+  consented: boolean;
+}
+
+/**
+ * What to do with a request:
+ * - `sign-in`: keep `pending` and send the browser to sign in;
+ * - `consent`: keep `pending` and show `user` the consent page;
+ * - `approve`: carry out `approval` (approve());
+ * - `refuse`: send the error back to the client (prompt=none could not be honoured).
+ */
+export type Decision =
+  | { kind: 'sign-in'; pending: AuthorizationRequest }
+  | { kind: 'consent'; pending: AuthorizationRequest; user: User }
+  | { kind: 'approve'; approval: Approval }
+  | { kind: 'refuse'; to: ClientRedirect };
+
+/**
+ * Decide: sign in when there is no session, when `prompt=login` asks for a
+ * sign-in made for this request, or when the last sign-in is older than
+ * `max_age` (OIDC Core §3.1.2.1); then consent, remembered or asked for.
+ * `prompt=none` turns what would need the user into an error (§3.1.2.6).
+ */
+export function decide({ request, session, grant }: Pick<DecisionInput, 'request' | 'session' | 'grant'>): Decision {
+  if (!session || needsSignIn(request, session)) {
+    if (request.prompt.includes('none')) {
+      return { kind: 'refuse', to: errorRedirect(request.redirectUri, request.state, 'login_required', 'the user is not signed in') };
+    }
+    return { kind: 'sign-in', pending: request };
+  }
+  // Remembered consent: a user who already approved every requested scope
+  // for this client is not asked again, unless prompt=consent says so.
+  if (grant && !request.prompt.includes('consent') && covers(grant, request.scope)) {
+    return { kind: 'approve', approval: { request, session, approvedBefore: grant.scope, consented: false } };
+  }
+  if (request.prompt.includes('none')) {
+    return {
+      kind: 'refuse',
+      to: errorRedirect(request.redirectUri, request.state, 'consent_required', 'the user has not approved this app'),
+    };
+  }
+  return { kind: 'consent', pending: { ...request, userId: session.user.id }, user: session.user };
+}
+
+/**
+ * Whether `prompt=login` asks for a sign-in after the request arrived, or the
+ * last sign-in is older than `max_age` allows.
+ */
+function needsSignIn(request: AuthorizationRequest, session: SessionInfo): boolean {
+  return (
+    (request.prompt.includes('login') && session.authTime < request.createdAt) ||
+    // Elapsed time is measured at the request, not now: after the user signs in
+    // again the resumed request must pass, even with max_age=0.
+    (request.maxAge !== null && request.createdAt - session.authTime > request.maxAge)
+  );
+}
+
+/** Whether a grant already holds every scope asked for. */
+function covers(grant: Grant, scope: readonly string[]): boolean {
+  const approved = new Set(splitScope(grant.scope));
+  return scope.every((token) => approved.has(token));
+}
+
+/** Keeps a request while the user signs in or looks at the consent page (AUTH_REQUEST_TTL). */
+export async function holdRequest(deps: Deps, pending: AuthorizationRequest): Promise<void> {
+  await saveAuthRequest(deps.env.KV, pending);
+}
+
+/**
+ * Approve: a code for an approved request (RFC 6749 §4.1.2), sent back with
+ * the request's state. `ip` goes into the consent audit event.
+ *
+ * One D1 batch, which D1 runs as one transaction, holds the whole approval:
+ * - the grant, widened to the union of every scope the user has approved
+ *   for the client (the code's row refers to it by subquery, so it comes
+ *   first);
+ * - the code, whose UNIQUE request hash makes a second answer to the same
+ *   request fail and roll the whole batch back: one request, one code, and no
+ *   widened grant or audit event without it;
+ * - when the user consented just now, the `consent_granted` audit event, so
+ *   that the record of a consent exists exactly when the consent took effect.
+ * Then the code's KV copy, a fast pre-check for the token endpoint (D1 stays
+ * the source of truth).
+ */
+export async function approve(deps: Deps, approval: Approval, ip: string | null): Promise<ClientRedirect> {
+  const { db } = deps;
+  const { request, session, consented } = approval;
+  const userId = session.user.id;
+  const approved = [...new Set([...splitScope(approval.approvedBefore), ...request.scope])].join(' ');
+  const code = await prepareCode(db, {
+    requestId: request.id,
+    clientId: request.clientId,
+    userId,
+    redirectUri: request.redirectUri,
+    codeChallenge: request.codeChallenge,
+    scope: request.scope.join(' '),
+    nonce: request.nonce,
+    claims: request.scope.includes('openid') ? userClaims(session.user, request.scope) : null,
+    authTime: session.authTime,
+  });
+  try {
+    await db.batch([
+      upsertGrantStatement(db, userId, request.clientId, approved),
+      code.insert,
+      ...(consented ? [auditStatement(db, { type: 'consent_granted', userId, clientId: request.clientId, ip })] : []),
+    ]);
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new PageError('Already answered', 'This request was already answered. Go back to the app.');
+    throw error;
+  }
+  await copyCodeToKv(deps.env.KV, code.hash, {
+    clientId: request.clientId,
+    redirectUri: request.redirectUri,
+    codeChallenge: request.codeChallenge,
+    expiresAt: code.expiresAt,
+  });
+  return { redirectUri: request.redirectUri, params: { code: code.code, state: request.state } };
+}
+
+const answerParameters = z.object({
+  request_id: z.string().regex(REQUEST_ID),
+  decision: z.enum(['allow', 'deny']),
+  csrf_token: z.string(),
+});
+
+/**
+ * The user's answer on the consent page: `access_denied` back to the client
+ * (RFC 6749 §4.1.2.1), or approve(). Only the user the page was shown to may
+ * answer, and only once: the pending request is deleted first. Form errors,
+ * an expired request and another user's answer throw PageError.
+ */
+export async function answerConsent(
+  deps: Deps,
+  form: Record<string, unknown>,
+  session: SessionInfo | null,
+  ip: string | null,
+): Promise<ClientRedirect> {
+  const answer = answerParameters.safeParse(form);
+  if (!answer.success)
+    throw new PageError('Invalid request', `The consent form is invalid: ${describeIssues(answer.error.issues, { input: form })}.`);
+  const request = await loadAuthRequest<AuthorizationRequest>(deps.env.KV, answer.data.request_id);
+  if (!request) throw new PageError('Request expired', 'This sign-in request has expired. Go back to the app and start again.');
+  if (!session || session.user.id !== request.userId) {
+    throw new PageError('Not allowed', 'This consent request belongs to another sign-in. Go back to the app and start again.', 403);
+  }
+  const client = await findClient(deps.db, request.clientId);
+  if (!client) throw new PageError('Unknown app', 'The app that sent you here is no longer registered.');
+  await deleteAuthRequest(deps.env.KV, request.id);
+  if (answer.data.decision === 'deny') {
+    return errorRedirect(request.redirectUri, request.state, 'access_denied', 'the user denied the request');
+  }
+  const existing = await findGrant(deps.db, session.user.id, client.id);
+  return approve(deps, { request, session, approvedBefore: existing?.scope, consented: true }, ip);
+}

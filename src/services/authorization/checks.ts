@@ -1,0 +1,196 @@
+import { z } from 'zod';
+import { EMAIL_MAX_LENGTH } from '../../config';
+import { OAuthError, PageError } from '../../errors';
+import { boundedString, clientIdParam, clientValueParam, redirectUriParam, scopeParam } from '../../lib/params';
+import { S256_CHALLENGE_PATTERN } from '../../lib/pkce';
+import { describeIssues } from '../../middleware/validate';
+import type { Client } from '../../storage/schema';
+import { matchRedirectUri } from '../redirect-uris';
+import { allowedScopes, splitScope } from '../scopes';
+import type { AuthorizationRequest, RequestParameters } from './request';
+
+// An authorization request is checked by small named steps run in order, the
+// way node-oidc-provider runs its check_* steps (lib/actions/authorization/):
+// an entry point picks the steps it needs instead of copying them. Step 1
+// (the client and its redirect URI) answers with an error page, since nothing
+// may be redirected before the redirect URI is trusted (RFC 6749 §4.1.2.1);
+// step 2 (everything else) throws OAuthError, which the authorization endpoint
+// sends back to the client. Only checkRedirectUri needs a redirect URI: a
+// device authorization request (RFC 8628 §3.1) has none and skips it.
+
+/** Why a parameter may not be sent twice, cited when one is. */
+const REPEATED_RULE = 'RFC 6749 §3.1';
+/** The prompt values Tollgate acts on (OIDC Core §3.1.2.1). */
+const PROMPTS = new Set(['none', 'login', 'consent']);
+
+// Longest accepted values of parameters only this endpoint reads, characters:
+// far above any valid value, they only bound what is parsed and kept.
+/** `code`, or a hybrid combination this endpoint refuses by name. */
+const RESPONSE_TYPE_MAX_LENGTH = 64;
+/** An S256 challenge is 43 characters; a longer one is refused by its pattern, not cut. */
+const CODE_CHALLENGE_MAX_LENGTH = 128;
+const CODE_CHALLENGE_METHOD_MAX_LENGTH = 16;
+/** A few space-separated prompt values. */
+const PROMPT_MAX_LENGTH = 100;
+/** max_age is at most 9 digits; a little room so that a longer one says what is wrong. */
+const MAX_AGE_MAX_LENGTH = 10;
+
+/** Step 1, before any lookup: the client and where to send it back. */
+const targetParameters = z.object({ client_id: clientIdParam, redirect_uri: redirectUriParam });
+
+/** Step 2: every other parameter an authorization request may carry, each optional here and required by its step. */
+const requestParameters = z.object({
+  response_type: boundedString(RESPONSE_TYPE_MAX_LENGTH).optional(),
+  scope: scopeParam.optional(),
+  state: clientValueParam.optional(),
+  nonce: clientValueParam.optional(),
+  code_challenge: boundedString(CODE_CHALLENGE_MAX_LENGTH).optional(),
+  code_challenge_method: boundedString(CODE_CHALLENGE_METHOD_MAX_LENGTH).optional(),
+  prompt: boundedString(PROMPT_MAX_LENGTH).optional(),
+  max_age: boundedString(MAX_AGE_MAX_LENGTH).optional(),
+  login_hint: boundedString(EMAIL_MAX_LENGTH).optional(),
+});
+
+/** The step-2 parameters as checkParameters accepted them. */
+export type RequestValues = z.infer<typeof requestParameters>;
+
+/**
+ * Step 1, before the client is looked up: `client_id` and `redirect_uri` are
+ * each sent once and not too long. Throws PageError.
+ */
+export function readTarget(params: RequestParameters): { clientId: string; redirectUri: string } {
+  const target = targetParameters.safeParse(params);
+  if (!target.success) {
+    throw new PageError(
+      'Invalid request',
+      `The app sent an invalid request: ${describeIssues(target.error.issues, { input: params, repeatedRule: REPEATED_RULE })}.`,
+    );
+  }
+  return { clientId: target.data.client_id, redirectUri: target.data.redirect_uri };
+}
+
+/** Step 1: the client exists. Throws PageError (an unknown client has no redirect URI to trust). */
+export function checkClientFound(client: Client | undefined): asserts client is Client {
+  if (!client) throw new PageError('Unknown app', 'The app that sent you here is not registered with this server.');
+}
+
+/**
+ * Step 1: the redirect URI is one the client registered, matched exactly
+ * (RFC 9700 §4.1.3; loopback ports aside, RFC 8252 §7.3). Throws PageError:
+ * an unregistered URI is never redirected to.
+ */
+export function checkRedirectUri(client: Client, redirectUri: string): void {
+  if (!matchRedirectUri(client.redirectUris, redirectUri)) {
+    throw new PageError('Invalid redirect', 'The app asked to send you to an address it has not registered. You have not been redirected.');
+  }
+}
+
+/** What the step-2 checks read and fill in: each step vouches for its part of the request. */
+export interface Checking {
+  readonly params: RequestParameters;
+  readonly client: Client;
+  /** Set by checkParameters, which runs first. */
+  values: RequestValues;
+  /** The request as the steps have built it so far. */
+  request: Partial<AuthorizationRequest>;
+}
+
+/** One step-2 check: fills in its part of `checking.request`, or throws OAuthError. */
+export type Check = (checking: Checking) => void;
+
+/** Every parameter is sent at most once (RFC 6749 §3.1) and within its length. */
+export function checkParameters(checking: Checking): void {
+  const parsed = requestParameters.safeParse(checking.params);
+  if (!parsed.success)
+    throw new OAuthError('invalid_request', {
+      description: describeIssues(parsed.error.issues, { input: checking.params, repeatedRule: REPEATED_RULE }),
+    });
+  checking.values = parsed.data;
+}
+
+/** OAuth 2.1 §4.1.1: only the code flow; no implicit or hybrid responses. */
+export function checkResponseType({ values }: Checking): void {
+  if (values.response_type !== 'code') {
+    throw new OAuthError('unsupported_response_type', { description: 'response_type must be code' });
+  }
+}
+
+/** RFC 6749 §4.1.2.1 unauthorized_client: the client registered for the authorization code grant (RFC 7591 §2). */
+export function checkCodeGrant({ client }: Checking): void {
+  if (!client.grantTypes.includes('authorization_code')) {
+    throw new OAuthError('unauthorized_client', { description: 'this client is not registered for the authorization code grant' });
+  }
+}
+
+/** RFC 9700 §2.1.1: PKCE for every client, and S256 only (plain reveals the verifier). */
+export function checkPkce({ values, request }: Checking): void {
+  const challenge = values.code_challenge;
+  if (!challenge) throw new OAuthError('invalid_request', { description: 'code_challenge is required (PKCE, RFC 7636)' });
+  if (values.code_challenge_method !== 'S256') {
+    throw new OAuthError('invalid_request', { description: 'code_challenge_method must be S256' });
+  }
+  if (!S256_CHALLENGE_PATTERN.test(challenge)) {
+    throw new OAuthError('invalid_request', { description: 'code_challenge must be 43 base64url characters (RFC 7636 §4.2)' });
+  }
+  request.codeChallenge = challenge;
+}
+
+/** OIDC Core §3.1.2.1 prompt: known values only, and none stands alone. */
+export function checkPrompt({ values, request }: Checking): void {
+  const prompt = splitScope(values.prompt);
+  if (prompt.some((value) => !PROMPTS.has(value))) {
+    throw new OAuthError('invalid_request', { description: 'prompt may be none, login or consent' });
+  }
+  if (prompt.includes('none') && prompt.length > 1) {
+    throw new OAuthError('invalid_request', { description: 'prompt=none cannot be combined' });
+  }
+  request.prompt = prompt;
+}
+
+/** OIDC Core §3.1.2.1 max_age: a whole number of seconds. */
+export function checkMaxAge({ values, request }: Checking): void {
+  if (values.max_age === undefined) {
+    request.maxAge = null;
+    return;
+  }
+  if (!/^\d{1,9}$/.test(values.max_age)) {
+    throw new OAuthError('invalid_request', { description: 'max_age must be a whole number of seconds' });
+  }
+  request.maxAge = Number(values.max_age);
+}
+
+/** RFC 6749 §3.3: known scopes within the client's registered ones, its registered scope when none is sent. */
+export function checkScope({ values, client, request }: Checking): void {
+  request.scope = allowedScopes(values.scope, client.scope);
+}
+
+/** The values a client picks and gets back or sees used: state, nonce, login_hint (checkParameters bounded them). */
+export function copyClientValues({ values, request }: Checking): void {
+  request.state = values.state ?? null;
+  request.nonce = values.nonce ?? null;
+  request.loginHint = values.login_hint ?? null;
+}
+
+/**
+ * Step 2 at the authorization endpoint, in the order their errors take
+ * precedence. A pushed request (RFC 9126 §2.1) runs the same list after client
+ * authentication; a device request (RFC 8628 §3.1) would pick checkParameters
+ * and checkScope.
+ */
+export const AUTHORIZATION_CHECKS: readonly Check[] = [
+  checkParameters,
+  checkResponseType,
+  checkCodeGrant,
+  checkPkce,
+  checkPrompt,
+  checkMaxAge,
+  checkScope,
+  copyClientValues,
+];
+
+/** Runs `checks` in order over a client's parameters: what they built, or the first step's OAuthError. */
+export function runChecks(checks: readonly Check[], params: RequestParameters, client: Client): Checking {
+  const checking: Checking = { params, client, values: {}, request: {} };
+  for (const check of checks) check(checking);
+  return checking;
+}
