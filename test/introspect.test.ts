@@ -133,12 +133,12 @@ describe('POST /oauth2/introspect', () => {
   describe('active tokens', () => {
     it('describes an active access token: Bearer, scope, client_id, sub, username, iss, aud, iat, exp, jti', async () => {
       const client = await refreshingClient();
-      const tokens = await tokensOf(client, 'openid profile books:read');
+      const tokens = await tokensOf(client, 'openid profile email books:read');
       const claims = decodeJwt(tokens.access_token).payload;
       expect(await introspectAs(client, tokens.access_token)).toEqual({
         active: true,
         token_type: 'Bearer',
-        scope: 'openid profile books:read',
+        scope: 'openid profile email books:read',
         client_id: client.client_id,
         sub: user.id,
         username: user.email,
@@ -173,12 +173,12 @@ describe('POST /oauth2/introspect', () => {
     it('describes an active refresh token: token_type refresh_token, scope, client_id, sub, username, iss, iat, exp', async () => {
       const client = await refreshingClient();
       const before = Math.floor(Date.now() / 1000);
-      const tokens = await tokensOf(client, 'openid books:read offline_access');
+      const tokens = await tokensOf(client, 'openid email books:read offline_access');
       const body = await introspectAs(client, tokens.refresh_token, { token_type_hint: 'refresh_token' });
       expect(body).toEqual({
         active: true,
         token_type: 'refresh_token',
-        scope: 'openid books:read offline_access',
+        scope: 'openid email books:read offline_access',
         client_id: client.client_id,
         sub: user.id,
         username: user.email,

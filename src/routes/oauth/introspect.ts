@@ -9,6 +9,7 @@ import { limitBody, requireContentType } from '../../middleware/body';
 import { checkClient, clientCredentialFields, type PresentedClient, presentedClient } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
 import { validate } from '../../middleware/validate';
+import { splitScope } from '../../services/scopes';
 import { resourceAudience, verifyAccessToken } from '../../services/tokens';
 import { clientQuery } from '../../storage/clients';
 import type { Db } from '../../storage/db';
@@ -62,7 +63,7 @@ introspect.post(
           scope: access.scope.join(' '),
           client_id: access.clientId,
           sub: access.sub,
-          ...(grant.email ? { username: grant.email } : {}),
+          ...username(grant.email, access.scope),
           iss: c.var.deps.issuer,
           aud: resourceAudience(c.var.deps.issuer),
           iat: access.iat,
@@ -86,7 +87,7 @@ introspect.post(
         scope: refresh.token.scope,
         client_id: refresh.token.clientId,
         sub: refresh.token.userId,
-        ...(refresh.email ? { username: refresh.email } : {}),
+        ...username(refresh.email, splitScope(refresh.token.scope)),
         iss: c.var.deps.issuer,
         iat: refresh.token.createdAt,
         exp: refresh.token.expiresAt,
@@ -96,6 +97,15 @@ introspect.post(
     );
   },
 );
+
+/**
+ * RFC 7662 §2.2 `username`, the user's email, only when the token's scope
+ * holds `email`: OIDC Core §5.4 releases the email under that scope alone, and
+ * introspection must not tell a resource server more than userinfo would.
+ */
+function username(email: string | null | undefined, scope: readonly string[]): { username?: string } {
+  return email && scope.includes('email') ? { username: email } : {};
+}
 
 /** The presented client's row and the token's rows, in one D1 batch (a missing read answers no rows). */
 async function readWithClient<T>(db: Db, presented: PresentedClient, read: Bound<T[]> | null): Promise<[Client[], T[]]> {
