@@ -51,6 +51,7 @@ function request(overrides: Partial<AuthorizationRequest> = {}): AuthorizationRe
     loginHint: null,
     createdAt: now(),
     userId: null,
+    signInAsked: null,
     ...overrides,
   };
 }
@@ -109,6 +110,26 @@ describe('parse and validate', () => {
 });
 
 describe('decide', () => {
+  it('prompt=login: a session signed in within the same second as the request is not a sign-in for it', () => {
+    const asked = request({ prompt: ['login'] });
+    const decision = decide({ request: asked, session: session('old', asked.createdAt), grant: null });
+    expect(decision).toMatchObject({ kind: 'sign-in', pending: { id: asked.id, signInAsked: { previousSession: 'old' } } });
+  });
+
+  it('prompt=login: a new session after the request sent the browser to sign in is, the same session is not', () => {
+    const pending = request({ prompt: ['login'], signInAsked: { previousSession: 'old' } });
+    // The new sign-in may carry an auth_time before the request's own second (clocks of two isolates): it still counts.
+    expect(decide({ request: pending, session: session('new', pending.createdAt - 1), grant: null })).toMatchObject({ kind: 'consent' });
+    expect(decide({ request: pending, session: session('old', pending.createdAt + 5), grant: null })).toMatchObject({ kind: 'sign-in' });
+  });
+
+  it('max_age: an older sign-in is sent to sign in again; a sign-in made for the request passes even max_age=0', () => {
+    const fresh = request({ maxAge: 0 });
+    expect(decide({ request: fresh, session: session('old', fresh.createdAt - 3600), grant: null })).toMatchObject({ kind: 'sign-in' });
+    const resumed = { ...fresh, signInAsked: { previousSession: 'old' } };
+    expect(decide({ request: resumed, session: session('new', fresh.createdAt + 2), grant: null })).toMatchObject({ kind: 'consent' });
+  });
+
   it('approves without asking when the grant covers every scope asked for, unless prompt=consent', () => {
     const asked = request();
     const remembered = decide({ request: asked, session: session('s', asked.createdAt), grant: grant('openid books:read books:write') });

@@ -342,6 +342,35 @@ describe('GET /oauth2/authorize', () => {
       expect(new URL(response.headers.get('Location')!, ISSUER).pathname).toBe('/login');
     });
 
+    it('sends a user who signed in within the same second to /login again for prompt=login', async () => {
+      const user = await createUser();
+      const browser = await signedInBrowser(user);
+      // Stamp the sign-in with the next second: to a whole-second comparison
+      // (auth_time < the request's second) it is then not before the request,
+      // exactly as a sign-in made earlier in the request's own second is not.
+      await env.DB.prepare('update sessions set auth_time = unixepoch() + 1 where user_id = ?').bind(user.id).run();
+      const client = await registerClient(ownerToken);
+      const request = await requestFor(client, { prompt: 'login' });
+      const response = await browser.get(request.url);
+      expect(response.status).toBe(302);
+      expect(new URL(response.headers.get('Location')!, ISSUER).pathname).toBe('/login');
+    });
+
+    it('sends a browser that comes back for a prompt=login request without signing in to /login again', async () => {
+      const client = await registerClient(ownerToken);
+      const browser = await signedInBrowser(await createUser());
+      const request = await requestFor(client, { prompt: 'login' });
+      const toLogin = await browser.get(request.url);
+      expect(toLogin.status).toBe(302);
+      const returnTo = new URL(toLogin.headers.get('Location')!, ISSUER).searchParams.get('return_to')!;
+      // The same session as before: no sign-in was made for this request.
+      const again = await browser.get(returnTo);
+      expect(again.status).toBe(302);
+      const location = new URL(again.headers.get('Location')!, ISSUER);
+      expect(location.pathname).toBe('/login');
+      expect(location.searchParams.get('return_to')).toBe(returnTo);
+    });
+
     /** A signed-in browser whose session is an hour old, sent to /login by a max_age=0 request. */
     async function maxAgeZeroLogin() {
       const user = await createUser();

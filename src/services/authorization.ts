@@ -97,6 +97,7 @@ function completeRequest(checked: Partial<AuthorizationRequest>, client: Client,
     loginHint: checked.loginHint ?? null,
     createdAt: now(),
     userId: null,
+    signInAsked: null,
   };
 }
 
@@ -112,7 +113,8 @@ async function resumeRequest(deps: Deps, params: RequestParameters, sessionIdHas
   if (!request) throw new PageError('Request expired', 'This sign-in request has expired. Go back to the app and start again.');
   const { client, session, grant } = await lookUp(deps, request.clientId, sessionIdHash);
   if (!client) throw new PageError('Unknown app', 'The app that sent you here is no longer registered.');
-  return { ok: true, request, client, session, grant };
+  // One kept by an earlier release has no signInAsked: it has not sent anyone to sign in yet.
+  return { ok: true, request: { ...request, signInAsked: request.signInAsked ?? null }, client, session, grant };
 }
 
 /** An approval to carry out: the user, the request, and how consent was given. */
@@ -149,7 +151,7 @@ export function decide({ request, session, grant }: Pick<DecisionInput, 'request
     if (request.prompt.includes('none')) {
       return { kind: 'refuse', to: errorRedirect(request.redirectUri, request.state, 'login_required', 'the user is not signed in') };
     }
-    return { kind: 'sign-in', pending: request };
+    return { kind: 'sign-in', pending: { ...request, signInAsked: { previousSession: session?.idHash ?? null } } };
   }
   // Remembered consent: a user who already approved every requested scope
   // for this client is not asked again, unless prompt=consent says so.
@@ -165,17 +167,23 @@ export function decide({ request, session, grant }: Pick<DecisionInput, 'request
   return { kind: 'consent', pending: { ...request, userId: session.user.id }, user: session.user };
 }
 
-/**
- * Whether `prompt=login` asks for a sign-in after the request arrived, or the
- * last sign-in is older than `max_age` allows.
- */
+/** Whether `session` is not the sign-in `prompt=login` asks for, or older than `max_age` allows. */
 function needsSignIn(request: AuthorizationRequest, session: SessionInfo): boolean {
-  return (
-    (request.prompt.includes('login') && session.authTime < request.createdAt) ||
-    // Elapsed time is measured at the request, not now: after the user signs in
-    // again the resumed request must pass, even with max_age=0.
-    (request.maxAge !== null && request.createdAt - session.authTime > request.maxAge)
-  );
+  if (signedInForRequest(request, session)) return false;
+  if (request.prompt.includes('login')) return true;
+  // Elapsed time is measured at the request, not now: a user who took a while
+  // on the sign-in page has still signed in for this request.
+  return request.maxAge !== null && request.createdAt - session.authTime > request.maxAge;
+}
+
+/**
+ * Whether the browser signed in after this request sent it to: its session
+ * is not the one it had then. Sessions are compared, not times, because
+ * `auth_time` is whole seconds and a sign-in made just before the request
+ * can carry the same second.
+ */
+function signedInForRequest(request: AuthorizationRequest, session: SessionInfo): boolean {
+  return request.signInAsked !== null && session.idHash !== request.signInAsked.previousSession;
 }
 
 /** Whether a grant already holds every scope asked for. */

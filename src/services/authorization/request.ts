@@ -33,6 +33,14 @@ export interface AuthorizationRequest {
   createdAt: number;
   /** The user the consent page was shown to; only they may answer it. */
   userId: string | null;
+  /**
+   * Set once the request sent the browser to sign in: the id hash of the
+   * session the browser had then (null: none). A sign-in made for this
+   * request is any other session, an exact test where comparing whole-second
+   * `auth_time`s could not tell a sign-in from one made earlier in the same
+   * second.
+   */
+  signInAsked: { previousSession: string | null } | null;
 }
 
 /**
