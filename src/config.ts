@@ -97,6 +97,12 @@ export const OPAQUE_TOKEN_MAX_LENGTH = 256;
 export const EMAIL_MAX_LENGTH = 254;
 /** A value from a registry of short keywords: `grant_type`, `token_type_hint`, an `error` code. */
 export const KEYWORD_MAX_LENGTH = 64;
+/** A PKCE `code_challenge`: an S256 one is 43 characters, and a longer one is refused by its pattern, not cut. */
+export const CODE_CHALLENGE_MAX_LENGTH = 128;
+/** OIDC `prompt`: a few space-separated values. */
+export const PROMPT_MAX_LENGTH = 100;
+/** OIDC `max_age`: at most 9 digits are accepted; a little room so that a longer one is described, not cut. */
+export const MAX_AGE_MAX_LENGTH = 10;
 /** Any other single form parameter at the token endpoint: none a grant takes is longer than a token. */
 export const PARAMETER_MAX_LENGTH = TOKEN_MAX_LENGTH;
 /** A `return_to` path after sign-in (it carries the pending authorization request's id). */
@@ -151,3 +157,14 @@ export function kvTtl(seconds: number): number {
   }
   return seconds;
 }
+
+/**
+ * The oldest `id_token_hint` the end_session_endpoint accepts as vouching for
+ * a post-logout redirect, by its `iat`. OIDC RP-Initiated Logout 1.0 §2 asks
+ * an OP to accept an expired ID token when the RP "has a current session or
+ * had a recent session"; a session lives at most SESSION_TTL from sign-in, and
+ * an ID token is issued after sign-in, so an older hint belongs to no session
+ * that can still be open. A bound keeps a leaked or old hint from working for
+ * as long as its key is published. 12 hours, seconds.
+ */
+export const ID_TOKEN_HINT_MAX_AGE = SESSION_TTL;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { EMAIL_MAX_LENGTH } from '../../config';
+import { CODE_CHALLENGE_MAX_LENGTH, EMAIL_MAX_LENGTH, MAX_AGE_MAX_LENGTH, PROMPT_MAX_LENGTH } from '../../config';
 import { OAuthError, PageError } from '../../errors';
-import { boundedString, clientIdParam, clientValueParam, redirectUriParam, scopeParam } from '../../lib/params';
+import { boundedString, clientIdParam, clientValueParam, keywordParam, redirectUriParam, scopeParam } from '../../lib/params';
 import { S256_CHALLENGE_PATTERN } from '../../lib/pkce';
 import { describeIssues } from '../../middleware/validate';
 import type { Client } from '../../storage/schema';
@@ -23,29 +23,18 @@ const REPEATED_RULE = 'RFC 6749 §3.1';
 /** The prompt values Tollgate acts on (OIDC Core §3.1.2.1). */
 const PROMPTS = new Set(['none', 'login', 'consent']);
 
-// Longest accepted values of parameters only this endpoint reads, characters:
-// far above any valid value, they only bound what is parsed and kept.
-/** `code`, or a hybrid combination this endpoint refuses by name. */
-const RESPONSE_TYPE_MAX_LENGTH = 64;
-/** An S256 challenge is 43 characters; a longer one is refused by its pattern, not cut. */
-const CODE_CHALLENGE_MAX_LENGTH = 128;
-const CODE_CHALLENGE_METHOD_MAX_LENGTH = 16;
-/** A few space-separated prompt values. */
-const PROMPT_MAX_LENGTH = 100;
-/** max_age is at most 9 digits; a little room so that a longer one says what is wrong. */
-const MAX_AGE_MAX_LENGTH = 10;
-
 /** Step 1, before any lookup: the client and where to send it back. */
 const targetParameters = z.object({ client_id: clientIdParam, redirect_uri: redirectUriParam });
 
 /** Step 2: every other parameter an authorization request may carry, each optional here and required by its step. */
 const requestParameters = z.object({
-  response_type: boundedString(RESPONSE_TYPE_MAX_LENGTH).optional(),
+  // response_type and code_challenge_method are registry keywords (RFC 6749 §8.4, RFC 7636 §6.2).
+  response_type: keywordParam.optional(),
   scope: scopeParam.optional(),
   state: clientValueParam.optional(),
   nonce: clientValueParam.optional(),
   code_challenge: boundedString(CODE_CHALLENGE_MAX_LENGTH).optional(),
-  code_challenge_method: boundedString(CODE_CHALLENGE_METHOD_MAX_LENGTH).optional(),
+  code_challenge_method: keywordParam.optional(),
   prompt: boundedString(PROMPT_MAX_LENGTH).optional(),
   max_age: boundedString(MAX_AGE_MAX_LENGTH).optional(),
   login_hint: boundedString(EMAIL_MAX_LENGTH).optional(),
