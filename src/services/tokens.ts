@@ -2,6 +2,7 @@ import { compactVerify, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose
 import {
   ACCESS_TOKEN_TTL,
   BOOKS_API_PATH,
+  ID_TOKEN_HINT_MAX_AGE,
   ID_TOKEN_TTL,
   SIGNING_ALG,
   USER_API_AUDIENCE,
@@ -196,12 +197,25 @@ export async function verifyUserToken(deps: Deps, token: string): Promise<string
   return typeof payload?.sub === 'string' ? payload.sub : null;
 }
 
+/** A verified `id_token_hint`: whose session the RP asks to end, and from which client. */
+export interface IdTokenHint {
+  sub: string;
+  clientId: string;
+  /**
+   * Issued within ID_TOKEN_HINT_MAX_AGE. Only a recent hint may vouch for a
+   * redirect to the client's post_logout_redirect_uri; an older one still
+   * names the client, but belongs to no session that can still be open.
+   */
+  recent: boolean;
+}
+
 /**
- * Checks an `id_token_hint` (OIDC RP-Initiated Logout §2): signed by us, for
- * this issuer, and an ID token (not an access token). An expired hint is still
- * accepted, as the specification asks. Returns the user and the client.
+ * Checks an `id_token_hint` (OIDC RP-Initiated Logout 1.0 §2): signed by us,
+ * for this issuer, and an ID token (not an access or user API token). An
+ * expired hint is still accepted, as §2 asks, but only one issued within
+ * ID_TOKEN_HINT_MAX_AGE is `recent`. Null for anything else.
  */
-export async function verifyIdTokenHint(deps: Deps, token: string): Promise<{ sub: string; clientId: string } | null> {
+export async function verifyIdTokenHint(deps: Deps, token: string): Promise<IdTokenHint | null> {
   try {
     const { payload, protectedHeader } = await compactVerify(token, (header) => getVerificationKey(deps, header.kid).then(orThrow), {
       algorithms: [SIGNING_ALG],
@@ -209,11 +223,13 @@ export async function verifyIdTokenHint(deps: Deps, token: string): Promise<{ su
     if (protectedHeader.typ !== 'JWT') return null;
     const claims = JSON.parse(new TextDecoder().decode(payload)) as JWTPayload;
     const audience = Array.isArray(claims.aud) ? claims.aud[0] : claims.aud;
-    // A user API token is a JWT too, but its audience is not a client.
-    if (claims.iss !== deps.issuer || typeof claims.sub !== 'string' || typeof audience !== 'string' || audience === USER_API_AUDIENCE) {
+    if (claims.iss !== deps.issuer || typeof claims.sub !== 'string' || typeof audience !== 'string' || typeof claims.iat !== 'number') {
       return null;
     }
-    return { sub: claims.sub, clientId: audience };
+    // OIDC Core §2: only an ID token names its client as `azp`; a user API token
+    // (also a JWT) has neither a client audience nor `azp`.
+    if (audience === USER_API_AUDIENCE || claims.azp !== audience) return null;
+    return { sub: claims.sub, clientId: audience, recent: now() - claims.iat <= ID_TOKEN_HINT_MAX_AGE };
   } catch (error) {
     if (error instanceof errors.JOSEError || error instanceof SyntaxError) return null;
     throw error;
