@@ -18,6 +18,19 @@ export default defineConfig({
           REGISTRATION_LIMITER: { simple: { limit: 100_000, period: 60 } },
           TIGHT_LIMITER: { simple: { limit: 2, period: 60 } },
         },
+        // Tests reach no network: every fetch() the Worker makes goes to a
+        // local stand-in for Turnstile's siteverify endpoint, a real fetch
+        // target that answers siteverify as Cloudflare does and passes any
+        // other request on (test/stand-ins/turnstile-siteverify.js).
+        outboundService: 'turnstile-siteverify',
+        workers: [
+          {
+            name: 'turnstile-siteverify',
+            modules: true,
+            scriptPath: './test/stand-ins/turnstile-siteverify.js',
+            compatibilityDate: '2026-04-26',
+          },
+        ],
       },
     }),
   ],
