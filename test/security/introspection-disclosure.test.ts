@@ -32,7 +32,7 @@ beforeAll(async () => {
 describe('introspection discloses only what the token scope allows', () => {
   it('answers no email for an access or refresh token without the email scope', async () => {
     const tokens = await issueTokens(browser, client, { scope: 'books:read offline_access' });
-    for (const token of [tokens.access_token, tokens.refresh_token!]) {
+    for (const token of [tokens.access_token, tokens.refresh_token as string]) {
       const body = await introspectAs(client, token);
       expect(body).toMatchObject({ active: true, sub: user.id });
       expect(body).not.toHaveProperty('username');
@@ -49,7 +49,7 @@ describe('introspection discloses only what the token scope allows', () => {
 
   it('answers the email as username when the token holds the email scope', async () => {
     const tokens = await issueTokens(browser, client, { scope: 'openid email offline_access' });
-    for (const token of [tokens.access_token, tokens.refresh_token!]) {
+    for (const token of [tokens.access_token, tokens.refresh_token as string]) {
       expect(await introspectAs(client, token)).toMatchObject({ active: true, username: user.email });
     }
   });
