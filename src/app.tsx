@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
+import { TURNSTILE_ORIGIN } from './config';
 import { createDeps } from './deps';
 import type { AppEnv } from './env';
 import { fromHttpException, OAuthError, oauthErrorResponse, PageError } from './errors';
@@ -19,19 +20,23 @@ import { userinfo } from './routes/oauth/userinfo';
 import { staticAssets } from './routes/static';
 import { users } from './routes/users';
 import { wellKnown } from './routes/well-known';
+import { turnstileSiteKey } from './services/turnstile';
 import { ErrorPage } from './views/error';
 
 export const app = new Hono<AppEnv>();
 
 // Every response: no framing (RFC 9700 §4.16 clickjacking), no Referer leaking
 // codes or state (RFC 9700 §4.2.4), no MIME sniffing, and a CSP with no inline
-// script or style at all.
-app.use(
-  secureHeaders({
+// script or style at all. `widgetOrigin`: the one other origin a page may load
+// a script and a frame from (Turnstile's challenge, which Cloudflare documents
+// as needing exactly script-src and frame-src).
+function hardenedHeaders(widgetOrigin?: string) {
+  return secureHeaders({
     contentSecurityPolicy: {
       defaultSrc: ["'none'"],
       // Only same-origin files: the demo app's module, and its fetch calls.
-      scriptSrc: ["'self'"],
+      scriptSrc: widgetOrigin ? ["'self'", widgetOrigin] : ["'self'"],
+      ...(widgetOrigin ? { frameSrc: [widgetOrigin] } : {}),
       connectSrc: ["'self'"],
       styleSrc: ["'self'"],
       imgSrc: ["'self'"],
@@ -42,8 +47,16 @@ app.use(
     referrerPolicy: 'no-referrer',
     crossOriginResourcePolicy: false,
     crossOriginOpenerPolicy: 'same-origin',
-  }),
-);
+  });
+}
+const everyPage = hardenedHeaders();
+const signInWithTurnstile = hardenedHeaders(TURNSTILE_ORIGIN);
+
+app.use(function securityHeaders(c, next) {
+  // Turnstile's origin only where its challenge can appear, and only when it is configured.
+  const turnstile = c.req.path === '/login' && turnstileSiteKey(c.env) !== null;
+  return (turnstile ? signInWithTurnstile : everyPage)(c, next);
+});
 
 app.use(async function requestContext(c, next) {
   c.set('deps', createDeps(c.env));

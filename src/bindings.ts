@@ -11,10 +11,20 @@ export interface Bindings {
   SIGNING_KEY?: string;
   /** Optional secret that encrypts private signing keys at rest in D1 (AES-256-GCM). */
   KEY_ENCRYPTION_KEY?: string;
+  /**
+   * Cloudflare Turnstile, optional: the site key (a var) and the secret key (a
+   * secret). With both set, a browser with no device cookie for an account
+   * that is over its sign-in limit is challenged instead of refused; unset
+   * (and so locally), it is refused.
+   */
+  TURNSTILE_SITE_KEY?: string;
+  TURNSTILE_SECRET_KEY?: string;
   /** Static files from ./public (the demo app's script). */
   ASSETS: Fetcher;
   /** Rate Limiting bindings (wrangler.toml [[ratelimits]]). */
   SIGN_IN_LIMITER: RateLimit;
+  SIGN_IN_PAIR_LIMITER: RateLimit;
+  SIGN_IN_DEVICE_LIMITER: RateLimit;
   SIGN_IN_IP_LIMITER: RateLimit;
   CLIENT_AUTH_LIMITER: RateLimit;
   REGISTRATION_LIMITER: RateLimit;

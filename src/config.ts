@@ -168,3 +168,27 @@ export function kvTtl(seconds: number): number {
  * as long as its key is published. 12 hours, seconds.
  */
 export const ID_TOKEN_HINT_MAX_AGE = SESSION_TTL;
+
+/**
+ * How long a device cookie says "this browser signed in to this account
+ * before" (OWASP device cookies): the account-wide sign-in limit lets such a
+ * browser through. 90 days, seconds. It is also only honoured while the key
+ * that signed it is published, so a browser that has not signed in since the
+ * last key rotation (monthly) has none.
+ */
+export const DEVICE_TOKEN_TTL = 90 * 24 * 60 * 60;
+/** Audience of the device cookie's token: only the sign-in limit accepts it. */
+export const DEVICE_TOKEN_AUDIENCE = 'urn:tollgate:device';
+/** JOSE `typ` of the device cookie's token (RFC 8725 §3.11: explicit typing, so no other token passes as one). */
+export const DEVICE_TOKEN_TYPE = 'tollgate-device+jwt';
+
+/** Cloudflare Turnstile: where its widget's script and frame come from, and where tokens are verified. */
+export const TURNSTILE_ORIGIN = 'https://challenges.cloudflare.com';
+export const TURNSTILE_SCRIPT_URL = `${TURNSTILE_ORIGIN}/turnstile/v0/api.js`;
+export const TURNSTILE_SITEVERIFY_URL = `${TURNSTILE_ORIGIN}/turnstile/v0/siteverify`;
+/** The widget's action on the sign-in page; siteverify must answer with the same. */
+export const TURNSTILE_ACTION = 'login';
+/** Longest Turnstile token accepted (Cloudflare documents at most 2,048). Characters. */
+export const TURNSTILE_TOKEN_MAX_LENGTH = 2048;
+/** How long to wait for siteverify before taking the challenge as not passed. 5 seconds, seconds. */
+export const TURNSTILE_VERIFY_TIMEOUT = 5;

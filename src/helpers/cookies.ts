@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { CookieOptions } from 'hono/utils/cookie';
+import { DEVICE_TOKEN_TTL } from '../config';
 import type { AppEnv } from '../env';
 
 /**
@@ -30,4 +31,19 @@ export function writeCookie(c: Context<AppEnv>, name: string, value: string, max
 
 export function clearCookie(c: Context<AppEnv>, name: string): void {
   deleteCookie(c, cookieName(c, name), options(c));
+}
+
+/**
+ * The device cookie (OWASP "device cookies"): a signed token saying this
+ * browser signed in to an account before (services/sign-in.ts). HttpOnly,
+ * and `__Host-` and Secure on https, like every cookie here.
+ */
+const DEVICE_COOKIE = 'tg_device';
+
+export function readDeviceCookie(c: Context<AppEnv>): string | undefined {
+  return readCookie(c, DEVICE_COOKIE);
+}
+
+export function writeDeviceCookie(c: Context<AppEnv>, token: string): void {
+  writeCookie(c, DEVICE_COOKIE, token, DEVICE_TOKEN_TTL);
 }

@@ -2,9 +2,10 @@ import type { Context } from 'hono';
 import { CLIENT_ID_MAX_LENGTH } from '../config';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
+import { clientNetwork } from '../helpers/client-ip';
 import { hashSecret, timingSafeEqual } from '../lib/crypto';
 import { clientIdParam, clientSecretParam } from '../lib/params';
-import { countFailure } from '../services/rate-limits';
+import { fromNetwork, overLimit, tooManyRequests } from '../services/rate-limits';
 import { findClient } from '../storage/clients';
 import type { Client } from '../storage/schema';
 
@@ -32,12 +33,18 @@ function invalidClient(description = 'client authentication failed'): OAuthError
 }
 
 /**
- * A failed client authentication: counted per client_id, 429 past the limit.
- * Secrets are 256 bits, so nothing is locked before checking one: guessing is
- * hopeless, and the real client must never be shut out by someone else's noise.
+ * A failed client authentication, counted per client_id and client network
+ * (an IPv4 address or an IPv6 /64): past the limit (20 a minute), that
+ * network's failures for that client are answered 429 `too_many_requests`
+ * with Retry-After (RFC 6585 §4) instead of 401. It is a brake on a caller
+ * that keeps failing, not a lock: every request's secret is still checked and
+ * the right one accepted from any network. Client secrets are 256 bits, so
+ * guessing is hopeless anyway, and the real client, wherever it is, must never
+ * be shut out by someone else's noise.
  */
 async function failed(c: Context<AppEnv>, clientId: string): Promise<never> {
-  await countFailure(c.var.deps, 'clientAuth', clientId.slice(0, CLIENT_ID_MAX_LENGTH), { lock: false });
+  const subject = fromNetwork(clientId.slice(0, CLIENT_ID_MAX_LENGTH), clientNetwork(c));
+  if (await overLimit(c.var.deps, 'clientAuth', subject)) throw tooManyRequests();
   throw invalidClient();
 }
 

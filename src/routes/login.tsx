@@ -1,16 +1,17 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { EMAIL_MAX_LENGTH, RATE_LIMIT_WINDOW, RETURN_TO_MAX_LENGTH } from '../config';
+import { EMAIL_MAX_LENGTH, RATE_LIMIT_WINDOW, RETURN_TO_MAX_LENGTH, TURNSTILE_TOKEN_MAX_LENGTH } from '../config';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
-import { clientIp } from '../helpers/client-ip';
+import { clientIp, clientNetwork } from '../helpers/client-ip';
+import { readDeviceCookie, writeDeviceCookie } from '../helpers/cookies';
 import { limitBody, requireContentType } from '../middleware/body';
 import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { endSession, loadSession, startSession } from '../middleware/session';
 import { describeIssues, validatePage } from '../middleware/validate';
 import { credentialsSchema, signUp, signupSchema } from '../services/accounts';
 import { countAttempt } from '../services/rate-limits';
-import { signIn } from '../services/sign-in';
+import { ChallengeRequired, deviceTokenFor, signIn } from '../services/sign-in';
 import { LoginPage, SignupPage } from '../views/auth-pages';
 
 /** Where a signed-in user lands when no (valid) return path was given. */
@@ -49,7 +50,11 @@ const pageQuery = z.object({
 /** RFC 6585 §4: how long to wait before trying again, seconds. */
 const RETRY_AFTER = String(RATE_LIMIT_WINDOW);
 const formExtras = z.object({ return_to: z.string().optional(), csrf_token: z.string() });
-const loginForm = credentialsSchema.extend(formExtras.shape);
+const loginForm = credentialsSchema.extend({
+  ...formExtras.shape,
+  // Turnstile's widget adds its token to the form; a malformed one is no token (so no pass), not a bad form.
+  'cf-turnstile-response': z.string().max(TURNSTILE_TOKEN_MAX_LENGTH).optional().catch(undefined),
+});
 const signupForm = signupSchema.extend(formExtras.shape);
 
 const formPost = [limitBody, requireContentType('application/x-www-form-urlencoded'), verifyCsrf] as const;
@@ -64,11 +69,15 @@ pages.get('/login', validatePage('query', pageQuery), function loginPage(c) {
 
 const RATE_LIMITED = Symbol('rate limited');
 
-/** Runs a step; a 429 from the rate limiter comes back as RATE_LIMITED, for the page to say so. */
-async function rateLimited<T>(step: () => Promise<T>): Promise<T | typeof RATE_LIMITED> {
+/**
+ * Runs a step; a 429 from a rate limit comes back as a value, for the page to
+ * say so: RATE_LIMITED, or the Turnstile challenge that can lift it.
+ */
+async function rateLimited<T>(step: () => Promise<T>): Promise<T | typeof RATE_LIMITED | ChallengeRequired> {
   try {
     return await step();
   } catch (error) {
+    if (error instanceof ChallengeRequired) return error;
     if (error instanceof OAuthError && error.code === 'too_many_requests') return RATE_LIMITED;
     throw error;
   }
@@ -91,7 +100,22 @@ pages.post('/login', ...formPost, async function signInForm(c) {
     return c.html(page, 400);
   }
   const returnTo = safeReturnTo(form.data.return_to);
-  const user = await rateLimited(() => signIn(c.var.deps, form.data, clientIp(c)));
+  const attempt = {
+    ip: clientIp(c),
+    network: clientNetwork(c),
+    deviceToken: readDeviceCookie(c),
+    canShowChallenge: true,
+    turnstileToken: form.data['cf-turnstile-response'],
+  };
+  const user = await rateLimited(() => signIn(c.var.deps, form.data, attempt));
+  if (user instanceof ChallengeRequired) {
+    // Friction instead of refusal (OWASP): solving the challenge lets the password be checked.
+    const error = 'Too many attempts for this account. Confirm you are a person, then sign in.';
+    const page = (
+      <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error={error} turnstileSiteKey={user.siteKey} />
+    );
+    return c.html(page, 429);
+  }
   if (user === RATE_LIMITED) {
     const page = (
       <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error="Too many attempts. Wait a minute and try again." />
@@ -104,6 +128,8 @@ pages.post('/login', ...formPost, async function signInForm(c) {
     return c.html(page, 401);
   }
   await startSession(c, user.id);
+  // This browser now knows the password: the account-wide limit will not hold it (OWASP device cookies).
+  writeDeviceCookie(c, await deviceTokenFor(c.var.deps, user.email));
   return c.redirect(returnTo, 303);
 });
 
@@ -121,8 +147,8 @@ pages.post('/signup', ...formPost, async function createAccount(c) {
     const error = describeIssues(form.error.issues);
     return c.html(<SignupPage csrf={csrfToken(c)} returnTo={returnTo} name={name} email={email} error={error} />, 400);
   }
-  const ip = clientIp(c);
-  const allowed = ip ? await rateLimited(() => countAttempt(c.var.deps, 'signupIp', ip)) : undefined;
+  const network = clientNetwork(c);
+  const allowed = network ? await rateLimited(() => countAttempt(c.var.deps, 'signupNetwork', network)) : undefined;
   if (allowed === RATE_LIMITED) {
     const page = (
       <SignupPage
@@ -141,6 +167,7 @@ pages.post('/signup', ...formPost, async function createAccount(c) {
     return c.html(<SignupPage csrf={csrfToken(c)} returnTo={returnTo} name={name} email={email} error={error} />, 409);
   }
   await startSession(c, user.id);
+  writeDeviceCookie(c, await deviceTokenFor(c.var.deps, user.email));
   return c.redirect(returnTo, 303);
 });
 

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { USER_TOKEN_TTL } from '../config';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
-import { clientIp } from '../helpers/client-ip';
+import { clientIp, clientNetwork } from '../helpers/client-ip';
 import { limitBody, requireContentType } from '../middleware/body';
 import { validate } from '../middleware/validate';
 import { credentialsSchema, signUp, signupSchema } from '../services/accounts';
@@ -14,15 +14,16 @@ import { signUserToken } from '../services/tokens';
 export const users = new Hono<AppEnv>();
 
 users.post('/users', limitBody, requireContentType('application/json'), validate('json', signupSchema), async function createAccount(c) {
-  const ip = clientIp(c);
-  if (ip) await countAttempt(c.var.deps, 'signupIp', ip);
+  const network = clientNetwork(c);
+  if (network) await countAttempt(c.var.deps, 'signupNetwork', network);
   const user = await signUp(c.var.deps, c.req.valid('json'));
   if (!user) throw new OAuthError('conflict', { status: 409, description: 'an account with this email already exists' });
   return c.json({ id: user.id, email: user.email, name: user.name }, 201);
 });
 
 users.post('/login', limitBody, requireContentType('application/json'), validate('json', credentialsSchema), async function apiLogin(c) {
-  const user = await signIn(c.var.deps, c.req.valid('json'), clientIp(c));
+  // No cookies here, so no device cookie: the account-wide limit always holds, and no challenge can lift it.
+  const user = await signIn(c.var.deps, c.req.valid('json'), { ip: clientIp(c), network: clientNetwork(c), canShowChallenge: false });
   if (!user) throw new OAuthError('invalid_credentials', { status: 401, description: 'email or password is incorrect' });
   const token = await signUserToken(c.var.deps, user.id);
   c.header('Cache-Control', 'no-store');

@@ -3,20 +3,39 @@ import { kvTtl, RATE_LIMIT_WINDOW } from '../config';
 import type { Deps } from '../deps';
 import { OAuthError } from '../errors';
 import { hashSecret } from '../lib/crypto';
+import type { NetworkKey } from '../lib/network';
 
 /** What is limited, and the binding that counts it (wrangler.toml [[ratelimits]]). */
 const LIMITERS = {
+  /** Failed sign-ins per account, from browsers without a device cookie for it. */
   signIn: 'SIGN_IN_LIMITER',
-  signInIp: 'SIGN_IN_IP_LIMITER',
+  /** Failed sign-ins per account and client network: always applies. */
+  signInPair: 'SIGN_IN_PAIR_LIMITER',
+  /** Failed sign-ins per device cookie. */
+  signInDevice: 'SIGN_IN_DEVICE_LIMITER',
+  /** Failed sign-ins per client network. */
+  signInNetwork: 'SIGN_IN_IP_LIMITER',
+  /** Failed client authentications per client and client network. */
   clientAuth: 'CLIENT_AUTH_LIMITER',
+  /** Client registrations per user. */
   registration: 'REGISTRATION_LIMITER',
-  signupIp: 'SIGNUP_IP_LIMITER',
+  /** Sign-ups per client network. */
+  signupNetwork: 'SIGNUP_IP_LIMITER',
 } as const satisfies Record<string, keyof Bindings>;
 export type LimitName = keyof typeof LIMITERS;
+
+/**
+ * The limits counted per client network. Their subject must be a `NetworkKey`
+ * (lib/network.ts: an IPv4 address or an IPv6 /64), so no per-IP limit can be
+ * keyed on a raw address, which one IPv6 subscriber has 2^64 of.
+ */
+type NetworkLimit = 'signInNetwork' | 'signupNetwork';
+export type LimitSubject<N extends LimitName> = N extends NetworkLimit ? NetworkKey : string;
 
 /** KV key prefix of a "stop checking passwords" flag; the rest is the hashed limit key. */
 const LOCK_PREFIX = 'ratelock:';
 
+/** RFC 6585 §4: 429 with how long to wait. */
 export function tooManyRequests(): OAuthError {
   return new OAuthError('too_many_requests', {
     status: 429,
@@ -25,31 +44,41 @@ export function tooManyRequests(): OAuthError {
   });
 }
 
-/** Limit keys are hashes: no email or IP is handed to the limiter or written to KV. */
+/**
+ * The subject of a limit on something from one client network (an account, a
+ * client id): the network's failures then never count against another's.
+ * Null (no CF-Connecting-IP: local development) is one network of its own.
+ */
+export function fromNetwork(subject: string, network: NetworkKey | null): string {
+  return JSON.stringify([subject, network ?? 'unknown network']);
+}
+
+/** Limit keys are hashes: no email, IP or client id is handed to the limiter or written to KV. */
 async function limitKey(name: LimitName, subject: string): Promise<string> {
   return `${name}:${await hashSecret(subject.toLowerCase())}`;
 }
 
-/** Counts one attempt; throws 429 when the subject is over its limit. */
-export async function countAttempt({ env }: Deps, name: LimitName, subject: string): Promise<void> {
+/** Counts one event for the subject; true when that puts it over its limit for this window. */
+export async function overLimit<N extends LimitName>({ env }: Deps, name: N, subject: LimitSubject<N>): Promise<boolean> {
   const { success } = await env[LIMITERS[name]].limit({ key: await limitKey(name, subject) });
-  if (!success) throw tooManyRequests();
+  return !success;
+}
+
+/** Counts one attempt; throws 429 when the subject is over its limit. */
+export async function countAttempt<N extends LimitName>(deps: Deps, name: N, subject: LimitSubject<N>): Promise<void> {
+  if (await overLimit(deps, name, subject)) throw tooManyRequests();
 }
 
 /**
- * Counts one failure; throws 429 when the subject is over its limit. With
- * `lock`, also raises a KV flag that `assertUnlocked` honours for one window:
- * a password must not be checked at all while its account is over the limit.
+ * Raises a KV flag that `isLocked` sees for one window: while it stands, the
+ * caller does not even check a password for the subject (so a guess over the
+ * limit can never be confirmed). It lapses on its own: never a lockout for good.
  */
-export async function countFailure({ env }: Deps, name: LimitName, subject: string, options: { lock: boolean }): Promise<void> {
-  const key = await limitKey(name, subject);
-  const { success } = await env[LIMITERS[name]].limit({ key });
-  if (success) return;
-  if (options.lock) await env.KV.put(LOCK_PREFIX + key, '1', { expirationTtl: kvTtl(RATE_LIMIT_WINDOW) });
-  throw tooManyRequests();
+export async function lock<N extends LimitName>({ env }: Deps, name: N, subject: LimitSubject<N>): Promise<void> {
+  await env.KV.put(LOCK_PREFIX + (await limitKey(name, subject)), '1', { expirationTtl: kvTtl(RATE_LIMIT_WINDOW) });
 }
 
-/** Throws 429 while a lock from `countFailure` stands for the subject. */
-export async function assertUnlocked({ env }: Deps, name: LimitName, subject: string): Promise<void> {
-  if (await env.KV.get(LOCK_PREFIX + (await limitKey(name, subject)))) throw tooManyRequests();
+/** Whether a lock from `lock` stands for the subject. */
+export async function isLocked<N extends LimitName>({ env }: Deps, name: N, subject: LimitSubject<N>): Promise<boolean> {
+  return (await env.KV.get(LOCK_PREFIX + (await limitKey(name, subject)))) !== null;
 }

@@ -2,6 +2,9 @@ import { compactVerify, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose
 import {
   ACCESS_TOKEN_TTL,
   BOOKS_API_PATH,
+  DEVICE_TOKEN_AUDIENCE,
+  DEVICE_TOKEN_TTL,
+  DEVICE_TOKEN_TYPE,
   ID_TOKEN_HINT_MAX_AGE,
   ID_TOKEN_TTL,
   SIGNING_ALG,
@@ -195,6 +198,29 @@ export async function verifyAccessToken(deps: Deps, token: string): Promise<Veri
 export async function verifyUserToken(deps: Deps, token: string): Promise<string | null> {
   const payload = await verify(deps, token, 'JWT', USER_API_AUDIENCE);
   return typeof payload?.sub === 'string' ? payload.sub : null;
+}
+
+/** What a verified device cookie says: the login that signed in from this browser, and the cookie's own id. */
+export interface DeviceClaims {
+  /** The account's login, as the sign-in service names it (a hash of the email, never the email). */
+  login: string;
+  jti: string;
+}
+
+/**
+ * The device cookie's token (OWASP "device cookies"): signed with Tollgate's
+ * own keys, so it cannot be forged and holds no secret at rest; its own `typ`
+ * and audience (RFC 8725 §3.11, §3.9), so it never passes as another token.
+ */
+export async function signDeviceToken(deps: Deps, login: string): Promise<string> {
+  return sign(deps, DEVICE_TOKEN_TYPE, { sub: login, aud: DEVICE_TOKEN_AUDIENCE, jti: randomSecret(16) }, DEVICE_TOKEN_TTL);
+}
+
+/** Verifies a device cookie's token; null for anything else, expired, or signed by a key no longer published. */
+export async function verifyDeviceToken(deps: Deps, token: string): Promise<DeviceClaims | null> {
+  const payload = await verify(deps, token, DEVICE_TOKEN_TYPE, DEVICE_TOKEN_AUDIENCE);
+  if (typeof payload?.sub !== 'string' || typeof payload.jti !== 'string') return null;
+  return { login: payload.sub, jti: payload.jti };
 }
 
 /** A verified `id_token_hint`: whose session the RP asks to end, and from which client. */

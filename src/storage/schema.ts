@@ -210,6 +210,7 @@ export const signingKeys = sqliteTable(
 export type AuditEventType =
   | 'sign_in'
   | 'sign_in_failed'
+  | 'sign_in_limited'
   | 'consent_granted'
   | 'grant_revoked'
   | 'refresh_reuse'

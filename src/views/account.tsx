@@ -25,6 +25,8 @@ function describe(item: ActivityItem): string {
       return 'Signed in';
     case 'sign_in_failed':
       return 'A sign-in failed (wrong password)';
+    case 'sign_in_limited':
+      return 'Too many failed sign-ins: sign-in was paused for a minute';
     case 'consent_granted':
       return `Authorized ${app}`;
     case 'grant_revoked':

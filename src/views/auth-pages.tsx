@@ -1,3 +1,4 @@
+import { TURNSTILE_ACTION, TURNSTILE_SCRIPT_URL } from '../config';
 import { Alert, CsrfField, Field, Layout } from './layout';
 
 export interface LoginPageProps {
@@ -5,6 +6,22 @@ export interface LoginPageProps {
   returnTo: string;
   email?: string | undefined;
   error?: string | undefined;
+  /** Shows Cloudflare Turnstile's challenge in the form, with this site key. */
+  turnstileSiteKey?: string | undefined;
+}
+
+/**
+ * Turnstile's widget, rendered by its own script (no inline script: the CSP
+ * allows challenges.cloudflare.com on the sign-in page when Turnstile is
+ * configured). It adds a `cf-turnstile-response` field to the form.
+ */
+function TurnstileChallenge({ siteKey }: { siteKey: string }) {
+  return (
+    <>
+      <script src={TURNSTILE_SCRIPT_URL} async defer />
+      <div class="cf-turnstile" data-sitekey={siteKey} data-action={TURNSTILE_ACTION} />
+    </>
+  );
 }
 
 export function LoginPage(props: LoginPageProps) {
@@ -17,6 +34,7 @@ export function LoginPage(props: LoginPageProps) {
         <input type="hidden" name="return_to" value={props.returnTo} />
         <Field id="email" label="Email" type="email" autocomplete="username" value={props.email} />
         <Field id="password" label="Password" type="password" autocomplete="current-password" />
+        {props.turnstileSiteKey ? <TurnstileChallenge siteKey={props.turnstileSiteKey} /> : null}
         <button type="submit">Sign in</button>
       </form>
       <p>
