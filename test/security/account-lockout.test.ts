@@ -71,6 +71,11 @@ describe('an attacker spraying wrong passwords at an account (account-lockout)',
       );
     }
     expect((await signInPage(browser, home.at(3), victim.email, victim.password)).status).toBe(303);
+    // Audited: the failure that put the account over its limit, once; the refused tries after it write nothing.
+    const limited = await env.DB.prepare("select count(*) as n from audit_events where user_id = ? and type = 'sign_in_limited'")
+      .bind(victim.id)
+      .first<{ n: number }>();
+    expect(limited?.n).toBe(1);
   });
 
   it('still holds the hard limit per account and network for a browser with a device cookie', async () => {
