@@ -137,14 +137,26 @@ pages.get('/signup', validatePage('query', pageQuery), function signupPage(c) {
   return c.html(<SignupPage csrf={csrfToken(c)} returnTo={safeReturnTo(c.req.valid('query').return_to)} />);
 });
 
+/**
+ * The sign-up page's error. A refused password says why in a sentence of its
+ * own ("This password is too common: …", NIST SP 800-63B §5.1.1.2 asks the
+ * verifier to tell the user); other fields as every form says them.
+ */
+function signupError(issues: readonly z.core.$ZodIssue[]): string {
+  const password = issues.find((issue) => issue.path[0] === 'password' && (issue.code === 'custom' || issue.code === 'too_big'));
+  if (!password) return describeIssues(issues);
+  const others = issues.filter((issue) => issue !== password);
+  return `${others.length > 0 ? `${describeIssues(others)}. ` : ''}This password ${password.message}.`;
+}
+
 pages.post('/signup', ...formPost, async function createAccount(c) {
   const body = await c.req.parseBody();
-  const form = signupForm.safeParse(body);
+  const form = await signupForm.safeParseAsync(body);
   const returnTo = safeReturnTo(body.return_to);
   const name = rawField(body, 'name');
   const email = rawField(body, 'email');
   if (!form.success) {
-    const error = describeIssues(form.error.issues);
+    const error = signupError(form.error.issues);
     return c.html(<SignupPage csrf={csrfToken(c)} returnTo={returnTo} name={name} email={email} error={error} />, 400);
   }
   const network = clientNetwork(c);

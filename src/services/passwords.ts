@@ -13,21 +13,40 @@ async function derive(password: string, salt: Uint8Array, iterations: number): P
   return base64url(new Uint8Array(bits));
 }
 
-/** Hashes a password with a fresh 16-byte salt at the configured cost. */
-export async function hashPassword(password: string): Promise<string> {
-  const salt = crypto.getRandomValues(new Uint8Array(PBKDF2_SALT_BYTES));
-  return `${ALGORITHM}$${PBKDF2_ITERATIONS}$${base64url(salt)}$${await derive(password, salt, PBKDF2_ITERATIONS)}`;
+/**
+ * NIST SP 800-63B §5.1.1.2: a password is normalized with Unicode NFKC before
+ * it is hashed, so the same characters typed as different code points (an
+ * "é" composed or as e + U+0301, a full-width letter, a no-break space) are
+ * the same password.
+ */
+export function normalizePassword(password: string): string {
+  return password.normalize('NFKC');
 }
 
-/** Checks a password against a stored hash in constant time; false for any malformed hash. */
+/** Hashes a password (normalized) with a fresh 16-byte salt at the configured cost. */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = crypto.getRandomValues(new Uint8Array(PBKDF2_SALT_BYTES));
+  const hash = await derive(normalizePassword(password), salt, PBKDF2_ITERATIONS);
+  return `${ALGORITHM}$${PBKDF2_ITERATIONS}$${base64url(salt)}$${hash}`;
+}
+
+/**
+ * Checks a password against a stored hash in constant time; false for any
+ * malformed hash. Hashes made before passwords were normalized hold the raw
+ * string: when normalizing changes the password, the raw form is tried too,
+ * so such an account still signs in (only such passwords pay a second run).
+ */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const parts = stored.split('$');
   if (parts.length !== 4 || parts[0] !== ALGORITHM) return false;
   const iterations = Number(parts[1]);
   // Workers rejects more than 100,000 iterations in production: such a hash could never verify there.
   if (!Number.isInteger(iterations) || iterations < 1 || iterations > PBKDF2_MAX_ITERATIONS) return false;
-  const actual = await derive(password, fromBase64url(parts[2] ?? ''), iterations);
-  return timingSafeEqual(actual, parts[3] ?? '');
+  const salt = fromBase64url(parts[2] ?? '');
+  const expected = parts[3] ?? '';
+  const normalized = normalizePassword(password);
+  if (timingSafeEqual(await derive(normalized, salt, iterations), expected)) return true;
+  return normalized !== password && timingSafeEqual(await derive(password, salt, iterations), expected);
 }
 
 /** True when a stored hash was made with other parameters than today's and should be redone. */

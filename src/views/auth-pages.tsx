@@ -1,4 +1,4 @@
-import { TURNSTILE_ACTION, TURNSTILE_SCRIPT_URL } from '../config';
+import { PASSWORD_MIN_LENGTH, TURNSTILE_ACTION, TURNSTILE_SCRIPT_URL } from '../config';
 import { Alert, CsrfField, Field, Layout } from './layout';
 
 export interface LoginPageProps {
@@ -63,6 +63,8 @@ export function SignupPage(props: SignupPageProps) {
         <Field id="name" label="Name" type="text" autocomplete="name" value={props.name} />
         <Field id="email" label="Email" type="email" autocomplete="username" value={props.email} />
         <Field id="password" label="Password" type="password" autocomplete="new-password" />
+        {/* NIST SP 800-63B §5.1.1.2: say what is asked, and no composition rules. */}
+        <p class="meta">At least {PASSWORD_MIN_LENGTH} characters; a long passphrase is best. Common passwords are refused.</p>
         <button type="submit">Create account</button>
       </form>
       <p>
