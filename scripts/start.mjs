@@ -62,6 +62,10 @@ try {
 }
 if (created) console.log('Seeded the demo user and clients.');
 printWelcome(demo, await s256Challenge(demo.codeVerifier));
+// Tollgate keeps D1-held signing keys unsealed only on a loopback issuer (SECURITY.md, "a database leak").
+if (!(existsSync('.dev.vars') && /^KEY_ENCRYPTION_KEY\s*=/m.test(readFileSync('.dev.vars', 'utf8')))) {
+  console.log('  Note: no KEY_ENCRYPTION_KEY in .dev.vars: signing keys are kept unencrypted in local D1 (refused off loopback).\n');
+}
 
 const dev = spawnWrangler([
   'dev',

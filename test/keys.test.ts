@@ -1,9 +1,9 @@
 import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test';
 import { createLocalJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify } from 'jose';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { RETIRED_KEY_GRACE } from '../src/config';
 import worker from '../src/index';
-import { clearKeyCache, getKeySet, rotateSigningKeys } from '../src/services/keys';
+import { clearKeyCache, getKeySet, isLoopbackIssuer, rotateSigningKeys, UNSEALED_KEY_REFUSED } from '../src/services/keys';
 import { signAccessToken, verifyAccessToken } from '../src/services/tokens';
 import { createDb } from '../src/storage/db';
 import { call, ISSUER } from './helpers';
@@ -171,5 +171,76 @@ describe('private signing keys at rest', () => {
     const row = await env.DB.prepare("select private_jwk from signing_keys where status = 'current'").first<{ private_jwk: string }>();
     expect(JSON.parse(row!.private_jwk)).toHaveProperty('d');
     clearKeyCache();
+  });
+});
+
+describe('no signing key made in clear off loopback', () => {
+  const httpsEnv = { ...env, ISSUER: 'https://auth.example.com', KEY_ENCRYPTION_KEY: undefined, SIGNING_KEY: undefined };
+
+  beforeEach(async () => {
+    clearKeyCache();
+    await env.DB.prepare('delete from signing_keys').run();
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    return async () => {
+      vi.restoreAllMocks();
+      // Sealed keys would be unreadable to the next file's requests, which run without the KEK.
+      await env.DB.prepare('delete from signing_keys').run();
+      clearKeyCache();
+    };
+  });
+
+  it.each([
+    ['http://localhost:8787', true],
+    ['http://127.0.0.1:8787', true],
+    ['http://127.4.5.6', true],
+    ['http://[::1]:8787', true],
+    ['https://auth.example.com', false],
+    ['http://localhost.example.com', false],
+    ['http://128.0.0.1', false],
+    ['http://[::2]', false],
+    ['not a url', false],
+  ])('%s is loopback: %s', (issuer, loopback) => {
+    expect(isLoopbackIssuer(issuer)).toBe(loopback);
+  });
+
+  it('refuses to make keys for a non-loopback issuer without KEY_ENCRYPTION_KEY, with a server_error saying what to set', async () => {
+    await expect(getKeySet({ db: createDb(env.DB), env: httpsEnv })).rejects.toMatchObject({
+      code: 'server_error',
+      status: 500,
+      message: UNSEALED_KEY_REFUSED,
+    });
+    const rows = await env.DB.prepare('select count(*) as n from signing_keys').first<{ n: number }>();
+    expect(rows?.n).toBe(0);
+  });
+
+  it('makes them on a loopback issuer without a KEK (npm start)', async () => {
+    const set = await getKeySet({ db: createDb(env.DB), env: { ...env, KEY_ENCRYPTION_KEY: undefined } });
+    expect(set.jwks).toHaveLength(2);
+  });
+
+  it('makes them sealed on a non-loopback issuer with a KEK', async () => {
+    await getKeySet({ db: createDb(env.DB), env: { ...httpsEnv, KEY_ENCRYPTION_KEY: 'dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXMhIQ' } });
+    const rows = await env.DB.prepare('select private_jwk from signing_keys').all<{ private_jwk: string }>();
+    expect(rows.results).toHaveLength(2);
+    for (const row of rows.results) expect(row.private_jwk).toMatch(/^aes256gcm:/);
+  });
+
+  it('does not rotate keys stored in clear off loopback without a KEK (no new clear key), and seals them all with one', async () => {
+    await getKeySet({ db: createDb(env.DB), env: env }); // in clear, as an older version made them
+    clearKeyCache();
+    await expect(rotateSigningKeys({ db: createDb(env.DB), env: httpsEnv })).rejects.toMatchObject({ code: 'server_error' });
+    const kek = 'dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXMhIQ';
+    clearKeyCache();
+    const result = await rotateSigningKeys({ db: createDb(env.DB), env: { ...httpsEnv, KEY_ENCRYPTION_KEY: kek } });
+    expect(result.rotated).toBe(true);
+    const rows = await env.DB.prepare('select status, private_jwk from signing_keys').all<{ status: string; private_jwk: string }>();
+    expect(rows.results.map((row) => row.status).sort()).toEqual(['current', 'next', 'retired']);
+    for (const row of rows.results) expect(row.private_jwk).toMatch(/^aes256gcm:/);
+    // Still signs and verifies, with the promoted key it has sealed.
+    const ctx = { db: createDb(env.DB), env: { ...httpsEnv, KEY_ENCRYPTION_KEY: kek }, issuer: httpsEnv.ISSUER };
+    clearKeyCache();
+    const token = await signAccessToken(ctx, { sub: 'u1', clientId: 'c1', scope: ['books:read'], grantId: 'g1' });
+    expect(await verifyAccessToken(ctx, token)).toMatchObject({ sub: 'u1' });
   });
 });

@@ -5,8 +5,9 @@ import { base64url, fromBase64url, sha256 } from '../lib/crypto';
  * each private JWK is sealed with AES-256-GCM under a key derived from it, with
  * the key's kid as additional data (a sealed key cannot be moved to another
  * row). Stored form: `aes256gcm:<iv>:<ciphertext>`, base64url. Without the
- * secret the JWK is stored as JSON; such rows stay readable after the secret
- * is set, and are sealed from the next rotation on.
+ * secret the JWK is stored as JSON, which keys.ts allows only for a loopback
+ * issuer; such rows (and those an older version made) stay readable after the
+ * secret is set, and new keys are sealed from the next rotation on.
  */
 const PREFIX = 'aes256gcm:';
 const encoder = new TextEncoder();
@@ -17,6 +18,12 @@ async function keyFromSecret(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey('raw', await sha256(secret), 'AES-GCM', false, ['encrypt', 'decrypt']);
 }
 
+/** Whether a stored private key is sealed (false: plain JWK JSON, readable by whoever reads D1). */
+export function isSealed(stored: string): boolean {
+  return stored.startsWith(PREFIX);
+}
+
+/** The stored form of a private JWK: sealed under `secret`, or JSON when there is none (loopback only, see keys.ts). */
 export async function sealPrivateJwk(jwk: JsonWebKey, kid: string, secret: string | undefined): Promise<string> {
   const plain = JSON.stringify(jwk);
   if (!secret) return plain;
@@ -29,8 +36,9 @@ export async function sealPrivateJwk(jwk: JsonWebKey, kid: string, secret: strin
   return `${PREFIX}${base64url(iv)}:${base64url(new Uint8Array(sealed))}`;
 }
 
+/** The private JWK from its stored form, sealed or not; a sealed one needs the secret. */
 export async function openPrivateJwk(stored: string, kid: string, secret: string | undefined): Promise<JsonWebKey> {
-  if (!stored.startsWith(PREFIX)) return JSON.parse(stored) as JsonWebKey;
+  if (!isSealed(stored)) return JSON.parse(stored) as JsonWebKey;
   if (!secret) throw new Error(`signing key ${kid} is encrypted but KEY_ENCRYPTION_KEY is not set`);
   const [iv = '', ciphertext = ''] = stored.slice(PREFIX.length).split(':');
   const plain = await crypto.subtle.decrypt(

@@ -34,3 +34,14 @@ export async function rotateKeys(db: Db, newNext: SigningKey, time: number, forg
     db.delete(signingKeys).where(and(eq(signingKeys.status, 'retired'), lt(signingKeys.retiredAt, forgetBefore))),
   ]);
 }
+
+/**
+ * Replaces a private key stored in clear with its sealed form, only while the
+ * row still holds `clear` (a concurrent rotation that sealed it first wins).
+ */
+export async function sealStoredKey(db: Db, kid: string, clear: string, sealed: string): Promise<void> {
+  await db
+    .update(signingKeys)
+    .set({ privateJwk: sealed })
+    .where(and(eq(signingKeys.kid, kid), eq(signingKeys.privateJwk, clear)));
+}
