@@ -5,12 +5,13 @@ import {
   type AccessTokenInfo,
   type AccessTokenOptions,
   accessRefusal,
+  standingUser,
   tokenNoLongerStands,
   verifiedBearer,
 } from '../middleware/bearer-auth';
-import type { VerifiedAccessToken } from '../services/tokens';
+import { tokenStandsOn, type VerifiedAccessToken } from '../services/tokens';
 import type { Db } from '../storage/db';
-import { isClientCredentialsGrant, liveGrantQuery, liveGrantUser } from '../storage/grants';
+import { isClientCredentialsGrant, liveGrantQuery } from '../storage/grants';
 
 /** A read a bearer route makes, unexecuted, so it can share a D1 batch with the grant check. */
 export type BearerReadQuery<R> = BatchItem<'sqlite'> & PromiseLike<R>;
@@ -24,7 +25,8 @@ export type BearerReadResponder<R> = (c: Context<AppEnv>, rows: R, token: Access
 /**
  * A read-only resource route behind an access token, in one D1 round trip:
  * the token is verified (RFC 9068), then the grant check (its grant exists,
- * its jti was not revoked) and the route's read run in one `db.batch`, and the
+ * its jti was not revoked, its user, client and scope are the grant's) and the
+ * route's read run in one `db.batch`, and the
  * route answers only when the check found the token standing. The handler
  * owns the batch, so no route can run its read without the check; a write
  * must not happen for a revoked token and so uses `requireAccessToken`, whose
@@ -46,14 +48,16 @@ export function bearerRead<R>(options: AccessTokenOptions, read: BearerReadBuild
       // A token that no longer stands is told so (401) rather than what it
       // lacks (403): a client then knows to get a new token, not more scope.
       // A refusal reads nothing, so its check runs alone.
-      if (!(await liveGrantUser(db, verified.grantId, verified.jti))) throw tokenNoLongerStands();
+      await standingUser(db, verified);
       throw refused;
     }
     c.set('accessToken', claims);
-    const [grant, rows] = await db.batch([liveGrantQuery(db, verified.grantId, verified.jti), read(db, claims)]);
-    // No row: the grant was revoked or the jti was (RFC 7009 §2.1); whatever
-    // the read found is dropped unseen.
-    if (grant.length === 0) throw tokenNoLongerStands();
+    const [grants, rows] = await db.batch([liveGrantQuery(db, verified.grantId, verified.jti), read(db, claims)]);
+    // No row: the grant was revoked or the jti was (RFC 7009 §2.1). A row the
+    // token does not stand on: it names another user or client, or more scope
+    // than the grant holds (a token signed with a leaked key). Either way
+    // whatever the read found is dropped unseen.
+    if (!tokenStandsOn(verified, grants[0])) throw tokenNoLongerStands();
     return respond(c, rows as R, claims);
   };
 }
@@ -61,8 +65,8 @@ export function bearerRead<R>(options: AccessTokenOptions, read: BearerReadBuild
 /**
  * The user a verified token acts for, known before the batch from its grant
  * id: a client_credentials token acts for its client (no user, OAuth 2.1
- * §4.2); any other token for its `sub`, which was its grant's user when
- * signed. The batch's grant check then says whether that grant still stands.
+ * §4.2); any other token for its `sub`. The batch's grant check then requires
+ * that `sub` to be the grant's user, so the read is never another user's.
  */
 function userOf(verified: VerifiedAccessToken): string | null {
   return isClientCredentialsGrant(verified.grantId) ? null : verified.sub;

@@ -1,14 +1,17 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
-import { type StandingAccessToken, type VerifiedAccessToken, verifyAccessToken, verifyUserToken } from '../services/tokens';
-import { liveGrantUser } from '../storage/grants';
+import { type StandingAccessToken, tokenStandsOn, type VerifiedAccessToken, verifyAccessToken } from '../services/tokens';
+import { standingUserApiToken } from '../services/user-api-tokens';
+import type { Db } from '../storage/db';
+import { liveGrant } from '../storage/grants';
 
 const REALM = 'tollgate';
 
-/** Who a user API token belongs to. */
+/** Who a user API token belongs to, and the hash that names its row (for sign-out). */
 export interface ApiUser {
   userId: string;
+  jtiHash: string;
 }
 
 /** A verified, standing access token, as a bearer route sees it. */
@@ -65,6 +68,18 @@ export function tokenNoLongerStands(): OAuthError {
 }
 
 /**
+ * The user a verified token acts for (null: a client_credentials token, the
+ * client itself) when it stands on its grant (`tokenStandsOn`: the grant is
+ * live, its jti not revoked, its claims within the grant); throws
+ * invalid_token otherwise. One D1 round trip.
+ */
+export async function standingUser(db: Db, verified: VerifiedAccessToken): Promise<string | null> {
+  const grant = await liveGrant(db, verified.grantId, verified.jti);
+  if (!tokenStandsOn(verified, grant)) throw tokenNoLongerStands();
+  return grant.userId;
+}
+
+/**
  * The request's access token (RFC 6750 §2.1), verified as an RFC 9068 JWT:
  * signature, audience and expiry only. Whether its grant still stands is D1's
  * answer, which the caller asks (alone or in its own batch). Throws
@@ -103,7 +118,8 @@ export function accessRefusal(claims: StandingAccessToken, options: AccessTokenO
 
 /**
  * Protects a resource route: a valid access token (RFC 9068 JWT) whose grant
- * still exists and that carries the route's scope. The grant check is a D1
+ * still exists and holds every scope the token claims, and that carries the
+ * route's scope. The grant check is a D1
  * round trip of its own, before the route runs: right for writes, which must
  * not happen for a revoked token. A read batches the check with itself
  * instead: see `bearerRead` (helpers/bearer-read.ts).
@@ -111,9 +127,7 @@ export function accessRefusal(claims: StandingAccessToken, options: AccessTokenO
 export function requireAccessToken(options: AccessTokenOptions): MiddlewareHandler<AppEnv> {
   return async function requireAccessToken(c, next) {
     const { token, verified } = await verifiedBearer(c);
-    const grant = await liveGrantUser(c.var.deps.db, verified.grantId, verified.jti);
-    if (!grant) throw tokenNoLongerStands();
-    const claims: StandingAccessToken = { ...verified, userId: grant.userId };
+    const claims: StandingAccessToken = { ...verified, userId: await standingUser(c.var.deps.db, verified) };
     const refused = accessRefusal(claims, options);
     if (refused) throw refused;
     c.set('accessToken', { ...claims, token });
@@ -121,12 +135,16 @@ export function requireAccessToken(options: AccessTokenOptions): MiddlewareHandl
   };
 }
 
-/** Protects the management API: a user API token from `/api/login`. */
+/**
+ * Protects the management API: a user API token from `/api/login` that
+ * verifies and still stands in D1 (not signed out, not forged: see
+ * services/user-api-tokens.ts). One D1 round trip.
+ */
 export const requireUserToken: MiddlewareHandler<AppEnv> = async function requireUserToken(c, next) {
   const token = bearerToken(c);
   if (!token) throw missingToken();
-  const userId = await verifyUserToken(c.var.deps, token);
-  if (!userId) throw invalidToken('the user API token is invalid or expired; sign in again at /api/login');
-  c.set('apiUser', { userId });
+  const apiUser = await standingUserApiToken(c.var.deps, token);
+  if (!apiUser) throw invalidToken('the user API token is invalid, expired or signed out; sign in again at /api/login');
+  c.set('apiUser', apiUser);
   await next();
 };

@@ -15,7 +15,9 @@ import {
 import type { Deps } from '../deps';
 
 import { base64url, now, randomSecret, sha256 } from '../lib/crypto';
+import type { LiveGrant } from '../storage/grants';
 import { getKeySet, getVerificationKey, type KeySet } from './keys';
+import { isSupportedScope, splitScope } from './scopes';
 
 /** The claims of a verified access token that Tollgate relies on (RFC 9068 §2.2, plus `gid`). */
 export interface VerifiedAccessToken {
@@ -112,9 +114,13 @@ export async function signIdToken(deps: Deps, claims: IdTokenClaims): Promise<st
   );
 }
 
-/** The user API token from `/api/login`: its own audience, so it is never an access token. */
-export async function signUserToken(deps: Deps, userId: string): Promise<string> {
-  return sign(deps, 'JWT', { sub: userId, aud: USER_API_AUDIENCE }, USER_TOKEN_TTL);
+/**
+ * The user API token from `/api/login`: its own audience, so it is never an
+ * access token. `jti` is a random secret whose hash the caller stores: the
+ * token stands only while that row does (services/user-api-tokens.ts).
+ */
+export async function signUserToken(deps: Deps, userId: string, jti: string): Promise<string> {
+  return sign(deps, 'JWT', { sub: userId, aud: USER_API_AUDIENCE, jti }, USER_TOKEN_TTL);
 }
 
 async function verify(deps: Deps, token: string, typ: string, audience: string): Promise<JWTPayload | null> {
@@ -194,10 +200,41 @@ export async function verifyAccessToken(deps: Deps, token: string): Promise<Veri
   return claims;
 }
 
-/** Verifies a user API token; returns the user id or null. */
-export async function verifyUserToken(deps: Deps, token: string): Promise<string | null> {
+/**
+ * Whether a verified access token stands on the grant D1 found for it (none:
+ * revoked). Its signature only proves it was signed with one of our keys,
+ * which a database leak of an unsealed key hands out; the grant row is the
+ * second witness, so every claim Tollgate acts on must agree with it:
+ * - `client_id` is the grant's client, and `sub` its user (a client's own
+ *   client_credentials grant: the client itself, RFC 9068 §2.2);
+ * - every scope is one the grant holds now (RFC 6749 §3.3: a token carries at
+ *   most what was granted); for client_credentials, the client's registered
+ *   scope (null: any supported scope), as the token endpoint allows.
+ * A token that fails is answered as revoked (RFC 6750 §3.1 invalid_token,
+ * introspection `active: false`), never insufficient_scope: the request is not
+ * asking more than the token says, the token says more than its grant holds.
+ */
+export function tokenStandsOn<G extends LiveGrant>(token: VerifiedAccessToken, grant: G | undefined): grant is G {
+  if (!grant || grant.clientId !== token.clientId) return false;
+  if (grant.userId === null) {
+    const registered = grant.clientScope === null ? null : splitScope(grant.clientScope);
+    return (
+      token.sub === grant.clientId && token.scope.every((scope) => (registered ? registered.includes(scope) : isSupportedScope(scope)))
+    );
+  }
+  const held = splitScope(grant.scope);
+  return token.sub === grant.userId && token.scope.every((scope) => held.includes(scope));
+}
+
+/**
+ * Verifies a user API token's JWT; returns its user and `jti`, or null.
+ * Whether it still stands (not signed out, not forged) is the caller's second
+ * check (services/user-api-tokens.ts).
+ */
+export async function verifyUserToken(deps: Deps, token: string): Promise<{ userId: string; jti: string } | null> {
   const payload = await verify(deps, token, 'JWT', USER_API_AUDIENCE);
-  return typeof payload?.sub === 'string' ? payload.sub : null;
+  if (typeof payload?.sub !== 'string' || typeof payload.jti !== 'string') return null;
+  return { userId: payload.sub, jti: payload.jti };
 }
 
 /** What a verified device cookie says: the login that signed in from this browser, and the cookie's own id. */

@@ -1,7 +1,7 @@
 import { and, desc, eq, isNotNull, notExists, type Placeholder, sql } from 'drizzle-orm';
 import { now } from '../lib/crypto';
 import type { Db } from './db';
-import { bind, preparedOnce } from './prepared';
+import { type Bound, bind, preparedOnce } from './prepared';
 import { clients, grants, revokedTokens, sessions, users } from './schema';
 
 export async function findGrant(db: Db, userId: string, clientId: string) {
@@ -77,12 +77,27 @@ export function clientCredentialsGrantStatement(db: Db, clientId: string) {
 }
 
 /**
- * Whether an access token still stands, in one query: its grant exists
- * (revoking a grant deletes it, ending every token it backs) and its own jti
- * was not revoked. Returns the grant's user (null for client_credentials), or
- * undefined when the token no longer stands.
+ * A grant as the bearer check reads it: whose it is and what it holds, so the
+ * caller can require a token's claims to be within it (services/tokens.ts
+ * `tokenStandsOn`).
  */
-export async function liveGrantUser(db: Db, grantId: string, jti: string): Promise<{ userId: string | null } | undefined> {
+export interface LiveGrant {
+  /** Null for a client's own client_credentials grant. */
+  userId: string | null;
+  clientId: string;
+  /** Every scope the user approved (space-delimited); '' for a client_credentials grant. */
+  scope: string;
+  /** The client's registered scope (null: any supported scope), which bounds its client_credentials tokens. */
+  clientScope: string | null;
+}
+
+/**
+ * An access token's grant, in one query, when the grant exists (revoking a
+ * grant deletes it, ending every token it backs) and the token's own jti was
+ * not revoked; undefined otherwise. Whether the token's claims are within the
+ * grant is the caller's check (`tokenStandsOn`).
+ */
+export async function liveGrant(db: Db, grantId: string, jti: string): Promise<LiveGrant | undefined> {
   return (await liveGrantQuery(db, grantId, jti))[0];
 }
 
@@ -99,20 +114,34 @@ function tokenStands(db: Db) {
   );
 }
 
-// Every bearer call runs this: prepared once (see prepared.ts).
-const liveGrant = preparedOnce((db) => db.select({ userId: grants.userId }).from(grants).where(tokenStands(db)).limit(1).prepare());
+// What a bearer check reads of the grant: the grant's own columns, and its
+// client's registered scope (a primary-key join, in the same statement). The
+// client's scope is aliased: in a D1 batch Drizzle maps rows by column name,
+// and two columns both named `scope` would collapse into one.
+const liveGrantColumns = {
+  userId: grants.userId,
+  clientId: grants.clientId,
+  scope: grants.scope,
+  clientScope: sql<string | null>`${clients.scope}`.as('client_scope'),
+};
 
-/** The query behind `liveGrantUser`, unexecuted, to share a D1 batch with a read (no rows: the token no longer stands). */
-export function liveGrantQuery(db: Db, grantId: string, jti: string) {
-  return bind(liveGrant(db), { grantId, jti });
+// Every bearer call runs this: prepared once (see prepared.ts).
+const liveGrantStatement = preparedOnce((db) =>
+  db.select(liveGrantColumns).from(grants).innerJoin(clients, eq(clients.id, grants.clientId)).where(tokenStands(db)).limit(1).prepare(),
+);
+
+/** The query behind `liveGrant`, unexecuted, to share a D1 batch with a read (no rows: the token no longer stands). */
+export function liveGrantQuery(db: Db, grantId: string, jti: string): Bound<LiveGrant[]> {
+  return bind(liveGrantStatement(db), { grantId, jti });
 }
 
 // Introspection's view of an access token: the same check as liveGrant, with
 // the user's email for RFC 7662 §2.2 `username` (none for client_credentials).
 const liveGrantWithEmail = preparedOnce((db) =>
   db
-    .select({ userId: grants.userId, email: users.email })
+    .select({ ...liveGrantColumns, email: users.email })
     .from(grants)
+    .innerJoin(clients, eq(clients.id, grants.clientId))
     .leftJoin(users, eq(users.id, grants.userId))
     .where(tokenStands(db))
     .limit(1)

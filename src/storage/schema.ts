@@ -30,6 +30,29 @@ export const sessions = sqliteTable(
   (t) => [index('sessions_user_idx').on(t.userId)],
 );
 
+/**
+ * User API tokens from `POST /api/login`, one row per token. The token is a
+ * JWT whose `jti` is a 256-bit random secret; only its SHA-256 is kept, and a
+ * token stands only while its row does: `POST /api/logout` deletes one, and
+ * "sign out everywhere" or a password change deletes all of a user's. A
+ * database reader sees only hashes, so even with a signing key they cannot
+ * make a token that stands.
+ */
+export const userApiTokens = sqliteTable(
+  'user_api_tokens',
+  {
+    /** SHA-256 of the token's `jti`. */
+    jtiHash: text('jti_hash').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: integer('created_at').notNull(),
+    /** The token's own `exp`: after it the row can go. */
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('user_api_tokens_user_idx').on(t.userId, t.expiresAt)],
+);
+
 export const clients = sqliteTable(
   'clients',
   {

@@ -10,7 +10,7 @@ import { checkClient, clientCredentialFields, type PresentedClient, presentedCli
 import { cors } from '../../middleware/cors';
 import { validate } from '../../middleware/validate';
 import { splitScope } from '../../services/scopes';
-import { resourceAudience, verifyAccessToken } from '../../services/tokens';
+import { resourceAudience, tokenStandsOn, verifyAccessToken } from '../../services/tokens';
 import { clientQuery } from '../../storage/clients';
 import type { Db } from '../../storage/db';
 import { liveGrantWithEmailQuery } from '../../storage/grants';
@@ -54,8 +54,10 @@ introspect.post(
       const [clientRows, grantRows] = await readWithClient(db, presented, liveGrantWithEmailQuery(db, access.grantId, access.jti));
       const client = await introspectingClient(c, presented, clientRows[0]);
       const grant = grantRows[0];
-      // A token issued to another client is not this client's to inspect.
-      if (!grant || access.clientId !== client.id) return inactive();
+      // A token that does not stand on its grant (revoked, or claiming another
+      // user, client or more scope than the grant holds) is inactive; one
+      // issued to another client is not this client's to inspect.
+      if (!tokenStandsOn(access, grant) || access.clientId !== client.id) return inactive();
       return c.json(
         {
           active: true,
