@@ -4,8 +4,8 @@ import { KEY_CACHE_TTL, KEY_RELOAD_MIN_INTERVAL, RETIRED_KEY_GRACE, SIGNING_ALG 
 import type { Deps } from '../deps';
 import { OAuthError } from '../errors';
 import { now } from '../lib/crypto';
-import { recordAudit } from '../storage/audit';
-import { insertKeysIfAbsent, listPublishedKeys, rotateKeys, sealStoredKey } from '../storage/keys';
+import { auditStatement } from '../storage/audit';
+import { insertKeysIfAbsent, listPublishedKeys, rotateKeysStatements, sealStoredKey } from '../storage/keys';
 import type { SigningKey, SigningKeyStatus } from '../storage/schema';
 import { isSealed, openPrivateJwk, sealPrivateJwk } from './key-encryption';
 
@@ -213,9 +213,10 @@ export async function rotateSigningKeys(deps: KeyDeps): Promise<{ rotated: boole
   // A database from before `next` keys existed gets one first, so the promotion has something to promote.
   await insertKeysIfAbsent(db, [await generateSigningKey(env, 'next')]);
   const newNext = await generateSigningKey(env, 'next');
-  await rotateKeys(db, newNext, time, time - RETIRED_KEY_GRACE);
+  // One D1 transaction: the promotion and its audit event land together or
+  // not at all, so the trail never records a rotation that did not happen.
+  await db.batch([...rotateKeysStatements(db, newNext, time, time - RETIRED_KEY_GRACE), auditStatement(db, { type: 'key_rotated' })]);
   if (env.KEY_ENCRYPTION_KEY) await sealClearKeys(deps, env.KEY_ENCRYPTION_KEY);
-  await recordAudit(db, { type: 'key_rotated' });
   clearKeyCache();
   const keys = await listPublishedKeys(db, time - RETIRED_KEY_GRACE);
   return {

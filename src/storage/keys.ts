@@ -22,17 +22,17 @@ export async function insertKeysIfAbsent(db: Db, keys: [SigningKey, ...SigningKe
 }
 
 /**
- * One rotation, in one D1 transaction: the current key retires, the next
- * (already published) becomes current, a new next is added, and keys retired
- * before `forgetBefore` are deleted.
+ * The statements of one rotation, for the caller's batch: the current key
+ * retires, the next (already published) becomes current, a new next is added,
+ * and keys retired before `forgetBefore` are deleted.
  */
-export async function rotateKeys(db: Db, newNext: SigningKey, time: number, forgetBefore: number): Promise<void> {
-  await db.batch([
+export function rotateKeysStatements(db: Db, newNext: SigningKey, time: number, forgetBefore: number) {
+  return [
     db.update(signingKeys).set({ status: 'retired', retiredAt: time }).where(eq(signingKeys.status, 'current')),
     db.update(signingKeys).set({ status: 'current' }).where(eq(signingKeys.status, 'next')),
     db.insert(signingKeys).values(newNext).onConflictDoNothing(),
     db.delete(signingKeys).where(and(eq(signingKeys.status, 'retired'), lt(signingKeys.retiredAt, forgetBefore))),
-  ]);
+  ] as const;
 }
 
 /**
