@@ -1,6 +1,7 @@
 import type { Bindings } from './bindings';
 import type { Deps } from './deps';
-import type { AccessTokenInfo, ApiUser } from './middleware/bearer-auth';
+import type { AccessTokenInfo } from './services/tokens';
+import type { StandingUserApiToken } from './services/user-api-tokens';
 import type { Client } from './storage/schema';
 import type { SessionInfo } from './storage/sessions';
 
@@ -17,7 +18,7 @@ export type AppEnv = {
     /** Set once per request (app.tsx): what services are handed. */
     deps: Deps;
     session: SessionInfo | null;
-    apiUser: ApiUser;
+    apiUser: StandingUserApiToken;
     accessToken: AccessTokenInfo;
     client: Client;
     cspNonce: string;

@@ -1,15 +1,8 @@
 import type { BatchItem } from 'drizzle-orm/batch';
 import type { Context, Handler } from 'hono';
 import type { AppEnv } from '../env';
-import {
-  type AccessTokenInfo,
-  type AccessTokenOptions,
-  accessRefusal,
-  standingUser,
-  tokenNoLongerStands,
-  verifiedBearer,
-} from '../middleware/bearer-auth';
-import { tokenStandsOn, type VerifiedAccessToken } from '../services/tokens';
+import { type AccessTokenOptions, accessRefusal, standingUser, tokenNoLongerStands, verifiedBearer } from '../middleware/bearer-auth';
+import { type AccessTokenInfo, tokenStandsOn, type VerifiedAccessToken } from '../services/tokens';
 import type { Db } from '../storage/db';
 import { isClientCredentialsGrant, liveGrantQuery } from '../storage/grants';
 

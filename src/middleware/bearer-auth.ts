@@ -8,17 +8,6 @@ import { liveGrant } from '../storage/grants';
 
 const REALM = 'tollgate';
 
-/** Who a user API token belongs to, and the hash that names its row (for sign-out). */
-export interface ApiUser {
-  userId: string;
-  jtiHash: string;
-}
-
-/** A verified, standing access token, as a bearer route sees it. */
-export interface AccessTokenInfo extends StandingAccessToken {
-  token: string;
-}
-
 /** What a bearer route asks of the access token. */
 export interface AccessTokenOptions {
   /** The scope the route needs (RFC 6750 §3.1 insufficient_scope otherwise). */

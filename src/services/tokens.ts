@@ -35,6 +35,11 @@ export interface StandingAccessToken extends VerifiedAccessToken {
   userId: string | null;
 }
 
+/** A verified, standing access token, as a bearer route sees it: the claims and the token itself. */
+export interface AccessTokenInfo extends StandingAccessToken {
+  token: string;
+}
+
 /** The audience of access tokens: the books API, the resource server this issuer protects. */
 export function resourceAudience(issuer: string): string {
   return issuer + BOOKS_API_PATH;
