@@ -3,7 +3,7 @@ import { CLIENT_VALUE_MAX_LENGTH } from '../config';
 import type { Deps } from '../deps';
 import { OAuthError, PageError } from '../errors';
 import { now } from '../lib/crypto';
-import { describeIssues } from '../middleware/validate';
+import { describeIssues } from '../lib/issues';
 import { auditStatement } from '../storage/audit';
 import { deleteAuthRequest, loadAuthRequest, newAuthRequestId, saveAuthRequest } from '../storage/auth-requests';
 import { clientQuery, findClient } from '../storage/clients';

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { CODE_CHALLENGE_MAX_LENGTH, EMAIL_MAX_LENGTH, MAX_AGE_MAX_LENGTH, PROMPT_MAX_LENGTH } from '../../config';
 import { OAuthError, PageError } from '../../errors';
+import { describeIssues } from '../../lib/issues';
 import { boundedString, clientIdParam, clientValueParam, keywordParam, redirectUriParam, scopeParam } from '../../lib/params';
 import { S256_CHALLENGE_PATTERN } from '../../lib/pkce';
-import { describeIssues } from '../../middleware/validate';
 import type { Client } from '../../storage/schema';
 import { matchRedirectUri } from '../redirect-uris';
 import { allowedScopes, splitScope } from '../scopes';
