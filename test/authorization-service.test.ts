@@ -112,35 +112,50 @@ describe('parse and validate', () => {
 describe('decide', () => {
   it('prompt=login: a session signed in within the same second as the request is not a sign-in for it', () => {
     const asked = request({ prompt: ['login'] });
-    const decision = decide({ request: asked, session: session('old', asked.createdAt), grant: null });
+    const decision = decide({ client, request: asked, session: session('old', asked.createdAt), grant: null });
     expect(decision).toMatchObject({ kind: 'sign-in', pending: { id: asked.id, signInAsked: { previousSession: 'old' } } });
   });
 
   it('prompt=login: a new session after the request sent the browser to sign in is, the same session is not', () => {
     const pending = request({ prompt: ['login'], signInAsked: { previousSession: 'old' } });
     // The new sign-in may carry an auth_time before the request's own second (clocks of two isolates): it still counts.
-    expect(decide({ request: pending, session: session('new', pending.createdAt - 1), grant: null })).toMatchObject({ kind: 'consent' });
-    expect(decide({ request: pending, session: session('old', pending.createdAt + 5), grant: null })).toMatchObject({ kind: 'sign-in' });
+    expect(decide({ client, request: pending, session: session('new', pending.createdAt - 1), grant: null })).toMatchObject({
+      kind: 'consent',
+    });
+    expect(decide({ client, request: pending, session: session('old', pending.createdAt + 5), grant: null })).toMatchObject({
+      kind: 'sign-in',
+    });
   });
 
   it('max_age: an older sign-in is sent to sign in again; a sign-in made for the request passes even max_age=0', () => {
     const fresh = request({ maxAge: 0 });
-    expect(decide({ request: fresh, session: session('old', fresh.createdAt - 3600), grant: null })).toMatchObject({ kind: 'sign-in' });
+    expect(decide({ client, request: fresh, session: session('old', fresh.createdAt - 3600), grant: null })).toMatchObject({
+      kind: 'sign-in',
+    });
     const resumed = { ...fresh, signInAsked: { previousSession: 'old' } };
-    expect(decide({ request: resumed, session: session('new', fresh.createdAt + 2), grant: null })).toMatchObject({ kind: 'consent' });
+    expect(decide({ client, request: resumed, session: session('new', fresh.createdAt + 2), grant: null })).toMatchObject({
+      kind: 'consent',
+    });
   });
 
   it('approves without asking when the grant covers every scope asked for, unless prompt=consent', () => {
     const asked = request();
-    const remembered = decide({ request: asked, session: session('s', asked.createdAt), grant: grant('openid books:read books:write') });
+    const remembered = decide({
+      client,
+      request: asked,
+      session: session('s', asked.createdAt),
+      grant: grant('openid books:read books:write'),
+    });
     expect(remembered).toMatchObject({ kind: 'approve', approval: { consented: false, approvedBefore: 'openid books:read books:write' } });
     const prompted = decide({
+      client,
       request: { ...asked, prompt: ['consent'] },
       session: session('s', asked.createdAt),
       grant: grant('openid books:read'),
     });
     expect(prompted).toMatchObject({ kind: 'consent', pending: { userId: user.id }, user });
     const wider = decide({
+      client,
       request: { ...asked, scope: ['openid', 'books:write'] },
       session: session('s', asked.createdAt),
       grant: grant('openid'),
@@ -150,14 +165,39 @@ describe('decide', () => {
 
   it('prompt=none: login_required without a session, consent_required without a covering grant, each with state', () => {
     const asked = request({ prompt: ['none'] });
-    expect(decide({ request: asked, session: null, grant: null })).toEqual({
+    expect(decide({ client, request: asked, session: null, grant: null })).toEqual({
       kind: 'refuse',
       to: { redirectUri: REDIRECT_URI, params: { error: 'login_required', error_description: 'the user is not signed in', state: 'st' } },
     });
-    expect(decide({ request: asked, session: session('s', asked.createdAt), grant: null })).toMatchObject({
+    expect(decide({ client, request: asked, session: session('s', asked.createdAt), grant: null })).toMatchObject({
       kind: 'refuse',
       to: { params: { error: 'consent_required', state: 'st' } },
     });
+  });
+
+  // RFC 8252 §8.6 (issue 11, finding 8): a redirect URI that any app on the device can take does not identify a public client.
+  it('never remembers consent for a public client whose redirect URI is not https: the page, or consent_required', () => {
+    const covering = grant('openid books:read');
+    for (const redirectUri of ['http://127.0.0.1:51234/cb', 'http://[::1]:8080/cb', 'com.example.reader:/cb', 'http://localhost:3000/cb']) {
+      const asked = request({ redirectUri });
+      const signedIn = session('s', asked.createdAt);
+      expect(decide({ client, request: asked, session: signedIn, grant: covering }), redirectUri).toMatchObject({ kind: 'consent' });
+      expect(decide({ client, request: { ...asked, prompt: ['none'] }, session: signedIn, grant: covering }), redirectUri).toMatchObject({
+        kind: 'refuse',
+        to: { redirectUri, params: { error: 'consent_required' } },
+      });
+    }
+  });
+
+  it('keeps remembered consent for a confidential client on a loopback redirect URI and a public one on https', () => {
+    const covering = grant('openid books:read');
+    const confidential: Client = { ...client, tokenEndpointAuthMethod: 'client_secret_basic', secretHash: 'h' };
+    const loopback = request({ redirectUri: 'http://127.0.0.1:51234/cb' });
+    expect(decide({ client: confidential, request: loopback, session: session('s', loopback.createdAt), grant: covering })).toMatchObject({
+      kind: 'approve',
+    });
+    const https = request();
+    expect(decide({ client, request: https, session: session('s', https.createdAt), grant: covering })).toMatchObject({ kind: 'approve' });
   });
 });
 

@@ -143,10 +143,11 @@ export type Decision =
 /**
  * Decide: sign in when there is no session, when `prompt=login` asks for a
  * sign-in made for this request, or when the last sign-in is older than
- * `max_age` (OIDC Core §3.1.2.1); then consent, remembered or asked for.
- * `prompt=none` turns what would need the user into an error (§3.1.2.6).
+ * `max_age` (OIDC Core §3.1.2.1); then consent, remembered (where the client
+ * is identified: rememberedConsentAllowed) or asked for. `prompt=none` turns
+ * what would need the user into an error (§3.1.2.6).
  */
-export function decide({ request, session, grant }: Pick<DecisionInput, 'request' | 'session' | 'grant'>): Decision {
+export function decide({ request, client, session, grant }: DecisionInput): Decision {
   if (!session || needsSignIn(request, session)) {
     if (request.prompt.includes('none')) {
       return { kind: 'refuse', to: errorRedirect(request.redirectUri, request.state, 'login_required', 'the user is not signed in') };
@@ -155,7 +156,7 @@ export function decide({ request, session, grant }: Pick<DecisionInput, 'request
   }
   // Remembered consent: a user who already approved every requested scope
   // for this client is not asked again, unless prompt=consent says so.
-  if (grant && !request.prompt.includes('consent') && covers(grant, request.scope)) {
+  if (grant && !request.prompt.includes('consent') && covers(grant, request.scope) && rememberedConsentAllowed(client, request)) {
     return { kind: 'approve', approval: { request, session, approvedBefore: grant.scope, consented: false } };
   }
   if (request.prompt.includes('none')) {
@@ -184,6 +185,26 @@ function needsSignIn(request: AuthorizationRequest, session: SessionInfo): boole
  */
 function signedInForRequest(request: AuthorizationRequest, session: SessionInfo): boolean {
   return request.signInAsked !== null && session.idHash !== request.signInAsked.previousSession;
+}
+
+/**
+ * RFC 8252 §8.6: a request is approved without the user only when the
+ * client's identity is assured, since "any app on the device" may use a
+ * public client's id. For a public client (no secret to redeem its code with,
+ * RFC 6749 §2.1) a redirect URI that is not https assures nothing: any local
+ * app can listen on a loopback IP literal, on whatever port Tollgate lets
+ * vary (§7.3), register a private-use scheme (§7.1), or bind
+ * http://localhost's port while the rightful app is not running (§8.3), and
+ * then redeem the code with its own PKCE pair. So such a request always shows
+ * the consent page, and prompt=none is consent_required. A confidential
+ * client authenticates to redeem its code (RFC 6749 §4.1.3), and an https
+ * redirect URI is a domain the client controls (RFC 8252 §7.2): both keep
+ * remembered consent. A browser app served on http://localhost (a local
+ * development server, such as the demo SPA under `npm start`) is asked each
+ * time too: one click, and only where no https origin serves it.
+ */
+function rememberedConsentAllowed(client: Client, request: AuthorizationRequest): boolean {
+  return client.tokenEndpointAuthMethod !== 'none' || new URL(request.redirectUri).protocol === 'https:';
 }
 
 /** Whether a grant already holds every scope asked for. */
