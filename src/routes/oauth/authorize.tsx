@@ -1,4 +1,4 @@
-import { type Context, Hono } from 'hono';
+import { type Context, Hono, type Next } from 'hono';
 import type { AppEnv } from '../../env';
 import { clientIp } from '../../helpers/client-ip';
 import { limitBody, requireContentType } from '../../middleware/body';
@@ -53,6 +53,17 @@ function redirectToSignIn(c: Context<AppEnv>, pending: AuthorizationRequest) {
   return c.redirect(login.pathname + login.search, 302);
 }
 
+/**
+ * Hono answers HEAD with the GET handler, and a GET here changes state (a
+ * code, a kept request). HEAD must not (RFC 9110 §9.2.1, §9.3.2): link
+ * checkers and prefetchers send it. So it gets 405 with the methods that
+ * exist (RFC 9110 §15.5.6), before anything is read or written.
+ */
+async function refuseHead(c: Context<AppEnv>, next: Next) {
+  if (c.req.method === 'HEAD') return c.body(null, 405, { Allow: 'GET, POST' });
+  await next();
+}
+
 function consentPage(c: Context<AppEnv>, pending: AuthorizationRequest, client: Client, user: User) {
   c.header('Cache-Control', 'no-store');
   return c.html(
@@ -67,7 +78,7 @@ function consentPage(c: Context<AppEnv>, pending: AuthorizationRequest, client: 
   );
 }
 
-authorize.get('/', async function authorizationRequest(c) {
+authorize.get('/', refuseHead, async function authorizationRequest(c) {
   const deps = c.var.deps;
   const read = await readRequest(deps, queryParams(c), await sessionIdHash(c));
   if (!read.ok) return redirectToClient(c, read.to);
