@@ -192,3 +192,21 @@ export const TURNSTILE_ACTION = 'login';
 export const TURNSTILE_TOKEN_MAX_LENGTH = 2048;
 /** How long to wait for siteverify before taking the challenge as not passed. 5 seconds, seconds. */
 export const TURNSTILE_VERIFY_TIMEOUT = 5;
+
+/**
+ * How many pending authorization requests a browser carries in cookies at
+ * once (one per tab on its way through /login): a new one past this drops
+ * the oldest. Each sealed request is at most AUTH_REQUEST_COOKIE_MAX_LENGTH,
+ * so the Cookie header a browser sends to Tollgate stays near 12 KB even when
+ * another site makes it start requests at will. Cookies.
+ */
+export const AUTH_REQUEST_COOKIE_LIMIT = 3;
+/**
+ * Longest sealed authorization request carried in a cookie. RFC 6265 §6.1:
+ * browsers keep at least 4096 bytes per cookie, name, value and attributes
+ * together; the name (`__Host-tg_authreq_` and a 43-character id) and the
+ * attributes take under 130 of them. A signed-out request that seals to more
+ * (a state, nonce and redirect URI near their limits) is refused rather than
+ * stored (services/authorization.ts). Characters.
+ */
+export const AUTH_REQUEST_COOKIE_MAX_LENGTH = 3900;

@@ -2,8 +2,8 @@ import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createDeps } from '../src/deps';
 import { OAuthError, PageError } from '../src/errors';
-import { now } from '../src/lib/crypto';
-import { type AuthorizationRequest, approve, decide, readRequest } from '../src/services/authorization';
+import { now, randomSecret } from '../src/lib/crypto';
+import { type AuthorizationRequest, approve, decide, readRequest, sealForSignIn } from '../src/services/authorization';
 import { AUTHORIZATION_CHECKS, checkParameters, checkScope, readTarget, runChecks } from '../src/services/authorization/checks';
 import { findClient } from '../src/storage/clients';
 import type { Client, Grant, User } from '../src/storage/schema';
@@ -251,6 +251,45 @@ describe('readRequest and approve, against D1 and KV', () => {
       .bind(stored.id)
       .first();
     expect(consents).toEqual({ n: 1 });
+  });
+});
+
+describe('sealForSignIn and a carried request (issue 11, finding 6)', () => {
+  async function sealed(overrides: Partial<AuthorizationRequest> = {}) {
+    const owner = await createUser();
+    const { client_id: clientId } = await registerClient(await userToken(owner));
+    const deps = createDeps(env);
+    const pending = request({ id: randomSecret(), clientId, ...overrides });
+    return { deps, pending, held: await sealForSignIn(deps, pending) };
+  }
+
+  it('seals a request that readRequest takes back, whole, from its carried copy and from nowhere else', async () => {
+    const { deps, pending, held } = await sealed({ signInAsked: { previousSession: null } });
+    if (!held.ok) throw new Error('not sealed');
+    expect(await env.KV.get(`authreq:${pending.id}`)).toBeNull();
+    const read = await readRequest(deps, { request_id: pending.id }, null, (id) => (id === pending.id ? held.sealed : undefined));
+    expect(read).toMatchObject({ ok: true, carried: true, request: pending });
+    await expect(readRequest(deps, { request_id: pending.id }, null)).rejects.toThrow('This sign-in request has expired');
+  });
+
+  it('refuses a carried copy that is altered or belongs to another request id', async () => {
+    const { deps, pending, held } = await sealed();
+    if (!held.ok) throw new Error('not sealed');
+    await expect(readRequest(deps, { request_id: randomSecret() }, null, () => held.sealed)).rejects.toThrow(
+      'This sign-in request has expired',
+    );
+    const altered = `${held.sealed.slice(0, -2)}${held.sealed.endsWith('AA') ? 'BB' : 'AA'}`;
+    await expect(readRequest(deps, { request_id: pending.id }, null, () => altered)).rejects.toThrow('This sign-in request has expired');
+  });
+
+  it('answers a request too large for a cookie with invalid_request for the client, and keeps nothing', async () => {
+    const { pending, held } = await sealed({
+      state: 's'.repeat(1000),
+      nonce: 'n'.repeat(1000),
+      redirectUri: `${REDIRECT_URI}?${'q'.repeat(1500)}`,
+    });
+    expect(held).toMatchObject({ ok: false, to: { params: { error: 'invalid_request', state: pending.state } } });
+    expect(await env.KV.get(`authreq:${pending.id}`)).toBeNull();
   });
 });
 

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { CookieOptions } from 'hono/utils/cookie';
-import { DEVICE_TOKEN_TTL } from '../config';
+import { AUTH_REQUEST_COOKIE_LIMIT, AUTH_REQUEST_TTL, DEVICE_TOKEN_TTL } from '../config';
 import type { AppEnv } from '../env';
 
 /**
@@ -46,4 +46,37 @@ export function readDeviceCookie(c: Context<AppEnv>): string | undefined {
 
 export function writeDeviceCookie(c: Context<AppEnv>, token: string): void {
   writeCookie(c, DEVICE_COOKIE, token, DEVICE_TOKEN_TTL);
+}
+
+/**
+ * Pending authorization requests on their way through /login, one cookie per
+ * request id (`tg_authreq_<id>`) so that two tabs signing in do not overwrite
+ * each other. The value is sealed (services/authorization/sealed-request.ts).
+ * SameSite=Lax so it comes back on the top-level redirect from /login, and
+ * HttpOnly, `__Host-` and Secure on https like every cookie here; it lives as
+ * long as the request (AUTH_REQUEST_TTL).
+ */
+const AUTH_REQUEST_COOKIE = 'tg_authreq_';
+
+export function readAuthRequestCookie(c: Context<AppEnv>, id: string): string | undefined {
+  return readCookie(c, AUTH_REQUEST_COOKIE + id);
+}
+
+/**
+ * Sets request `id`'s cookie, first dropping the oldest others so that the
+ * browser holds at most AUTH_REQUEST_COOKIE_LIMIT: another site can send a
+ * browser to start requests at will, and every one would otherwise ride along
+ * on each request to Tollgate until it expires. Oldest first is the Cookie
+ * header's own order (RFC 6265 §5.4, step 2).
+ */
+export function writeAuthRequestCookie(c: Context<AppEnv>, id: string, sealed: string): void {
+  const prefix = cookieName(c, AUTH_REQUEST_COOKIE);
+  const others = Object.keys(getCookie(c)).filter((name) => name.startsWith(prefix) && name !== prefix + id);
+  const excess = others.length - (AUTH_REQUEST_COOKIE_LIMIT - 1);
+  for (const name of others.slice(0, Math.max(excess, 0))) deleteCookie(c, name, options(c));
+  writeCookie(c, AUTH_REQUEST_COOKIE + id, sealed, AUTH_REQUEST_TTL);
+}
+
+export function clearAuthRequestCookie(c: Context<AppEnv>, id: string): void {
+  clearCookie(c, AUTH_REQUEST_COOKIE + id);
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CLIENT_VALUE_MAX_LENGTH } from '../config';
+import { AUTH_REQUEST_COOKIE_MAX_LENGTH, CLIENT_VALUE_MAX_LENGTH } from '../config';
 import type { Deps } from '../deps';
 import { OAuthError, PageError } from '../errors';
 import { now } from '../lib/crypto';
@@ -14,6 +14,7 @@ import type { Client, Grant, User } from '../storage/schema';
 import { type SessionInfo, sessionQuery, toSessionInfo } from '../storage/sessions';
 import { AUTHORIZATION_CHECKS, checkClientFound, checkRedirectUri, readTarget, runChecks } from './authorization/checks';
 import { type AuthorizationRequest, type ClientRedirect, errorRedirect, type RequestParameters } from './authorization/request';
+import { openSealedRequest, sealRequest } from './authorization/sealed-request';
 import { splitScope, userClaims } from './scopes';
 
 export type { AuthorizationRequest, ClientRedirect, RequestParameters } from './authorization/request';
@@ -22,9 +23,9 @@ export type { AuthorizationRequest, ClientRedirect, RequestParameters } from './
 // §3.1.2) in three parts that any entry point can call: readRequest (parse
 // and validate, with the steps in authorization/checks.ts), decide (sign in,
 // consent, or approve: a value) and approve (the grant and the code in one D1
-// batch). holdRequest keeps a request while the user is away; answerConsent
-// takes the consent page's answer. GET and POST /oauth2/authorize only adapt
-// HTTP to them.
+// batch). sealForSignIn and holdRequest keep a request while the user is
+// away; answerConsent takes the consent page's answer. GET and POST
+// /oauth2/authorize only adapt HTTP to them.
 
 /** A pending request's id in a return URL: 256 bits, base64url. */
 const REQUEST_ID = /^[A-Za-z0-9_-]{43}$/;
@@ -38,8 +39,15 @@ export interface DecisionInput {
   grant: Grant | null;
 }
 
-/** A request read: ready to decide, or an error for the client (RFC 6749 §4.1.2.1). */
-export type Reading = ({ ok: true } & DecisionInput) | { ok: false; to: ClientRedirect };
+/**
+ * A request read: ready to decide, or an error for the client (RFC 6749
+ * §4.1.2.1). `carried` says the request came back sealed, from the browser
+ * (sealForSignIn): its cookie has served, unless the request goes to sign in again.
+ */
+export type Reading = ({ ok: true; carried: boolean } & DecisionInput) | { ok: false; to: ClientRedirect };
+
+/** The sealed copy of pending request `id` that the browser carries, if it sent one (the route reads its cookie). */
+export type CarriedRequest = (id: string) => string | undefined;
 
 /**
  * Everything a request is decided with, in one D1 round trip: the browser's
@@ -58,19 +66,25 @@ async function lookUp(deps: Deps, clientId: string, sessionIdHash: string | null
 
 /**
  * Parse and validate: a new authorization request (RFC 6749 §4.1.1), or one
- * coming back from the sign-in page by `request_id`. Step 1 (the client and
- * its redirect URI) throws PageError; step 2 errors are returned, to redirect.
- * `sessionIdHash` is the browser's session cookie, hashed (or null).
+ * coming back from the sign-in page by `request_id` (sealed in the browser's
+ * `carried` copy). Step 1 (the client and its redirect URI) throws PageError;
+ * step 2 errors are returned, to redirect. `sessionIdHash` is the browser's
+ * session cookie, hashed (or null).
  */
-export async function readRequest(deps: Deps, params: RequestParameters, sessionIdHash: string | null): Promise<Reading> {
-  if ('request_id' in params) return resumeRequest(deps, params, sessionIdHash);
+export async function readRequest(
+  deps: Deps,
+  params: RequestParameters,
+  sessionIdHash: string | null,
+  carried: CarriedRequest = () => undefined,
+): Promise<Reading> {
+  if ('request_id' in params) return resumeRequest(deps, params, sessionIdHash, carried);
   const { clientId, redirectUri } = readTarget(params);
   const { client, session, grant } = await lookUp(deps, clientId, sessionIdHash);
   checkClientFound(client);
   checkRedirectUri(client, redirectUri);
   try {
     const { request } = runChecks(AUTHORIZATION_CHECKS, params, client);
-    return { ok: true, request: completeRequest(request, client, redirectUri), client, session, grant };
+    return { ok: true, carried: false, request: completeRequest(request, client, redirectUri), client, session, grant };
   } catch (error) {
     if (!(error instanceof OAuthError)) throw error;
     // The request's own state goes back with the error, even when the error is about it.
@@ -106,15 +120,29 @@ const resumeParameters = z.object({ request_id: z.string().regex(REQUEST_ID) });
 /**
  * Back from /login: the request was validated before and kept. Only
  * `request_id` is read; anything sent beside it is ignored (RFC 9700 §4.11.1).
+ * The browser's sealed copy is the request when it sent one, and then only if
+ * it opens for this id: a tampered or foreign copy is refused, never passed
+ * over for KV. Without one, KV may hold it (a request kept at the consent
+ * stage, or by an earlier release that kept every request there).
  */
-async function resumeRequest(deps: Deps, params: RequestParameters, sessionIdHash: string | null): Promise<Reading> {
+async function resumeRequest(
+  deps: Deps,
+  params: RequestParameters,
+  sessionIdHash: string | null,
+  carried: CarriedRequest,
+): Promise<Reading> {
   const resume = resumeParameters.safeParse(params);
-  const request = resume.success ? await loadAuthRequest<AuthorizationRequest>(deps.env.KV, resume.data.request_id) : null;
+  const id = resume.success ? resume.data.request_id : null;
+  const sealed = id ? carried(id) : undefined;
+  let request: AuthorizationRequest | null = null;
+  if (id && sealed !== undefined) request = await openSealedRequest(deps, id, sealed);
+  else if (id) request = await loadAuthRequest<AuthorizationRequest>(deps.env.KV, id);
   if (!request) throw new PageError('Request expired', 'This sign-in request has expired. Go back to the app and start again.');
   const { client, session, grant } = await lookUp(deps, request.clientId, sessionIdHash);
   if (!client) throw new PageError('Unknown app', 'The app that sent you here is no longer registered.');
   // One kept by an earlier release has no signInAsked: it has not sent anyone to sign in yet.
-  return { ok: true, request: { ...request, signInAsked: request.signInAsked ?? null }, client, session, grant };
+  const resumed = { ...request, signInAsked: request.signInAsked ?? null };
+  return { ok: true, carried: sealed !== undefined, request: resumed, client, session, grant };
 }
 
 /** An approval to carry out: the user, the request, and how consent was given. */
@@ -213,7 +241,40 @@ function covers(grant: Grant, scope: readonly string[]): boolean {
   return scope.every((token) => approved.has(token));
 }
 
-/** Keeps a request while the user signs in or looks at the consent page (AUTH_REQUEST_TTL). */
+/** A request sealed for the browser to carry to /login and back, or the error for the client when it is too large to. */
+export type SignInHold = { ok: true; sealed: string } | { ok: false; to: ClientRedirect };
+
+/**
+ * Keeps a request that sends the browser to sign in, in the browser: sealed
+ * (authorization/sealed-request.ts) for a cookie, so that an anonymous visitor
+ * makes Tollgate store nothing (issue 11, finding 6).
+ *
+ * A request that seals to more than a cookie holds (AUTH_REQUEST_COOKIE_MAX_LENGTH:
+ * a state, nonce and redirect URI near their limits) is refused with
+ * invalid_request (RFC 6749 §4.1.2.1) rather than kept in KV: a KV fallback
+ * would hand back the unbounded anonymous writes this removes, with only a
+ * long parameter to pay for them. A signed-in user's request has no such
+ * limit (holdRequest keeps it in KV).
+ */
+export async function sealForSignIn(deps: Deps, pending: AuthorizationRequest): Promise<SignInHold> {
+  const sealed = await sealRequest(deps, pending);
+  if (sealed.length <= AUTH_REQUEST_COOKIE_MAX_LENGTH) return { ok: true, sealed };
+  return {
+    ok: false,
+    to: errorRedirect(
+      pending.redirectUri,
+      pending.state,
+      'invalid_request',
+      'the request is too large to keep while the user signs in: shorten state, nonce or redirect_uri',
+    ),
+  };
+}
+
+/**
+ * Keeps a request while a signed-in user looks at the consent page, in KV
+ * (AUTH_REQUEST_TTL): only a signed-in user gets here, and answerConsent
+ * consumes it.
+ */
 export async function holdRequest(deps: Deps, pending: AuthorizationRequest): Promise<void> {
   await saveAuthRequest(deps.env.KV, pending);
 }

@@ -7,7 +7,10 @@ const KV_PREFIX = 'authreq:';
 /**
  * What storage needs of a pending authorization request: its key and its age.
  * The request itself (services/authorization/request.ts) is kept as JSON,
- * whole, while the user signs in and decides.
+ * whole, while a signed-in user decides on the consent page. A request that
+ * sends the browser to sign in is not kept here but in the browser, sealed
+ * (services/authorization/sealed-request.ts), so an anonymous visitor writes
+ * nothing to KV.
  */
 export interface PendingRequest {
   /** Random, 256 bits (newAuthRequestId). */

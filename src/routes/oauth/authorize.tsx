@@ -1,6 +1,7 @@
 import { type Context, Hono, type Next } from 'hono';
 import type { AppEnv } from '../../env';
 import { clientIp } from '../../helpers/client-ip';
+import { clearAuthRequestCookie, readAuthRequestCookie, writeAuthRequestCookie } from '../../helpers/cookies';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { csrfToken, verifyCsrf } from '../../middleware/csrf';
 import { loadSession, sessionIdHash } from '../../middleware/session';
@@ -13,6 +14,7 @@ import {
   holdRequest,
   type RequestParameters,
   readRequest,
+  sealForSignIn,
 } from '../../services/authorization';
 import type { Client, User } from '../../storage/schema';
 import { ConsentPage } from '../../views/consent';
@@ -21,7 +23,8 @@ import { ConsentPage } from '../../views/consent';
  * The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2): an adapter
  * from HTTP to services/authorization.ts. GET reads the request and does what
  * the service decides (sign in, consent page, or a code); POST takes the
- * answer from the consent page.
+ * answer from the consent page. A request on its way through /login travels
+ * sealed in a cookie (helpers/cookies.ts), one per request id.
  */
 export const authorize = new Hono<AppEnv>();
 
@@ -80,17 +83,25 @@ function consentPage(c: Context<AppEnv>, pending: AuthorizationRequest, client: 
 
 authorize.get('/', refuseHead, async function authorizationRequest(c) {
   const deps = c.var.deps;
-  const read = await readRequest(deps, queryParams(c), await sessionIdHash(c));
+  const read = await readRequest(deps, queryParams(c), await sessionIdHash(c), (id) => readAuthRequestCookie(c, id));
   if (!read.ok) return redirectToClient(c, read.to);
   const decision = decide(read);
+  // A carried request is read once; one that goes to sign in again is sealed anew under the same name.
+  if (read.carried && decision.kind !== 'sign-in') clearAuthRequestCookie(c, read.request.id);
   switch (decision.kind) {
     case 'refuse':
       return redirectToClient(c, decision.to);
     case 'approve':
       return redirectToClient(c, await approve(deps, decision.approval, clientIp(c)));
-    case 'sign-in':
-      await holdRequest(deps, decision.pending);
+    case 'sign-in': {
+      const held = await sealForSignIn(deps, decision.pending);
+      if (!held.ok) {
+        if (read.carried) clearAuthRequestCookie(c, read.request.id);
+        return redirectToClient(c, held.to);
+      }
+      writeAuthRequestCookie(c, decision.pending.id, held.sealed);
       return redirectToSignIn(c, decision.pending);
+    }
     case 'consent':
       await holdRequest(deps, decision.pending);
       return consentPage(c, decision.pending, read.client, decision.user);
