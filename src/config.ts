@@ -95,6 +95,10 @@ export const TOKEN_MAX_LENGTH = 4096;
 export const OPAQUE_TOKEN_MAX_LENGTH = 256;
 /** An email address (RFC 5321 §4.5.3.1: a path is at most 256 octets with its brackets). */
 export const EMAIL_MAX_LENGTH = 254;
+/** A user's display name. */
+export const USER_NAME_MAX_LENGTH = 100;
+/** A grant id in a form or path: a UUID is 36 characters, a client's own grant `cc:` plus its client id. */
+export const GRANT_ID_MAX_LENGTH = 3 + CLIENT_ID_MAX_LENGTH;
 /** A value from a registry of short keywords: `grant_type`, `token_type_hint`, an `error` code. */
 export const KEYWORD_MAX_LENGTH = 64;
 /** A PKCE `code_challenge`: an S256 one is 43 characters, and a longer one is refused by its pattern, not cut. */

@@ -1,13 +1,10 @@
 import { z } from 'zod';
 import { OAuthError } from '../errors';
 import { scopeParam } from '../lib/params';
-import { allowedScopes } from '../services/scopes';
+import { allowedScopes, isUserScope } from '../services/scopes';
 import { clientCredentialsGrantId } from '../storage/grants';
 import { tokenResponse } from './issue';
 import { defineGrant } from './types';
-
-/** Scopes that speak for a user, which a client acting for itself cannot have. */
-const USER_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
 
 /**
  * RFC 6749 §4.4: a confidential client gets a token for itself. `sub` is the
@@ -22,7 +19,7 @@ export const clientCredentials = defineGrant({
       throw new OAuthError('unauthorized_client', { description: 'client_credentials needs a confidential client' });
     }
     const scope = allowedScopes(params.scope, client.scope);
-    const userScope = scope.find((token) => USER_SCOPES.has(token));
+    const userScope = scope.find(isUserScope);
     if (userScope) throw new OAuthError('invalid_scope', { description: `${userScope} needs a user; client_credentials has none` });
     return tokenResponse(deps, client, { sub: client.id, grantId: clientCredentialsGrantId(client.id), scope });
   },

@@ -10,9 +10,6 @@ import { describeIssues } from '../lib/issues';
 // show. JSON endpoints answer the OAuth error shape (`validate`), pages an
 // HTML error page (`validatePage`). The descriptions come from lib/issues.ts.
 
-/** Re-exported for the routes that still import it from here; new code imports lib/issues.ts. */
-export { type DescribeOptions, describeIssues } from '../lib/issues';
-
 /** Where a parameter sent twice arrives as an array (Hono's form and query parsing); in JSON an array is just a wrong type. */
 function repeatsAsArrays(target: keyof ValidationTargets): boolean {
   return target === 'form' || target === 'query';

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { GRANT_ID_MAX_LENGTH } from '../config';
 import type { AppEnv } from '../env';
 import { PageError } from '../errors';
 import { limitBody, requireContentType } from '../middleware/body';
@@ -36,7 +37,7 @@ account.get('/', async function accountPage(c) {
   );
 });
 
-const grantParam = z.object({ id: z.string().min(1).max(64) });
+const grantParam = z.object({ id: z.string().min(1).max(GRANT_ID_MAX_LENGTH) });
 
 account.post(
   '/apps/:id/revoke',

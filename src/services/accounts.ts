@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PASSWORD_MAX_LENGTH } from '../config';
+import { EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH, USER_NAME_MAX_LENGTH } from '../config';
 import type { Deps } from '../deps';
 import type { User } from '../storage/schema';
 import { createUser, findUserByEmail, updatePasswordHash } from '../storage/users';
@@ -7,7 +7,7 @@ import { PASSWORD_PROBLEMS, passwordProblem } from './password-policy';
 import { dummyPasswordHash, hashPassword, needsRehash, verifyPassword } from './passwords';
 
 /** Emails are compared case-insensitively: stored trimmed and lower-cased. */
-export const emailSchema = z.string().trim().toLowerCase().pipe(z.email('is not a valid email address').max(254));
+export const emailSchema = z.string().trim().toLowerCase().pipe(z.email('is not a valid email address').max(EMAIL_MAX_LENGTH));
 /**
  * A new password (sign-up): the policy of NIST SP 800-63B §5.1.1.2, in
  * services/password-policy.ts, with why it was refused as the message. The
@@ -26,7 +26,7 @@ export const passwordSchema = z
 export const signupSchema = z.object({
   email: emailSchema,
   password: passwordSchema,
-  name: z.string().trim().min(1, 'is required').max(100, 'must be at most 100 characters'),
+  name: z.string().trim().min(1, 'is required').max(USER_NAME_MAX_LENGTH, `must be at most ${USER_NAME_MAX_LENGTH} characters`),
 });
 export type SignupInput = z.infer<typeof signupSchema>;
 

@@ -26,6 +26,14 @@ export function isSupportedScope(token: string): token is Scope {
   return SUPPORTED.has(token);
 }
 
+/** Scopes that speak for a user (OIDC Core §5.4, §11), which a client acting for itself cannot have. */
+const USER_SCOPES = new Set<string>(['openid', 'profile', 'email', 'offline_access']);
+
+/** Whether a scope speaks for a user: never granted to client_credentials (RFC 6749 §4.4). */
+export function isUserScope(token: string): boolean {
+  return USER_SCOPES.has(token);
+}
+
 /**
  * The scopes a client may be given for a request: every token known, and
  * within the client's registered scope when it registered one. Otherwise

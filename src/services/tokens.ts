@@ -17,7 +17,7 @@ import type { Deps } from '../deps';
 import { base64url, now, randomSecret, sha256 } from '../lib/crypto';
 import type { LiveGrant } from '../storage/grants';
 import { getKeySet, getVerificationKey, type KeySet } from './keys';
-import { isSupportedScope, splitScope } from './scopes';
+import { isSupportedScope, isUserScope, splitScope } from './scopes';
 
 /** The claims of a verified access token that Tollgate relies on (RFC 9068 §2.2, plus `gid`). */
 export interface VerifiedAccessToken {
@@ -224,7 +224,9 @@ export function tokenStandsOn<G extends LiveGrant>(token: VerifiedAccessToken, g
   if (grant.userId === null) {
     const registered = grant.clientScope === null ? null : splitScope(grant.clientScope);
     return (
-      token.sub === grant.clientId && token.scope.every((scope) => (registered ? registered.includes(scope) : isSupportedScope(scope)))
+      token.sub === grant.clientId &&
+      // A client's own token never speaks for a user (client_credentials refuses those scopes at issue).
+      token.scope.every((scope) => !isUserScope(scope) && (registered ? registered.includes(scope) : isSupportedScope(scope)))
     );
   }
   const held = splitScope(grant.scope);

@@ -192,6 +192,22 @@ describe('layer 2: a forged access token wider than its grant', () => {
     const forged = await forgeAccessToken(accessToken, { scope: 'books:read books:write' });
     expect(await introspectAs(client, forged)).toEqual({ active: false });
   });
+
+  it('client_credentials without a registered scope: a token claiming a user scope (openid, email) is inactive', async () => {
+    const owner = await userToken(await createUser());
+    const client: RegisteredClient = await registerClient(owner, { grant_types: ['client_credentials'] });
+    const issued = await form(
+      '/oauth2/token',
+      { grant_type: 'client_credentials', scope: 'books:read' },
+      { Authorization: basic(client.client_id, client.client_secret!) },
+    );
+    expect(issued.status).toBe(200);
+    const { access_token: accessToken } = (await issued.json()) as { access_token: string };
+    expect(await introspectAs(client, accessToken)).toMatchObject({ active: true });
+    for (const scope of ['openid', 'books:read email', 'offline_access']) {
+      expect(await introspectAs(client, await forgeAccessToken(accessToken, { scope }))).toEqual({ active: false });
+    }
+  });
 });
 
 describe('layer 3: a forged user API token', () => {

@@ -4,11 +4,12 @@ import { KEYWORD_MAX_LENGTH, PARAMETER_MAX_LENGTH } from '../../config';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
 import { GRANT_HANDLERS } from '../../grants';
+import { describeIssues } from '../../lib/issues';
 import { boundedString, requiredString } from '../../lib/params';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { authenticateClient, clientCredentialFields } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
-import { describeIssues, validate } from '../../middleware/validate';
+import { validate } from '../../middleware/validate';
 
 /** RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once." */
 const REPEATED_RULE = 'RFC 6749 §3.2';
