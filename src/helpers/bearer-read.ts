@@ -1,10 +1,10 @@
 import type { BatchItem } from 'drizzle-orm/batch';
 import type { Context, Handler } from 'hono';
 import type { AppEnv } from '../env';
-import { type AccessTokenOptions, accessRefusal, standingUser, tokenNoLongerStands, verifiedBearer } from '../middleware/bearer-auth';
 import { type AccessTokenInfo, tokenStandsOn, type VerifiedAccessToken } from '../services/tokens';
 import type { Db } from '../storage/db';
 import { isClientCredentialsGrant, liveGrantQuery } from '../storage/grants';
+import { type AccessTokenOptions, accessRefusal, standingUser, tokenNoLongerStands, verifiedBearer } from './bearer';
 
 /** A read a bearer route makes, unexecuted, so it can share a D1 batch with the grant check. */
 export type BearerReadQuery<R> = BatchItem<'sqlite'> & PromiseLike<R>;
