@@ -62,9 +62,10 @@ export async function startWorker(work, name, modules, extra = {}) {
 /**
  * The bench's Worker (bench/worker.ts: Tollgate behind counting bindings, and
  * the floor's parts), on fresh D1 and KV, with Tollgate's rate limits out of
- * the way, and its fixture set up.
+ * the way, and its fixture set up; `edgeModel` (an `EdgeLatency`) makes its
+ * storage calls wait as from a PoP.
  */
-export async function startTollgate(work, { inspectorPort } = {}) {
+export async function startTollgate(work, { inspectorPort, edgeModel } = {}) {
   const workerBundle = bundle([path.join(ROOT, 'bench', 'worker.ts'), '--name', 'tollgate-bench'], path.join(work, 'build'));
   const limits = Object.fromEntries(
     ['SIGN_IN_LIMITER', 'SIGN_IN_IP_LIMITER', 'CLIENT_AUTH_LIMITER', 'REGISTRATION_LIMITER', 'SIGNUP_IP_LIMITER'].map((name) => [
@@ -77,7 +78,8 @@ export async function startTollgate(work, { inspectorPort } = {}) {
   const { mf } = await startWorker(work, 'tollgate', [['worker.mjs', workerBundle]], {
     port,
     ...(inspectorPort ? { inspectorPort } : {}),
-    bindings: { ISSUER: url },
+    // The edge latency model (bench/edge.mjs), read by bench/worker.ts.
+    bindings: { ISSUER: url, ...(edgeModel ? { EDGE_MODEL: JSON.stringify(edgeModel) } : {}) },
     d1Databases: { DB: 'tollgate' },
     kvNamespaces: { KV: 'tollgate' },
     d1Persist: path.join(work, 'tollgate-d1'),
@@ -235,7 +237,13 @@ export async function countCalls(url, operation, times = 20) {
   await fetch(`${url}/__bench/reset`);
   for (let i = 0; i < times; i++) await operation();
   const counts = await (await fetch(`${url}/__bench/counts`)).json();
-  return { d1: counts.d1 / times, statements: counts.statements / times, kvGet: counts.kvGet / times, kvPut: counts.kvPut / times };
+  return {
+    d1: counts.d1 / times,
+    d1Replica: counts.d1Replica / times,
+    statements: counts.statements / times,
+    kvGet: counts.kvGet / times,
+    kvPut: counts.kvPut / times,
+  };
 }
 
 export async function flowLoops(codeFlow, loops, durationS) {

@@ -16,12 +16,19 @@
 // BENCH_QUICK=1: a check that the bench runs and what it counts (about a
 // minute, one short round per operation); its timings mean little, so it
 // prints its report and leaves bench/results.md alone.
+// `npm run bench -- --edge` runs bench/edge.mjs instead: the same operations
+// under an edge latency model, into bench/results-edge.md.
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { ROOT } from '../scripts/local.mjs';
 import { bundleHelloWorld, countCalls, flowLoops, startTollgate, startWorker, workspace } from './harness.mjs';
+
+if (process.argv.includes('--edge')) {
+  await import('./edge.mjs');
+  process.exit(0);
+}
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const DURATION_S = Number(process.env.BENCH_DURATION ?? (QUICK ? 1 : 6)); // seconds per measurement
@@ -173,7 +180,8 @@ const report = `# Benchmark results
 
 Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (${process.platform} ${process.arch}, Node ${process.version},
 workerd via Miniflare on its own socket, local D1 and KV; ${DURATION_S} s per measurement). Numbers move
-with the machine; the ratios are what to compare.
+with the machine; the ratios are what to compare. The same operations under an edge latency model
+(\`npm run bench -- --edge\`): [results-edge.md](results-edge.md).
 
 ## Ceiling
 

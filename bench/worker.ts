@@ -4,10 +4,12 @@
 // floor's parts, so they are priced right next to each operation (local D1's
 // price drifts by tens of percent within a run): a no-op, the hello-world
 // Hono Worker, one D1 round trip of one statement and of four, one KV get and
-// one KV put. None touches Tollgate's data or is counted.
+// one KV put. None touches Tollgate's data or is counted. Given an EDGE_MODEL
+// binding (an `EdgeLatency` as JSON, from `npm run bench -- --edge`),
+// Tollgate's storage calls wait as they would from a PoP; the floor's never do.
 import type { Bindings } from '../src/bindings';
 import tollgate from '../src/index';
-import { countingBindings, newCounts, resetCounts } from './counting-bindings';
+import { countingBindings, type EdgeLatency, newCounts, resetCounts } from './counting-bindings';
 import hello from './hello-world';
 
 const counts = newCounts();
@@ -18,10 +20,16 @@ const counted = new WeakMap<Bindings, Bindings>();
 function countedBindings(env: Bindings): Bindings {
   let bindings = counted.get(env);
   if (!bindings) {
-    bindings = countingBindings(env, counts);
+    bindings = countingBindings(env, counts, edgeModel(env));
     counted.set(env, bindings);
   }
   return bindings;
+}
+
+/** The edge latency model the harness passed in, if any (none: no waits). */
+function edgeModel(env: Bindings): EdgeLatency {
+  const model = (env as Bindings & { EDGE_MODEL?: string }).EDGE_MODEL;
+  return model ? (JSON.parse(model) as EdgeLatency) : {};
 }
 
 type BenchRoute = (request: Request, env: Bindings, ctx: ExecutionContext) => Promise<Response> | Response;

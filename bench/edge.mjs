@@ -1,0 +1,122 @@
+// `npm run bench -- --edge`: what Tollgate's storage calls cost at the edge.
+//
+// Local D1 and KV answer in about a millisecond; from a Cloudflare PoP, D1's
+// primary may be a continent away. The counting bindings
+// (bench/counting-bindings.ts) take a latency model and wait before each call:
+// a D1 round trip to the primary or to a read replica, a KV read of a key this
+// PoP read before (cached there) or not, a KV write. Each operation runs under
+// two models, a PoP on another continent from the primary and a PoP next to
+// it, and is measured with autocannon at 1 and 10 connections (whole code
+// flows: 1 and 4 loops). The waits are added to local D1's and KV's own time,
+// so the figures are the model's waits plus Tollgate's work. Writes
+// bench/results-edge.md (BENCH_QUICK=1: prints only).
+
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { ROOT } from '../scripts/local.mjs';
+import { countCalls, flowLoops, startTollgate, workspace } from './harness.mjs';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const DURATION_S = Number(process.env.BENCH_DURATION ?? (QUICK ? 1 : 4)); // seconds per measurement
+const COUNT_TIMES = 5; // runs per operation when counting its storage calls
+
+/** The models, in ms (issue 16). */
+const DEFAULTS = { replicaMs: 5, kvReadHotMs: 2, kvReadColdMs: 25, kvWriteMs: 25 };
+const MODELS = [
+  { name: 'PoP on another continent', model: { primaryMs: 80, ...DEFAULTS } },
+  { name: 'PoP next to the primary', model: { primaryMs: 2, ...DEFAULTS } },
+];
+
+async function load(url, options, connections) {
+  const result = await autocannon({ url, duration: DURATION_S, connections, ...options });
+  if (result.requests.total === 0) throw new Error(`${url}: no request succeeded`);
+  return { p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors + result.timeouts };
+}
+
+/** Every operation under one model: its storage calls and its latency at 1 and 10 connections. */
+async function runModel(work, model) {
+  const { mf, url, fixture, form, bearer } = await startTollgate(work, { edgeModel: model });
+  const results = [];
+  const http = async (name, pathname, options, once) => {
+    const calls = await countCalls(url, once, COUNT_TIMES);
+    const c1 = await load(`${url}${pathname}`, options, 1);
+    const c10 = await load(`${url}${pathname}`, options, 10);
+    results.push({ name, calls, c1, c10 });
+    console.log(`  ${name}: p50 ${c1.p50} ms (1 conn), ${c10.p50} ms (10 conns)`);
+  };
+  const text = (response) => response.text();
+
+  await http('metadata GET', '/.well-known/openid-configuration', {}, () => fetch(`${url}/.well-known/openid-configuration`).then(text));
+  await http('GET /api/books (bearer)', '/api/books', bearer, () => fetch(`${url}/api/books`, bearer).then(text));
+  await http('GET /oauth2/userinfo (bearer)', '/oauth2/userinfo', bearer, () => fetch(`${url}/oauth2/userinfo`, bearer).then(text));
+  const ccBody = 'grant_type=client_credentials&scope=books:read';
+  await http('client_credentials grant', '/oauth2/token', form(ccBody), () => fetch(`${url}/oauth2/token`, form(ccBody)).then(text));
+  const introspectBody = `token=${fixture.tokens.access_token}`;
+  await http('introspection', '/oauth2/introspect', form(introspectBody), () =>
+    fetch(`${url}/oauth2/introspect`, form(introspectBody)).then(text),
+  );
+  // Refresh: every request uses a fresh token from the pool (a reuse would revoke the family).
+  const pool = await fixture.mintRefreshTokens(QUICK ? 500 : 3_000);
+  const refreshBody = () => `grant_type=refresh_token&refresh_token=${pool.pop()}`;
+  const refreshRequests = [{ method: 'POST', headers: form('').headers, setupRequest: (r) => ({ ...r, body: refreshBody() }) }];
+  await http('refresh_token grant', '/oauth2/token', { requests: refreshRequests }, () =>
+    fetch(`${url}/oauth2/token`, form(refreshBody())).then(text),
+  );
+
+  const calls = await countCalls(url, () => fixture.codeFlow(), COUNT_TIMES);
+  const c1 = await flowLoops(fixture.codeFlow, 1, DURATION_S);
+  const c10 = await flowLoops(fixture.codeFlow, 4, DURATION_S);
+  results.push({ name: 'whole code flow (authorize → code → token)', calls, c1, c10, loops: true });
+  console.log(`  code flow: p50 ${c1.p50.toFixed(0)} ms (1 loop), ${c10.p50.toFixed(0)} ms (4 loops)`);
+  await mf.dispose();
+  return results;
+}
+
+// ---------------------------------------------------------------- run
+
+const started = Date.now();
+const work = workspace();
+const runs = [];
+try {
+  for (const { name, model } of MODELS) {
+    console.log(`${name} (primary ${model.primaryMs} ms)…`);
+    runs.push({ name, model, results: await runModel(work.dir, model) });
+  }
+} finally {
+  work.dispose();
+}
+
+// ---------------------------------------------------------------- report
+
+const fixed = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+const ms = (n) => fixed(n, 0);
+const section = ({ name, model, results }) => `## ${name}: primary ${model.primaryMs} ms
+
+| operation | primary round trips | replica round trips | KV reads + writes | p50 / p99 ms (1) | p50 / p99 ms (10) |
+|---|---|---|---|---|---|
+${results
+  .map((op) => {
+    const errors = op.c1.errors + op.c10.errors;
+    return `| ${op.name} | ${fixed(op.calls.d1 - op.calls.d1Replica)} | ${fixed(op.calls.d1Replica)} | ${fixed(op.calls.kvGet)} + ${fixed(op.calls.kvPut)} | ${ms(op.c1.p50)} / ${ms(op.c1.p99)} | ${ms(op.c10.p50)} / ${ms(op.c10.p99)} |${errors > 0 ? ` ${errors} errors` : ''}`;
+  })
+  .join('\n')}
+`;
+const [far] = MODELS;
+const report = `# Benchmark results: the edge latency model
+
+Measured by \`npm run bench -- --edge\` on ${new Date().toISOString().slice(0, 10)} (${process.platform} ${process.arch}, Node ${process.version},
+workerd via Miniflare, local D1 and KV; ${DURATION_S} s per measurement). The counting bindings
+(bench/counting-bindings.ts) wait before each storage call, on top of local D1's and KV's own time: a D1
+round trip to the primary ${far.model.primaryMs} ms (a PoP on another continent) or 2 ms (a PoP next to the primary), to a
+read replica ${DEFAULTS.replicaMs} ms (a read-only round trip in a \`withSession\` session that allows a replica); a KV read
+${DEFAULTS.kvReadHotMs} ms for a key this isolate read before (the PoP's cache), ${DEFAULTS.kvReadColdMs} ms otherwise; a KV write ${DEFAULTS.kvWriteMs} ms.
+Columns: storage calls per operation (the mean of ${COUNT_TIMES} runs), then p50 / p99 latency with 1 and 10
+connections (whole code flows: 1 and 4 loops; a flow is two HTTP requests). Today Tollgate opens no
+\`withSession\` session, so every D1 round trip goes to the primary.
+
+${runs.map(section).join('\n')}
+Run took ${fixed((Date.now() - started) / 1000, 0)} s.
+`;
+if (!QUICK) writeFileSync(path.join(ROOT, 'bench', 'results-edge.md'), report);
+console.log(`\n${report}`);
