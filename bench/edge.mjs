@@ -76,15 +76,15 @@ async function runModel(work, model) {
 // ---------------------------------------------------------------- run
 
 const started = Date.now();
-const work = workspace();
 const runs = [];
-try {
-  for (const { name, model } of MODELS) {
-    console.log(`${name} (primary ${model.primaryMs} ms)…`);
+for (const { name, model } of MODELS) {
+  console.log(`${name} (primary ${model.primaryMs} ms)…`);
+  const work = workspace(); // fresh D1 and KV for each model
+  try {
     runs.push({ name, model, results: await runModel(work.dir, model) });
+  } finally {
+    work.dispose();
   }
-} finally {
-  work.dispose();
 }
 
 // ---------------------------------------------------------------- report
