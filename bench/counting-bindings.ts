@@ -24,6 +24,8 @@ export interface BindingCounts {
   kvGet: number;
   /** KV writes: put, delete. */
   kvPut: number;
+  /** Milliseconds the edge model made those calls wait, in all (0 without a model). */
+  modelledMs: number;
   /**
    * When present, each round trip's SQL in order, a batch as `batch(<n>)`: a
    * test's diagnostics (under load it would grow without end).
@@ -33,12 +35,12 @@ export interface BindingCounts {
 
 /** Fresh counts; `keepSql` keeps each round trip's SQL text too. */
 export function newCounts({ keepSql = false }: { keepSql?: boolean } = {}): BindingCounts {
-  return { d1: 0, d1Replica: 0, statements: 0, kvGet: 0, kvPut: 0, ...(keepSql ? { sql: [] } : {}) };
+  return { d1: 0, d1Replica: 0, statements: 0, kvGet: 0, kvPut: 0, modelledMs: 0, ...(keepSql ? { sql: [] } : {}) };
 }
 
 /** Zeroes the counts in place (the bindings that count into them keep counting). */
 export function resetCounts(counts: BindingCounts): void {
-  Object.assign(counts, { d1: 0, d1Replica: 0, statements: 0, kvGet: 0, kvPut: 0 });
+  Object.assign(counts, { d1: 0, d1Replica: 0, statements: 0, kvGet: 0, kvPut: 0, modelledMs: 0 });
   counts.sql &&= [];
 }
 
@@ -82,9 +84,10 @@ export function countingBindings<E extends { DB: D1Database; KV: KVNamespace }>(
   return { ...env, DB: countingD1(env.DB, wiring, false), KV: countingKv(env.KV, wiring) };
 }
 
-/** Runs `call` after `ms` milliseconds; at once (no extra tick) when there is nothing to wait. */
-function after<T>(ms: number | undefined, call: () => T): T | Promise<Awaited<T>> {
+/** Runs `call` after `ms` milliseconds, adding them to `counts.modelledMs`; at once (no extra tick) when there is nothing to wait. */
+function after<T>(counts: BindingCounts, ms: number | undefined, call: () => T): T | Promise<Awaited<T>> {
   if (!ms) return call();
+  counts.modelledMs += ms;
   return new Promise<void>((resolve) => setTimeout(resolve, ms)).then(call) as Promise<Awaited<T>>;
 }
 
@@ -99,7 +102,7 @@ function d1RoundTrip<T>(wiring: Wiring, replicaAllowed: boolean, label: string, 
   if (replica) counts.d1Replica++;
   counts.statements += sql.length;
   counts.sql?.push(label);
-  return after(replica ? latency.replicaMs : latency.primaryMs, call);
+  return after(counts, replica ? latency.replicaMs : latency.primaryMs, call);
 }
 
 /** A statement a replica can answer: it only reads. */
@@ -111,10 +114,10 @@ function isRead(sql: string): boolean {
 function kvCall<T>(wiring: Wiring, kind: 'kvGet' | 'kvPut', key: string, call: () => T): T | Promise<Awaited<T>> {
   const { counts, latency, kvKeysRead } = wiring;
   counts[kind]++;
-  if (kind === 'kvPut') return after(latency.kvWriteMs, call);
+  if (kind === 'kvPut') return after(counts, latency.kvWriteMs, call);
   const hot = kvKeysRead.has(key);
   kvKeysRead.add(key);
-  return after(hot ? latency.kvReadHotMs : latency.kvReadColdMs, call);
+  return after(counts, hot ? latency.kvReadHotMs : latency.kvReadColdMs, call);
 }
 
 const STATEMENT_RUNS = new Set<PropertyKey>(['first', 'all', 'run', 'raw']);
