@@ -20,8 +20,8 @@ export default defineConfig({
         },
         // Tests reach no network: every fetch() the Worker makes goes to a
         // local stand-in for Turnstile's siteverify endpoint, a real fetch
-        // target that answers siteverify as Cloudflare does and passes any
-        // other request on (test/stand-ins/turnstile-siteverify.js).
+        // target that answers siteverify as Cloudflare does and refuses any
+        // other request (599) (test/stand-ins/turnstile-siteverify.js).
         outboundService: 'turnstile-siteverify',
         workers: [
           {

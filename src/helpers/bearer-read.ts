@@ -44,13 +44,15 @@ export function bearerRead<R>(options: AccessTokenOptions, read: BearerReadBuild
       await standingUser(db, verified);
       throw refused;
     }
-    c.set('accessToken', claims);
     const [grants, rows] = await db.batch([liveGrantQuery(db, verified.grantId, verified.jti), read(db, claims)]);
     // No row: the grant was revoked or the jti was (RFC 7009 §2.1). A row the
     // token does not stand on: it names another user or client, or more scope
     // than the grant holds (a token signed with a leaked key). Either way
     // whatever the read found is dropped unseen.
-    if (!tokenStandsOn(verified, grants[0])) throw tokenNoLongerStands();
+    // The user the read was made for (known before the batch) must be the grant's own.
+    const grant = grants[0];
+    if (!tokenStandsOn(verified, grant) || grant.userId !== claims.userId) throw tokenNoLongerStands();
+    c.set('accessToken', claims);
     return respond(c, rows as R, claims);
   };
 }

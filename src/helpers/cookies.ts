@@ -13,7 +13,7 @@ function isSecure(c: Context<AppEnv>): boolean {
   return c.var.deps.issuer.startsWith('https://');
 }
 
-export function cookieName(c: Context<AppEnv>, name: string): string {
+function cookieName(c: Context<AppEnv>, name: string): string {
   return isSecure(c) ? `__Host-${name}` : name;
 }
 

@@ -5,7 +5,7 @@ import { OAuthError } from '../errors';
 import { clientNetwork } from '../helpers/client-ip';
 import { hashSecret, timingSafeEqual } from '../lib/crypto';
 import { clientIdParam, clientSecretParam } from '../lib/params';
-import { fromNetwork, overLimit, tooManyRequests } from '../services/rate-limits';
+import { countAttempt, fromNetwork } from '../services/rate-limits';
 import { findClient } from '../storage/clients';
 import type { Client } from '../storage/schema';
 
@@ -44,7 +44,7 @@ function invalidClient(description = 'client authentication failed'): OAuthError
  */
 async function failed(c: Context<AppEnv>, clientId: string): Promise<never> {
   const subject = fromNetwork(clientId.slice(0, CLIENT_ID_MAX_LENGTH), clientNetwork(c));
-  if (await overLimit(c.var.deps, 'clientAuth', subject)) throw tooManyRequests();
+  await countAttempt(c.var.deps, 'clientAuth', subject);
   throw invalidClient();
 }
 

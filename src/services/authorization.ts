@@ -9,7 +9,7 @@ import { deleteAuthRequest, loadAuthRequest, newAuthRequestId, saveAuthRequest }
 import { clientQuery, findClient } from '../storage/clients';
 import { copyCodeToKv, prepareCode } from '../storage/codes';
 import { isUniqueViolation } from '../storage/db';
-import { findGrant, grantOfSessionQuery, upsertGrantStatement } from '../storage/grants';
+import { grantOfSessionQuery, upsertGrantStatement } from '../storage/grants';
 import type { Client, Grant, User } from '../storage/schema';
 import { type SessionInfo, sessionQuery, toSessionInfo } from '../storage/sessions';
 import { AUTHORIZATION_CHECKS, checkClientFound, checkRedirectUri, readTarget, runChecks } from './authorization/checks';
@@ -356,12 +356,12 @@ export async function answerConsent(
   if (!session || session.user.id !== request.userId) {
     throw new PageError('Not allowed', 'This consent request belongs to another sign-in. Go back to the app and start again.', 403);
   }
-  const client = await findClient(deps.db, request.clientId);
+  // The client (still registered?) and what the user approved before, in one D1 round trip.
+  const { client, grant } = await lookUp(deps, request.clientId, session.idHash);
   if (!client) throw new PageError('Unknown app', 'The app that sent you here is no longer registered.');
   await deleteAuthRequest(deps.env.KV, request.id);
   if (answer.data.decision === 'deny') {
     return errorRedirect(request.redirectUri, request.state, 'access_denied', 'the user denied the request');
   }
-  const existing = await findGrant(deps.db, session.user.id, client.id);
-  return approve(deps, { request, session, approvedBefore: existing?.scope, consented: true }, ip);
+  return approve(deps, { request, session, approvedBefore: grant?.scope, consented: true }, ip);
 }

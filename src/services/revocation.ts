@@ -7,7 +7,7 @@ import { verifyAccessToken } from './tokens';
 /** What a client asks the revocation endpoint to revoke (RFC 7009 §2.1). */
 export interface RevocationRequest {
   token: string;
-  /** `access_token` tries the token as an access token first; any other hint, or none, as a refresh token first. */
+  /** `access_token` or `refresh_token` orders the lookups; otherwise the token's shape does. */
   tokenTypeHint?: string;
 }
 
@@ -21,7 +21,12 @@ export async function revokeTokenOfClient(deps: Deps, clientId: string, request:
   const { token } = request;
   const revokeAccess = () => revokeAccessToken(deps, token, clientId);
   const revokeRefresh = () => revokeRefreshTokenFamily(deps, token, clientId);
-  const [first, second] = request.tokenTypeHint === 'access_token' ? [revokeAccess, revokeRefresh] : [revokeRefresh, revokeAccess];
+  // The hint orders the lookups; without a usable one the token's shape does
+  // (RFC 7009 §2.1 lets the server find the type itself): a JWT has three
+  // parts, a refresh token none, so a JWT costs no D1 read as a refresh token.
+  const accessFirst =
+    request.tokenTypeHint === 'access_token' || (request.tokenTypeHint !== 'refresh_token' && token.split('.').length === 3);
+  const [first, second] = accessFirst ? [revokeAccess, revokeRefresh] : [revokeRefresh, revokeAccess];
   if (!(await first())) await second();
 }
 

@@ -6,7 +6,7 @@ import { AUTH_REQUEST_COOKIE_LIMIT, AUTH_REQUEST_TTL } from '../../src/config';
 import { createDeps } from '../../src/deps';
 import { getKeySet } from '../../src/services/keys';
 import { Browser, call, expectErrorPage, expectErrorRedirect, formAction, hiddenFields, ISSUER, redeem, unique } from '../helpers';
-import { authorizationRequest, codeCount, victim } from './support';
+import { authorizationRequest, authRequestsInKv, codeCount, victim } from './support';
 
 /**
  * Issue 11, finding 6: every signed-out GET /oauth2/authorize stored a
@@ -16,18 +16,6 @@ import { authorizationRequest, codeCount, victim } from './support';
  * with the browser, sealed (AES-256-GCM) in an HttpOnly cookie, and comes back
  * with it from /login. The consent stage (a signed-in user) still uses KV.
  */
-
-/** How many pending authorization requests KV holds right now. */
-async function authRequestsInKv(): Promise<number> {
-  let count = 0;
-  let cursor: string | undefined;
-  do {
-    const page = await env.KV.list({ prefix: 'authreq:', ...(cursor ? { cursor } : {}) });
-    count += page.keys.length;
-    cursor = page.list_complete ? undefined : page.cursor;
-  } while (cursor);
-  return count;
-}
 
 /** The pending-request cookies a browser holds: name → value. */
 function pendingCookies(browser: Browser): Map<string, string> {

@@ -1,7 +1,6 @@
-import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { authorizeWithConsent, Browser } from '../helpers';
-import { authorizationRequest, codeCount, victim } from './support';
+import { authorizationRequest, authRequestsInKv, codeCount, victim } from './support';
 
 /**
  * Issue 11: Hono answers HEAD with the GET handler, so a HEAD of an
@@ -10,10 +9,6 @@ import { authorizationRequest, codeCount, victim } from './support';
  * must not change anything (RFC 9110 §9.2.1: HEAD is safe), and the endpoint
  * only acts on GET, so it answers 405 with `Allow` (RFC 9110 §15.5.6).
  */
-
-async function authRequestsInKv(): Promise<number> {
-  return (await env.KV.list({ prefix: 'authreq:' })).keys.length;
-}
 
 describe('HEAD /oauth2/authorize', () => {
   it('issues no code with a remembered grant: 405, Allow: GET, POST, no Location, no new codes row', async () => {

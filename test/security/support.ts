@@ -210,3 +210,15 @@ export const HTML_PAGES: Record<string, { csrf: boolean; load(): Promise<Respons
     },
   },
 };
+
+/** How many pending authorization requests KV holds right now (every page of the listing). */
+export async function authRequestsInKv(): Promise<number> {
+  let count = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await env.KV.list({ prefix: 'authreq:', ...(cursor ? { cursor } : {}) });
+    count += page.keys.length;
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
+  return count;
+}

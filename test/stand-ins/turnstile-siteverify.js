@@ -4,7 +4,7 @@
 // Worker under test: every fetch() it makes arrives here. Requests for
 // siteverify are answered like the real endpoint answers them (the same
 // request fields and response shape, tokens single-use); anything else is
-// passed on untouched.
+// answered 599, so a new outbound call fails in tests instead of leaving the machine.
 //
 // Tokens are scripted by their prefix:
 //   pass-…          a solved challenge: success, hostname "localhost", action "login"
@@ -49,6 +49,7 @@ export default {
   async fetch(request) {
     const url = new URL(request.url);
     if (request.method === 'POST' && `${url.origin}${url.pathname}` === SITEVERIFY) return siteverify(request);
-    return fetch(request);
+    // Tests reach no network: any other outbound call fails loudly here.
+    return new Response(`no network in tests: unexpected outbound ${request.method} ${url.origin}${url.pathname}`, { status: 599 });
   },
 };
