@@ -11,6 +11,9 @@ export default defineConfig({
       wrangler: { configPath: './wrangler.toml' },
       miniflare: {
         bindings: { TEST_MIGRATIONS: migrations },
+        // A database no setup file migrates: test/migrations.test.ts applies
+        // migrations one by one to it, with rows in place, as production sees them.
+        d1Databases: { MIGRATION_DB: 'migration-test' },
         ratelimits: {
           // Suites register dozens of clients for one user within a minute; a
           // real user registers a few. The production limit (wrangler.toml)

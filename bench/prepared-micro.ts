@@ -24,6 +24,7 @@ const row = {
   grant_types: '["authorization_code"]',
   scope: 'openid',
   created_at: 1,
+  metadata_expires_at: null,
 };
 
 /** A D1 statement that answers the one row at once. */
@@ -61,6 +62,7 @@ const mapClient = (r: typeof row): schema.Client => ({
   grantTypes: JSON.parse(r.grant_types),
   scope: r.scope,
   createdAt: r.created_at,
+  metadataExpiresAt: r.metadata_expires_at,
 });
 
 const ways: Record<string, () => Promise<unknown>> = {

@@ -61,6 +61,7 @@ export async function seedDemo(d1: D1Database, demo: DemoCredentials, issuer: st
     grantTypes,
     scope: null,
     createdAt,
+    metadataExpiresAt: null,
   };
   const spa: Client = {
     ...web,

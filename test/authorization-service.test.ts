@@ -25,6 +25,7 @@ const client: Client = {
   grantTypes: ['authorization_code'],
   scope: null,
   createdAt: 0,
+  metadataExpiresAt: null,
 };
 
 const user: User = { id: 'user-1', email: 'ada@example.com', name: 'Ada Reader', passwordHash: 'x', createdAt: 0 };

@@ -5,6 +5,8 @@ declare global {
   namespace Cloudflare {
     interface Env extends Bindings {
       TEST_MIGRATIONS: D1Migration[];
+      /** An empty database for test/migrations.test.ts. */
+      MIGRATION_DB: D1Database;
       /** A limiter of 2 per minute, for testing the wiring of each limit. */
       TIGHT_LIMITER: RateLimit;
     }

@@ -43,6 +43,7 @@ const client: Client = {
   grantTypes: ['authorization_code', 'refresh_token'],
   scope: 'openid profile',
   createdAt: 2000,
+  metadataExpiresAt: null,
 };
 const bookId = (name: string) => `${name}-${suffix}`;
 const book = (name: string, title = 'Original') => ({ id: bookId(name), userId: user.id, title, author: 'Author', createdAt: 3000 });

@@ -56,10 +56,15 @@ export const userApiTokens = sqliteTable(
 export const clients = sqliteTable(
   'clients',
   {
+    /** Random for a registered client; the document's https URL for a client ID metadata document client. */
     id: text('id').primaryKey(),
-    ownerId: text('owner_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
+    /**
+     * The user who registered the client with a user API token. Null for a
+     * client nobody owns: one registered anonymously (open registration) or
+     * taken from a client ID metadata document. The consent page marks those
+     * unverified.
+     */
+    ownerId: text('owner_id').references(() => users.id, { onDelete: 'cascade' }),
     name: text('name').notNull(),
     /** SHA-256 of the client secret; null for public clients (`none`). */
     secretHash: text('secret_hash'),
@@ -71,6 +76,11 @@ export const clients = sqliteTable(
     /** Space-delimited scopes the client may request; null means any supported scope. */
     scope: text('scope'),
     createdAt: integer('created_at').notNull(),
+    /**
+     * A client ID metadata document client only: when the fetched document
+     * goes stale (its HTTP caching headers, within bounds) and is fetched again.
+     */
+    metadataExpiresAt: integer('metadata_expires_at'),
   },
   (t) => [index('clients_owner_idx').on(t.ownerId)],
 );
@@ -116,6 +126,11 @@ export const refreshTokens = sqliteTable(
     userId: text('user_id').notNull(),
     /** The scope granted with the first token; every rotation keeps it (RFC 6749 §6). */
     scope: text('scope').notNull(),
+    /**
+     * RFC 8707 resources granted with the first token (null: the default, the
+     * books API); every rotation keeps them, and a refresh may only narrow.
+     */
+    resource: text('resource', { mode: 'json' }).$type<string[]>(),
     authTime: integer('auth_time').notNull(),
     /** The token this one replaced; null for the first of the family. */
     parentHash: text('parent_hash'),
@@ -171,6 +186,8 @@ export const codes = sqliteTable(
     /** PKCE S256 challenge (RFC 7636 §4.2). */
     codeChallenge: text('code_challenge').notNull(),
     scope: text('scope').notNull(),
+    /** RFC 8707 resources the request asked for; null for the default (the books API). */
+    resource: text('resource', { mode: 'json' }).$type<string[]>(),
     nonce: text('nonce'),
     /** The user's claims for the ID token, by granted scope, as they were at approval (OIDC Core §5.4). */
     claims: text('claims', { mode: 'json' }).$type<Record<string, unknown>>(),

@@ -113,6 +113,7 @@ register.post(
       grantTypes,
       scope,
       createdAt: now(),
+      metadataExpiresAt: null,
     };
     await createClient(c.var.deps, client);
     const body = {
