@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
-import { TURNSTILE_ORIGIN } from './config';
+import { MCP_PATH, PROTECTED_RESOURCE_METADATA_PREFIX, TURNSTILE_ORIGIN } from './config';
 import { createDeps } from './deps';
 import type { AppEnv } from './env';
 import { fromHttpException, OAuthError, oauthErrorResponse, PageError } from './errors';
@@ -10,6 +10,7 @@ import { books } from './routes/books';
 import { clients } from './routes/clients';
 import { demo } from './routes/demo';
 import { pages } from './routes/login';
+import { mcp } from './routes/mcp';
 import { authorize } from './routes/oauth/authorize';
 import { introspect } from './routes/oauth/introspect';
 import { logout } from './routes/oauth/logout';
@@ -17,6 +18,7 @@ import { register } from './routes/oauth/register';
 import { revoke } from './routes/oauth/revoke';
 import { token } from './routes/oauth/token';
 import { userinfo } from './routes/oauth/userinfo';
+import { protectedResource } from './routes/protected-resource';
 import { staticAssets } from './routes/static';
 import { users } from './routes/users';
 import { wellKnown } from './routes/well-known';
@@ -67,6 +69,7 @@ app.use(async function requestContext(c, next) {
   }
 });
 
+app.route(PROTECTED_RESOURCE_METADATA_PREFIX, protectedResource);
 app.route('/.well-known', wellKnown);
 app.route('/oauth2/authorize', authorize);
 app.route('/oauth2/token', token);
@@ -78,6 +81,7 @@ app.route('/oauth2/userinfo', userinfo);
 app.route('/api', users);
 app.route('/api/clients', clients);
 app.route('/api/books', books);
+app.route(MCP_PATH, mcp);
 app.route('/account', account);
 app.route('/demo', demo);
 app.route('/static', staticAssets);

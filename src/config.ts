@@ -149,6 +149,17 @@ export const DEMO_SPA_CLIENT_ID = 'demo-spa';
 export const USER_API_AUDIENCE = 'urn:tollgate:user-api';
 /** Path of the protected books API; the access token audience is the issuer plus this. */
 export const BOOKS_API_PATH = '/api/books';
+/** Path of the books MCP server (Streamable HTTP); its resource identifier (RFC 8707) is the issuer plus this. */
+export const MCP_PATH = '/mcp';
+/** RFC 9728 §3: protected resource metadata lives under this well-known prefix, the resource's path inserted after it (§3.1). */
+export const PROTECTED_RESOURCE_METADATA_PREFIX = '/.well-known/oauth-protected-resource';
+/** A `resource` value (RFC 8707 §2): an absolute URI, bounded like a redirect URI. Characters. */
+export const RESOURCE_MAX_LENGTH = 2000;
+/**
+ * The most `resource` values one request may carry: every known resource once
+ * (RFC 8707 §2 allows several); more can only repeat one or name an unknown one.
+ */
+export const MAX_RESOURCES_PER_REQUEST = 2;
 
 /**
  * A KV `expirationTtl` for a value that must live `seconds`. KV rejects TTLs

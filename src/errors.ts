@@ -3,7 +3,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 /**
  * Error codes on the wire: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1,
- * RFC 7591 §3.2.2, OIDC Core §3.1.2.6, plus a few plain HTTP ones for the JSON API.
+ * RFC 7591 §3.2.2, RFC 8707 §2, OIDC Core §3.1.2.6, plus a few plain HTTP ones for the JSON API.
  */
 export type ErrorCode =
   | 'invalid_request'
@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'unsupported_grant_type'
   | 'unsupported_response_type'
   | 'invalid_scope'
+  | 'invalid_target'
   | 'access_denied'
   | 'server_error'
   | 'invalid_token'

@@ -71,7 +71,10 @@ beforeAll(async () => {
 describe('GET /api/books', () => {
   it('answers no Authorization with 401 and a bare challenge: realm, no error (RFC 6750 §3.1)', async () => {
     const response = await call(BOOKS);
-    expect(response.headers.get('WWW-Authenticate')).toBe('Bearer realm="tollgate"');
+    // RFC 9728 §5.1: the challenge names the books API's metadata.
+    expect(response.headers.get('WWW-Authenticate')).toBe(
+      'Bearer realm="tollgate", resource_metadata="http://localhost:8787/.well-known/oauth-protected-resource/api/books"',
+    );
     await expectJsonError(response, 401, 'invalid_token');
   });
 
@@ -152,7 +155,10 @@ describe('GET /api/books', () => {
 describe('POST /api/books', () => {
   it('answers no Authorization with 401 and stores nothing', async () => {
     const response = await json(BOOKS, { title: 'Unseen', author: 'Nobody' });
-    expect(response.headers.get('WWW-Authenticate')).toBe('Bearer realm="tollgate"');
+    // RFC 9728 §5.1: the challenge names the books API's metadata.
+    expect(response.headers.get('WWW-Authenticate')).toBe(
+      'Bearer realm="tollgate", resource_metadata="http://localhost:8787/.well-known/oauth-protected-resource/api/books"',
+    );
     await expectJsonError(response, 401, 'invalid_token');
   });
 

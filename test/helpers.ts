@@ -192,13 +192,15 @@ export interface Authorization {
 export async function authorizeWithConsent(
   browser: Browser,
   client: RegisteredClient,
-  options: { scope?: string; nonce?: string; redirectUri?: string } = {},
+  options: { scope?: string; nonce?: string; redirectUri?: string; resource?: string[] } = {},
 ): Promise<Authorization> {
   const { verifier, challenge } = await pkce();
   const state = unique('state');
   const redirectUri = options.redirectUri ?? client.redirect_uris[0]!;
+  // RFC 8707 §2: `resource` repeats, once per resource.
+  const resources = (options.resource ?? []).map((resource) => `&resource=${encodeURIComponent(resource)}`).join('');
   const consent = await browser.get(
-    authorizeUrl({
+    `${authorizeUrl({
       response_type: 'code',
       client_id: client.client_id,
       redirect_uri: redirectUri,
@@ -208,7 +210,7 @@ export async function authorizeWithConsent(
       code_challenge: challenge,
       code_challenge_method: 'S256',
       prompt: 'consent',
-    }),
+    })}${resources}`,
   );
   expect(consent.status, 'consent page').toBe(200);
   const html = await consent.text();
@@ -302,7 +304,7 @@ export interface TokenResponseBody {
 export async function issueTokens(
   browser: Browser,
   client: RegisteredClient,
-  options: { scope?: string; nonce?: string } = {},
+  options: { scope?: string; nonce?: string; resource?: string[] } = {},
 ): Promise<TokenResponseBody> {
   const authorization = await authorizeWithConsent(browser, client, options);
   const response = await redeem(client, authorization);

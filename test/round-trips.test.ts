@@ -146,3 +146,50 @@ describe('storage round trips per operation', () => {
     expect({ d1: counts.d1, kvGet: counts.kvGet, kvPut: counts.kvPut }, counts.sql?.join('\n')).toEqual({ d1: 4, kvGet: 1, kvPut: 1 });
   });
 });
+
+describe('storage round trips at /mcp', () => {
+  let mcpToken: string;
+
+  beforeAll(async () => {
+    const user = await createUser();
+    const client = await registerClient(await userToken(user));
+    const browser = await signedInBrowser(user);
+    mcpToken = (await issueTokens(browser, client, { scope: 'books:read books:write', resource: [`${ISSUER}/mcp`] })).access_token;
+    await getKeySet({ db: createDb(env.DB), env: env }); // keys cached, as in a warm isolate
+  });
+
+  /** One JSON-RPC message to /mcp over counted bindings: its answer and the round trips it cost. */
+  async function mcpMessage(method: string, params: Record<string, unknown> = {}) {
+    const { env: counted, counts } = countingEnv();
+    const response = await app.request(
+      `${ISSUER}/mcp`,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...bearer(mcpToken) },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+      },
+      counted,
+    );
+    expect(response.status).toBe(200);
+    return { body: (await response.json()) as { result?: { isError?: boolean } }, counts };
+  }
+
+  it('the token check is one D1 round trip: initialize and tools/list cost nothing more', async () => {
+    const initialize = await mcpMessage('initialize', {
+      protocolVersion: '2025-06-18',
+      capabilities: {},
+      clientInfo: { name: 'round-trips', version: '1' },
+    });
+    expect(initialize.counts).toMatchObject({ d1: 1, kvGet: 0, kvPut: 0 });
+    expect((await mcpMessage('tools/list')).counts).toMatchObject({ d1: 1, kvGet: 0, kvPut: 0 });
+  });
+
+  it('a tool call is the token check and the tool’s own statement: two', async () => {
+    const added = await mcpMessage('tools/call', { name: 'add_book', arguments: { title: 'Counted', author: 'A' } });
+    expect(added.body.result?.isError).toBeFalsy();
+    expect(added.counts).toMatchObject({ d1: 2, kvGet: 0, kvPut: 0 });
+    const listed = await mcpMessage('tools/call', { name: 'list_books', arguments: {} });
+    expect(listed.body.result?.isError).toBeFalsy();
+    expect(listed.counts).toMatchObject({ d1: 2, kvGet: 0, kvPut: 0 });
+  });
+});

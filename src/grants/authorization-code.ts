@@ -5,6 +5,7 @@ import { hashSecret, randomSecret } from '../lib/crypto';
 import { requiredString } from '../lib/params';
 import { CODE_VERIFIER_PATTERN, s256Challenge } from '../lib/pkce';
 import { redeemCode } from '../services/codes';
+import { audienceClaim, checkResources, narrowResources, resourceParam } from '../services/resources';
 import { splitScope } from '../services/scopes';
 import { offersRefreshToken, tokenResponse } from './issue';
 import { defineGrant } from './types';
@@ -18,6 +19,7 @@ export const authorizationCode = defineGrant({
     code_verifier: z
       .string({ error: 'code_verifier is required (PKCE)' })
       .regex(CODE_VERIFIER_PATTERN, 'code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)'),
+    resource: resourceParam.optional(),
   }),
   async handler(deps, client, params) {
     // The code is consumed only if client, redirect URI and verifier all match
@@ -25,20 +27,28 @@ export const authorizationCode = defineGrant({
     // A refresh token is minted with the redemption, in the same D1 batch, when
     // the client may have one (offersRefreshToken decides the same in SQL).
     const refreshToken = client.grantTypes.includes('refresh_token') ? randomSecret() : undefined;
-    const code = await redeemCode(deps, {
+    // RFC 8707 §2.2: the token may name fewer resources than the code holds,
+    // never others; the redemption's UPDATE holds the code to that.
+    const requested = checkResources(deps.issuer, params.resource);
+    const redemption = await redeemCode(deps, {
       code: params.code,
       clientId: client.id,
       redirectUri: params.redirect_uri,
       codeChallenge: await s256Challenge(params.code_verifier),
+      resources: requested,
       ...(refreshToken
         ? { refresh: { tokenHash: await hashSecret(refreshToken), requireOfflineAccess: client.tokenEndpointAuthMethod === 'none' } }
         : {}),
     });
-    if (!code) {
+    if (redemption.outcome === 'target_not_granted') {
+      throw new OAuthError('invalid_target', { description: 'resource names a resource the authorization request did not ask for' });
+    }
+    if (redemption.outcome === 'invalid') {
       throw new OAuthError('invalid_grant', {
         description: 'the code is invalid, expired, already used, or was issued for another client, redirect_uri or code_verifier',
       });
     }
+    const { code } = redemption;
     const scope = splitScope(code.scope);
     const issued = offersRefreshToken(client, scope) ? refreshToken : undefined;
     return tokenResponse(deps, client, {
@@ -48,6 +58,7 @@ export const authorizationCode = defineGrant({
       authTime: code.authTime,
       nonce: code.nonce,
       claims: code.claims,
+      audience: audienceClaim(deps.issuer, narrowResources(deps.issuer, requested, code.resource)),
       ...(issued ? { refreshToken: issued } : {}),
     });
   },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { OAuthError } from '../errors';
 import { scopeParam } from '../lib/params';
+import { audienceClaim, checkResources, resourceParam } from '../services/resources';
 import { allowedScopes, isUserScope } from '../services/scopes';
 import { clientCredentialsGrantId } from '../storage/grants';
 import { tokenResponse } from './issue';
@@ -13,7 +14,7 @@ import { defineGrant } from './types';
  */
 export const clientCredentials = defineGrant({
   grantType: 'client_credentials',
-  parameters: z.object({ scope: scopeParam.optional() }),
+  parameters: z.object({ scope: scopeParam.optional(), resource: resourceParam.optional() }),
   async handler(deps, client, params) {
     if (client.tokenEndpointAuthMethod === 'none') {
       throw new OAuthError('unauthorized_client', { description: 'client_credentials needs a confidential client' });
@@ -21,6 +22,8 @@ export const clientCredentials = defineGrant({
     const scope = allowedScopes(params.scope, client.scope);
     const userScope = scope.find(isUserScope);
     if (userScope) throw new OAuthError('invalid_scope', { description: `${userScope} needs a user; client_credentials has none` });
-    return tokenResponse(deps, client, { sub: client.id, grantId: clientCredentialsGrantId(client.id), scope });
+    // RFC 8707 §2.2: any resource this issuer protects; none asked, the default.
+    const audience = audienceClaim(deps.issuer, checkResources(deps.issuer, params.resource));
+    return tokenResponse(deps, client, { sub: client.id, grantId: clientCredentialsGrantId(client.id), scope, audience });
   },
 });

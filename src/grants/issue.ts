@@ -14,6 +14,8 @@ export interface IssueOptions {
   /** User claims for the ID token (OIDC Core §5.4), by granted scope. */
   claims?: Record<string, unknown> | null;
   refreshToken?: string;
+  /** The access token's `aud` (RFC 8707 §2.2, services/resources.ts audienceClaim); the books API when absent. */
+  audience?: string | string[];
 }
 
 /**
@@ -33,6 +35,7 @@ export async function tokenResponse(deps: Deps, client: Client, options: IssueOp
     scope: options.scope,
     grantId: options.grantId,
     ...(options.authTime !== undefined ? { authTime: options.authTime } : {}),
+    ...(options.audience !== undefined ? { audience: options.audience } : {}),
   });
   const idToken =
     options.scope.includes('openid') && options.authTime !== undefined

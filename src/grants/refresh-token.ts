@@ -3,6 +3,7 @@ import { OPAQUE_TOKEN_MAX_LENGTH } from '../config';
 import { OAuthError } from '../errors';
 import { requiredString, scopeParam } from '../lib/params';
 import { rotateRefreshToken } from '../services/refresh-tokens';
+import { audienceClaim, checkResources, narrowResources, resourceParam } from '../services/resources';
 import { allowedScopes, splitScope } from '../services/scopes';
 import { tokenResponse } from './issue';
 import { defineGrant } from './types';
@@ -11,17 +12,21 @@ import { defineGrant } from './types';
  * RFC 6749 §6. Every use rotates the token (RFC 9700 §4.14.2); using a token
  * that was already rotated revokes its whole family. The scope may be
  * narrowed for the new access token, never widened; the new refresh token
- * keeps the original scope (RFC 6749 §6).
+ * keeps the original scope (RFC 6749 §6). The same for resources (RFC 8707
+ * §2.2): the access token may name fewer than the grant holds, never others,
+ * and the new refresh token keeps them all.
  */
 export const refreshToken = defineGrant({
   grantType: 'refresh_token',
   parameters: z.object({
     refresh_token: requiredString('refresh_token', OPAQUE_TOKEN_MAX_LENGTH),
     scope: scopeParam.optional(),
+    resource: resourceParam.optional(),
   }),
   async handler(deps, client, params) {
     const requested = params.scope === undefined ? [] : allowedScopes(params.scope, client.scope);
-    const rotation = await rotateRefreshToken(deps, params.refresh_token, client.id, requested);
+    const resources = checkResources(deps.issuer, params.resource);
+    const rotation = await rotateRefreshToken(deps, params.refresh_token, client.id, requested, resources ?? []);
     switch (rotation.outcome) {
       case 'rotated': {
         const { previous } = rotation;
@@ -32,10 +37,13 @@ export const refreshToken = defineGrant({
           // OIDC Core §12.2: auth_time stays the original sign-in; no nonce.
           authTime: previous.authTime,
           refreshToken: rotation.token,
+          audience: audienceClaim(deps.issuer, narrowResources(deps.issuer, resources, previous.resource)),
         });
       }
       case 'scope_widened':
         throw new OAuthError('invalid_scope', { description: 'the requested scope exceeds the scope originally granted' });
+      case 'target_widened':
+        throw new OAuthError('invalid_target', { description: 'resource names a resource the refresh token was not granted for' });
       case 'reused':
         throw new OAuthError('invalid_grant', { description: 'the refresh token was already used; its grant has been revoked' });
       case 'invalid':

@@ -4,7 +4,7 @@ import type { AppEnv } from '../env';
 import { type AccessTokenInfo, tokenStandsOn, type VerifiedAccessToken } from '../services/tokens';
 import type { Db } from '../storage/db';
 import { isClientCredentialsGrant, liveGrantQuery } from '../storage/grants';
-import { type AccessTokenOptions, accessRefusal, standingUser, tokenNoLongerStands, verifiedBearer } from './bearer';
+import { type AccessTokenOptions, accessRefusal, metadataPointer, standingUser, tokenNoLongerStands, verifiedBearer } from './bearer';
 
 /** A read a bearer route makes, unexecuted, so it can share a D1 batch with the grant check. */
 export type BearerReadQuery<R> = BatchItem<'sqlite'> & PromiseLike<R>;
@@ -26,22 +26,23 @@ export type BearerReadResponder<R> = (c: Context<AppEnv>, rows: R, token: Access
  * check runs first.
  *
  * Answers 401 invalid_token for a missing, invalid or no longer standing
- * token and 403 insufficient_scope (RFC 6750 §3.1) for a standing token
+ * token, or one for another resource than `options.resource` (no D1 read), and 403 insufficient_scope (RFC 6750 §3.1) for a standing token
  * without the scope or, with `user`, without a user; 401 before 403.
  * Sets `accessToken` for the middleware around it (CORS names the token's
  * client's origin).
  */
 export function bearerRead<R>(options: AccessTokenOptions, read: BearerReadBuilder<R>, respond: BearerReadResponder<R>): Handler<AppEnv> {
   return async function bearerRead(c) {
-    const { token, verified } = await verifiedBearer(c);
+    const { token, verified } = await verifiedBearer(c, options);
     const { db } = c.var.deps;
+    const metadata = metadataPointer(c, options);
     const claims: AccessTokenInfo = { ...verified, userId: userOf(verified), token };
-    const refused = accessRefusal(claims, options);
+    const refused = accessRefusal(claims, options, metadata);
     if (refused) {
       // A token that no longer stands is told so (401) rather than what it
       // lacks (403): a client then knows to get a new token, not more scope.
       // A refusal reads nothing, so its check runs alone.
-      await standingUser(db, verified);
+      await standingUser(db, verified, metadata);
       throw refused;
     }
     const [grants, rows] = await db.batch([liveGrantQuery(db, verified.grantId, verified.jti), read(db, claims)]);
@@ -51,7 +52,7 @@ export function bearerRead<R>(options: AccessTokenOptions, read: BearerReadBuild
     // whatever the read found is dropped unseen.
     // The user the read was made for (known before the batch) must be the grant's own.
     const grant = grants[0];
-    if (!tokenStandsOn(verified, grant) || grant.userId !== claims.userId) throw tokenNoLongerStands();
+    if (!tokenStandsOn(verified, grant) || grant.userId !== claims.userId) throw tokenNoLongerStands(metadata);
     c.set('accessToken', claims);
     return respond(c, rows as R, claims);
   };

@@ -5,6 +5,7 @@ import {
   accessRefusal,
   bearerToken,
   invalidToken,
+  metadataPointer,
   missingToken,
   standingUser,
   verifiedBearer,
@@ -14,17 +15,18 @@ import { standingUserApiToken } from '../services/user-api-tokens';
 
 /**
  * Protects a resource route: a valid access token (RFC 9068 JWT) whose grant
- * still exists and holds every scope the token claims, and that carries the
- * route's scope. The grant check is a D1
+ * still exists and holds every scope the token claims, whose `aud` names the
+ * route's resource, and that carries the route's scope. The grant check is a D1
  * round trip of its own, before the route runs: right for writes, which must
  * not happen for a revoked token. A read batches the check with itself
  * instead: see `bearerRead` (helpers/bearer-read.ts).
  */
 export function requireAccessToken(options: AccessTokenOptions): MiddlewareHandler<AppEnv> {
   return async function requireAccessToken(c, next) {
-    const { token, verified } = await verifiedBearer(c);
-    const claims: StandingAccessToken = { ...verified, userId: await standingUser(c.var.deps.db, verified) };
-    const refused = accessRefusal(claims, options);
+    const { token, verified } = await verifiedBearer(c, options);
+    const metadata = metadataPointer(c, options);
+    const claims: StandingAccessToken = { ...verified, userId: await standingUser(c.var.deps.db, verified, metadata) };
+    const refused = accessRefusal(claims, options, metadata);
     if (refused) throw refused;
     c.set('accessToken', { ...claims, token });
     await next();

@@ -4,6 +4,7 @@ import type { AppEnv } from '../env';
 import { SUPPORTED_GRANT_TYPES } from '../grants';
 import { cors } from '../middleware/cors';
 import { getKeySet } from '../services/keys';
+import { knownResourceUris } from '../services/resources';
 
 /**
  * The facts a client needs, from the issuer alone. RFC 8414 §2 and OIDC
@@ -35,6 +36,10 @@ export function serverMetadata(issuer: string) {
     prompt_values_supported: ['none', 'login', 'consent'],
     // RFC 9207 §3: clients may rely on `iss` in every authorization response.
     authorization_response_iss_parameter_supported: true,
+    // RFC 9728 §4: the protected resources this server issues tokens for,
+    // the values `resource` (RFC 8707) may take; each has its own metadata
+    // at /.well-known/oauth-protected-resource/<path> (RFC 9728 §3.1).
+    protected_resources: knownResourceUris(issuer),
   };
 }
 

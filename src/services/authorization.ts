@@ -15,6 +15,7 @@ import { type SessionInfo, sessionQuery, toSessionInfo } from '../storage/sessio
 import { AUTHORIZATION_CHECKS, checkClientFound, checkRedirectUri, readTarget, runChecks } from './authorization/checks';
 import { type AuthorizationRequest, type ClientRedirect, errorRedirect, type RequestParameters } from './authorization/request';
 import { openSealedRequest, sealRequest } from './authorization/sealed-request';
+import { storedResources } from './resources';
 import { splitScope, userClaims } from './scopes';
 
 export type { AuthorizationRequest, ClientRedirect, RequestParameters } from './authorization/request';
@@ -83,7 +84,7 @@ export async function readRequest(
   checkClientFound(client);
   checkRedirectUri(client, redirectUri);
   try {
-    const { request } = runChecks(AUTHORIZATION_CHECKS, params, client);
+    const { request } = runChecks(AUTHORIZATION_CHECKS, params, client, deps.issuer);
     return { ok: true, carried: false, request: completeRequest(request, client, redirectUri), client, session, grant };
   } catch (error) {
     if (!(error instanceof OAuthError)) throw error;
@@ -103,6 +104,7 @@ function completeRequest(checked: Partial<AuthorizationRequest>, client: Client,
     clientId: client.id,
     redirectUri,
     scope,
+    resource: checked.resource ?? null,
     state: checked.state ?? null,
     nonce: checked.nonce ?? null,
     codeChallenge,
@@ -307,6 +309,7 @@ export async function approve(deps: Deps, approval: Approval, ip: string | null)
     redirectUri: request.redirectUri,
     codeChallenge: request.codeChallenge,
     scope: request.scope.join(' '),
+    resource: storedResources(deps.issuer, request.resource ?? null),
     nonce: request.nonce,
     claims: request.scope.includes('openid') ? userClaims(session.user, request.scope) : null,
     authTime: session.authTime,

@@ -11,19 +11,23 @@ import {
   useRefreshTokenStatement,
 } from '../storage/refresh-tokens';
 import type { AuditEventType, RefreshToken } from '../storage/schema';
+import { defaultResourceUri } from './resources';
+import { splitScope } from './scopes';
 
 /** What one use of a refresh token came to. */
 export type Rotation =
   | { outcome: 'rotated'; previous: RefreshToken; token: string }
   | { outcome: 'invalid' }
   | { outcome: 'reused' }
-  | { outcome: 'scope_widened' };
+  | { outcome: 'scope_widened' }
+  | { outcome: 'target_widened' };
 
 /**
  * Uses a refresh token once and mints its successor, in one D1 batch (one
  * round trip, one transaction):
  * 1. UPDATE marks the token used and names its successor, only if it is
- *    unused, unexpired, the caller's, and covers every requested scope. Of
+ *    unused, unexpired, the caller's, and covers every requested scope and
+ *    resource (RFC 8707 §2.2). Of
  *    two concurrent uses exactly one can match (RFC 9700 §4.14.2).
  * 2. INSERT ... SELECT copies it into the successor, only where step 1 named
  *    this request's successor: nothing is minted for a request that lost.
@@ -31,7 +35,13 @@ export type Rotation =
  * On failure one read says why; a token that was already used means the
  * family leaked, and its grant is deleted with every token under it.
  */
-export async function rotateRefreshToken(deps: Deps, token: string, clientId: string, requestedScope: string[]): Promise<Rotation> {
+export async function rotateRefreshToken(
+  deps: Deps,
+  token: string,
+  clientId: string,
+  requestedScope: string[],
+  requestedResources: readonly string[] = [],
+): Promise<Rotation> {
   // RFC 6749 §6: a narrower scope may be asked for, never a wider one; more
   // scopes than are supported is wider than any grant.
   if (requestedScope.length > MAX_REQUESTED_SCOPES) return { outcome: 'scope_widened' };
@@ -40,7 +50,15 @@ export async function rotateRefreshToken(deps: Deps, token: string, clientId: st
   const nextHash = await hashSecret(next);
   const time = now();
   const [rotated] = await db.batch([
-    useRefreshTokenStatement(db, { hash, clientId, nextHash, time, requestedScope }),
+    useRefreshTokenStatement(db, {
+      hash,
+      clientId,
+      nextHash,
+      time,
+      requestedScope,
+      requestedResources,
+      defaultResources: JSON.stringify([defaultResourceUri(deps.issuer)]),
+    }),
     successorOfRefreshTokenStatement(db, { hash, nextHash, time }),
     touchGrantOfRefreshTokenStatement(db, { nextHash, time }),
   ]);
@@ -55,6 +73,9 @@ export async function rotateRefreshToken(deps: Deps, token: string, clientId: st
     return { outcome: 'reused' };
   }
   if (row.clientId !== clientId || row.expiresAt <= time || row.absoluteExpiresAt <= time) return { outcome: 'invalid' };
+  // Usable, so the request asked for more than the token holds: which part?
+  const held = splitScope(row.scope);
+  if (requestedScope.every((scope) => held.includes(scope))) return { outcome: 'target_widened' };
   return { outcome: 'scope_widened' };
 }
 

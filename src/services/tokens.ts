@@ -1,7 +1,6 @@
 import { compactVerify, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import {
   ACCESS_TOKEN_TTL,
-  BOOKS_API_PATH,
   DEVICE_TOKEN_AUDIENCE,
   DEVICE_TOKEN_TTL,
   DEVICE_TOKEN_TYPE,
@@ -17,6 +16,7 @@ import type { Deps } from '../deps';
 import { base64url, now, randomSecret, sha256 } from '../lib/crypto';
 import type { LiveGrant } from '../storage/grants';
 import { getKeySet, getVerificationKey, type KeySet } from './keys';
+import { defaultResourceUri, knownResourceUris } from './resources';
 import { isSupportedScope, isUserScope, splitScope } from './scopes';
 
 /** The claims of a verified access token that Tollgate relies on (RFC 9068 §2.2, plus `gid`). */
@@ -28,6 +28,8 @@ export interface VerifiedAccessToken {
   jti: string;
   iat: number;
   exp: number;
+  /** RFC 9068 §2.2 `aud`, as a list: the resources (RFC 8707) the token may be used at. */
+  audience: readonly string[];
 }
 
 /** A verified access token that still stands, with the user it acts for (null: the client itself). */
@@ -40,9 +42,9 @@ export interface AccessTokenInfo extends StandingAccessToken {
   token: string;
 }
 
-/** The audience of access tokens: the books API, the resource server this issuer protects. */
+/** The audience of an access token that asked for no resource: the books API (services/resources.ts). */
 export function resourceAudience(issuer: string): string {
-  return issuer + BOOKS_API_PATH;
+  return defaultResourceUri(issuer);
 }
 
 export interface AccessTokenClaims {
@@ -51,6 +53,8 @@ export interface AccessTokenClaims {
   scope: string[];
   grantId: string;
   authTime?: number;
+  /** RFC 8707 §2.2: the resource(s) the token is for (services/resources.ts audienceClaim); the books API when absent. */
+  audience?: string | string[];
 }
 
 async function sign(deps: Deps, typ: string, payload: JWTPayload, ttl: number): Promise<string> {
@@ -74,7 +78,7 @@ export async function signAccessToken(deps: Deps, claims: AccessTokenClaims): Pr
     'at+jwt',
     {
       sub: claims.sub,
-      aud: resourceAudience(deps.issuer),
+      aud: claims.audience ?? resourceAudience(deps.issuer),
       client_id: claims.clientId,
       scope: claims.scope.join(' '),
       jti: randomSecret(16),
@@ -128,7 +132,7 @@ export async function signUserToken(deps: Deps, userId: string, jti: string): Pr
   return sign(deps, 'JWT', { sub: userId, aud: USER_API_AUDIENCE, jti }, USER_TOKEN_TTL);
 }
 
-async function verify(deps: Deps, token: string, typ: string, audience: string): Promise<JWTPayload | null> {
+async function verify(deps: Deps, token: string, typ: string, audience: string | string[]): Promise<JWTPayload | null> {
   try {
     const { payload } = await jwtVerify(token, (header) => getVerificationKey(deps, header.kid).then(orThrow), {
       issuer: deps.issuer,
@@ -185,9 +189,10 @@ export async function verifyAccessToken(deps: Deps, token: string): Promise<Veri
     if (hit.keys === keys && hit.claims.exp > now()) return hit.claims;
     verifiedTokens.delete(cacheKey);
   }
-  const payload = await verify(deps, token, 'at+jwt', resourceAudience(deps.issuer));
+  // Any resource this issuer protects: which one a route is, is the route's check (helpers/bearer.ts).
+  const payload = await verify(deps, token, 'at+jwt', knownResourceUris(deps.issuer));
   if (!payload || typeof payload.sub !== 'string') return null;
-  const { client_id: clientId, scope, gid, jti, iat, exp } = payload;
+  const { client_id: clientId, scope, gid, jti, iat, exp, aud } = payload;
   if (typeof clientId !== 'string' || typeof scope !== 'string' || typeof gid !== 'string' || typeof jti !== 'string') return null;
   if (typeof iat !== 'number' || typeof exp !== 'number') return null;
   // Frozen: a remembered result is shared by every later call with the token.
@@ -199,6 +204,7 @@ export async function verifyAccessToken(deps: Deps, token: string): Promise<Veri
     jti,
     iat,
     exp,
+    audience: Object.freeze(typeof aud === 'string' ? [aud] : [...(aud ?? [])]) as string[],
   });
   // The key set now cached (a kid unknown to `keys` may have made verify reload it).
   rememberVerified(cacheKey, await getKeySet(deps), claims);

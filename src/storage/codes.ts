@@ -1,5 +1,6 @@
-import { and, eq, gt, isNotNull, isNull, sql } from 'drizzle-orm';
-import { CODE_TTL, kvTtl } from '../config';
+import { and, eq, gt, isNotNull, isNull, type SQL, sql } from 'drizzle-orm';
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
+import { CODE_TTL, kvTtl, MAX_RESOURCES_PER_REQUEST } from '../config';
 import { hashSecret, now, randomSecret } from '../lib/crypto';
 import type { Db } from './db';
 import { grantIdSubquery } from './grants';
@@ -17,6 +18,8 @@ export interface CodeRequest {
   redirectUri: string;
   codeChallenge: string;
   scope: string;
+  /** RFC 8707 resources asked for; null: the default (the books API). */
+  resource: string[] | null;
   nonce: string | null;
   /** The user's claims for the ID token, by the granted scope. */
   claims: Record<string, unknown> | null;
@@ -33,11 +36,23 @@ export type CodeCopy = Pick<Code, 'clientId' | 'redirectUri' | 'codeChallenge' |
  */
 export async function prepareCode(db: Db, request: CodeRequest) {
   const code = randomSecret();
-  const { requestId, ...fields } = request;
+  const { requestId, resource, ...fields } = request;
   const [hash, requestHash] = await Promise.all([hashSecret(code), hashSecret(requestId)]);
   const time = now();
   const expiresAt = time + CODE_TTL;
-  return { code, hash, expiresAt, insert: bind(insertCode(db), { hash, requestHash, ...fields, expiresAt, createdAt: time }) };
+  return {
+    code,
+    hash,
+    expiresAt,
+    insert: bind(insertCode(db), {
+      hash,
+      requestHash,
+      ...fields,
+      resourceJson: resource === null ? null : JSON.stringify(resource),
+      expiresAt,
+      createdAt: time,
+    }),
+  };
 }
 
 // Every code issued runs this: prepared once (see prepared.ts). The code
@@ -54,6 +69,9 @@ const insertCode = preparedOnce((db) =>
       redirectUri: sql.placeholder('redirectUri'),
       codeChallenge: sql.placeholder('codeChallenge'),
       scope: sql.placeholder('scope'),
+      // Bound as prepared JSON text (or SQL null): a bare placeholder would be
+      // mapped through the JSON column, which stores a null as the text 'null'.
+      resource: sql`${sql.placeholder('resourceJson')}`,
       nonce: sql.placeholder('nonce'),
       claims: sql.placeholder('claims'),
       authTime: sql.placeholder('authTime'),
@@ -86,15 +104,46 @@ export interface ConsumeInput {
   codeChallenge: string;
   time: number;
   marker: string;
+  /**
+   * Resources the token request names (RFC 8707 §2.2), each one the code must
+   * hold, at most MAX_RESOURCES_PER_REQUEST; empty asks for none.
+   */
+  resources: readonly string[];
+  /** What a code with no `resource` (null) holds: the default resource list, as JSON. */
+  defaultResources: string;
 }
 
 /**
  * Consumes a code: an UPDATE ... RETURNING that marks it redeemed with
- * `marker` only if it is unredeemed, unexpired and every binding matches;
- * it answers the code's row, or no rows. Unexecuted, to share a D1 batch.
+ * `marker` only if it is unredeemed, unexpired, every binding matches and it
+ * holds every resource asked for; it answers the code's row, or no rows.
+ * Unexecuted, to share a D1 batch.
  */
 export function consumeCodeStatement(db: Db, input: ConsumeInput) {
-  return bind(consumeCode(db), { ...input });
+  const { resources, defaultResources, ...bindings } = input;
+  return bind(consumeCode(resources.length)(db), { ...bindings, ...resourcePlaceholders(resources, defaultResources) });
+}
+
+/**
+ * The placeholders of `holdsResources`: each resource as its JSON string
+ * (quoted), searched for in the JSON list a row holds.
+ */
+export function resourcePlaceholders(resources: readonly string[], defaultResources: string): Record<string, string> {
+  return { defaultResources, ...Object.fromEntries(resources.map((resource, i) => [`resource${i}`, JSON.stringify(resource)])) };
+}
+
+/**
+ * SQL conditions: `column` (a JSON list of resource URIs, null for the
+ * default list) holds each of `count` resources. A resource a request may
+ * name is one of the issuer's known URIs (services/resources.ts checks that
+ * first), which hold no quote or backslash, so finding `"<uri>"` in the list's
+ * JSON is an exact element match.
+ */
+export function holdsResources(column: SQLiteColumn, count: number): SQL[] {
+  return Array.from(
+    { length: count },
+    (_, i) => sql`instr(coalesce(${column}, ${sql.placeholder('defaultResources')}), ${sql.placeholder(`resource${i}`)}) > 0`,
+  );
 }
 
 /** Records the grant's last use, only where the code bears `marker`; unexecuted, to share a D1 batch. */
@@ -107,25 +156,40 @@ export async function findRedeemedCode(db: Db, hash: string): Promise<Code | und
   return db.query.codes.findFirst({ where: and(eq(codes.hash, hash), isNotNull(codes.redeemedAt)) });
 }
 
-// Every redemption runs these: prepared once (see prepared.ts).
-const consumeCode = preparedOnce((db) =>
-  db
-    .update(codes)
-    // Update values take SQL, not a bare placeholder.
-    .set({ redeemedAt: sql`${sql.placeholder('time')}`, redemption: sql`${sql.placeholder('marker')}` })
-    .where(
-      and(
-        eq(codes.hash, sql.placeholder('hash')),
-        eq(codes.clientId, sql.placeholder('clientId')),
-        eq(codes.redirectUri, sql.placeholder('redirectUri')),
-        eq(codes.codeChallenge, sql.placeholder('codeChallenge')),
-        isNull(codes.redeemedAt),
-        gt(codes.expiresAt, sql.placeholder('time')),
-      ),
-    )
-    .returning()
-    .prepare(),
+/** The code by its hash, redeemed or not, expired or not, or undefined: why a redemption failed. */
+export async function findCode(db: Db, hash: string): Promise<Code | undefined> {
+  return db.query.codes.findFirst({ where: eq(codes.hash, hash) });
+}
+
+// Every redemption runs one of these: prepared once (see prepared.ts), one
+// variant per number of resources asked for (at most MAX_RESOURCES_PER_REQUEST).
+const consumeCodeVariants = Array.from({ length: MAX_RESOURCES_PER_REQUEST + 1 }, (_, resourceCount) =>
+  preparedOnce((db) =>
+    db
+      .update(codes)
+      // Update values take SQL, not a bare placeholder.
+      .set({ redeemedAt: sql`${sql.placeholder('time')}`, redemption: sql`${sql.placeholder('marker')}` })
+      .where(
+        and(
+          eq(codes.hash, sql.placeholder('hash')),
+          eq(codes.clientId, sql.placeholder('clientId')),
+          eq(codes.redirectUri, sql.placeholder('redirectUri')),
+          eq(codes.codeChallenge, sql.placeholder('codeChallenge')),
+          isNull(codes.redeemedAt),
+          gt(codes.expiresAt, sql.placeholder('time')),
+          ...holdsResources(codes.resource, resourceCount),
+        ),
+      )
+      .returning()
+      .prepare(),
+  ),
 );
+
+function consumeCode(resourceCount: number) {
+  const variant = consumeCodeVariants[resourceCount];
+  if (!variant) throw new RangeError(`at most ${MAX_RESOURCES_PER_REQUEST} resources`);
+  return variant;
+}
 
 /** The grant's last use, only where the code bears this request's marker. */
 const touchGrantOfCode = preparedOnce((db) =>

@@ -1,13 +1,14 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
-import { REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL, SUPPORTED_SCOPES } from '../config';
+import { MAX_RESOURCES_PER_REQUEST, REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL, SUPPORTED_SCOPES } from '../config';
 import { now } from '../lib/crypto';
+import { holdsResources, resourcePlaceholders } from './codes';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
 import { codes, grants, type RefreshToken, refreshTokens, users } from './schema';
 
 /**
  * The first refresh token of a family, minted from the code a request just
- * redeemed (the code row carries grant, user, scope and auth_time): an INSERT
+ * redeemed (the code row carries grant, user, scope, resources and auth_time): an INSERT
  * ... SELECT that acts only where the code bears this request's redemption
  * marker. With `requireOfflineAccess` (public clients) it acts only when the
  * code's scope holds offline_access.
@@ -40,6 +41,8 @@ const refreshTokenFromCodeVariants = [false, true].map((requireOfflineAccess) =>
             clientId: codes.clientId,
             userId: codes.userId,
             scope: codes.scope,
+            // RFC 8707 §2.2: the grant's resources, not the first token's narrowing of them.
+            resource: codes.resource,
             authTime: codes.authTime,
             parentHash: sql<null>`null`.as('parent_hash'),
             replacedBy: sql<null>`null`.as('replaced_by'),
@@ -83,22 +86,27 @@ export interface UseInput {
   time: number;
   /** Scope tokens from the supported set, at most `MAX_REQUESTED_SCOPES`; empty keeps the whole scope. */
   requestedScope: string[];
+  /** Resources asked for (RFC 8707 §2.2), known ones, at most MAX_RESOURCES_PER_REQUEST; each must be one the token holds. */
+  requestedResources: readonly string[];
+  /** What a token with no `resource` (null) holds: the default resource list, as JSON. */
+  defaultResources: string;
 }
 
 /**
  * Marks a refresh token used and names its successor, only if it is unused,
- * unexpired, the client's, and covers every requested scope: an UPDATE ...
+ * unexpired, the client's, and covers every requested scope and resource: an UPDATE ...
  * RETURNING that answers the token's row, or no rows. Unexecuted, to share a
  * D1 batch.
  */
 export function useRefreshTokenStatement(db: Db, input: UseInput) {
-  const { hash, clientId, nextHash, time, requestedScope } = input;
-  return bind(useRefreshToken(requestedScope.length)(db), {
+  const { hash, clientId, nextHash, time, requestedScope, requestedResources, defaultResources } = input;
+  return bind(useRefreshToken(requestedScope.length, requestedResources.length)(db), {
     hash,
     clientId,
     nextHash,
     time,
     ...Object.fromEntries(requestedScope.map((scope, i) => [`scope${i}`, ` ${scope} `])),
+    ...resourcePlaceholders(requestedResources, defaultResources),
   });
 }
 
@@ -143,22 +151,24 @@ const liveRefreshWithEmail = preparedOnce((db) =>
 export const MAX_REQUESTED_SCOPES = SUPPORTED_SCOPES.length;
 
 // Every refresh runs these three: prepared once (see prepared.ts), the first
-// in one variant per number of requested scopes, so there are few variants.
-const useRefreshTokenVariants = new Map<number, (db: Db) => ReturnType<typeof prepareUseRefreshToken>>();
+// in one variant per number of requested scopes and resources, so there are few variants.
+const useRefreshTokenVariants = new Map<string, (db: Db) => ReturnType<typeof prepareUseRefreshToken>>();
 
-function useRefreshToken(scopeCount: number) {
+function useRefreshToken(scopeCount: number, resourceCount: number) {
   // The bound on the number of variants the map may hold.
   if (scopeCount > MAX_REQUESTED_SCOPES) throw new RangeError(`at most ${MAX_REQUESTED_SCOPES} requested scopes`);
-  let variant = useRefreshTokenVariants.get(scopeCount);
+  if (resourceCount > MAX_RESOURCES_PER_REQUEST) throw new RangeError(`at most ${MAX_RESOURCES_PER_REQUEST} requested resources`);
+  const key = `${scopeCount} ${resourceCount}`;
+  let variant = useRefreshTokenVariants.get(key);
   if (!variant) {
-    variant = preparedOnce((db) => prepareUseRefreshToken(db, scopeCount));
-    useRefreshTokenVariants.set(scopeCount, variant);
+    variant = preparedOnce((db) => prepareUseRefreshToken(db, scopeCount, resourceCount));
+    useRefreshTokenVariants.set(key, variant);
   }
   return variant;
 }
 
 /** Step 1 of a rotation: the token is marked used, only if it may be. */
-function prepareUseRefreshToken(db: Db, scopeCount: number) {
+function prepareUseRefreshToken(db: Db, scopeCount: number, resourceCount: number) {
   // Scope tokens are from the supported set, so exact matching on ' token ' is safe.
   const covers = Array.from(
     { length: scopeCount },
@@ -175,6 +185,8 @@ function prepareUseRefreshToken(db: Db, scopeCount: number) {
         gt(refreshTokens.expiresAt, sql.placeholder('time')),
         gt(refreshTokens.absoluteExpiresAt, sql.placeholder('time')),
         ...covers,
+        // RFC 8707 §2.2: a refresh may narrow the resources, never widen them.
+        ...holdsResources(refreshTokens.resource, resourceCount),
       ),
     )
     .returning()
@@ -193,6 +205,8 @@ const successorOfRefreshToken = preparedOnce((db) =>
           clientId: refreshTokens.clientId,
           userId: refreshTokens.userId,
           scope: refreshTokens.scope,
+          // Every rotation keeps the grant's resources, whatever one refresh narrowed to.
+          resource: refreshTokens.resource,
           authTime: refreshTokens.authTime,
           parentHash: refreshTokens.hash,
           replacedBy: sql<null>`null`.as('replaced_by'),

@@ -10,7 +10,7 @@ import { checkClient, clientCredentialFields, type PresentedClient, presentedCli
 import { cors } from '../../middleware/cors';
 import { validate } from '../../middleware/validate';
 import { splitScope } from '../../services/scopes';
-import { resourceAudience, tokenStandsOn, verifyAccessToken } from '../../services/tokens';
+import { tokenStandsOn, verifyAccessToken } from '../../services/tokens';
 import { clientQuery } from '../../storage/clients';
 import type { Db } from '../../storage/db';
 import { liveGrantWithEmailQuery } from '../../storage/grants';
@@ -67,7 +67,8 @@ introspect.post(
           sub: access.sub,
           ...username(grant.email, access.scope),
           iss: c.var.deps.issuer,
-          aud: resourceAudience(c.var.deps.issuer),
+          // RFC 7662 §2.2 `aud`, as the token carries it (RFC 8707: the resource or resources it is for).
+          aud: access.audience.length === 1 ? access.audience[0] : access.audience,
           iat: access.iat,
           exp: access.exp,
           jti: access.jti,

@@ -10,6 +10,7 @@ import { limitBody, requireContentType } from '../../middleware/body';
 import { authenticateClient, clientCredentialFields } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
 import { validate } from '../../middleware/validate';
+import { resourceParam } from '../../services/resources';
 
 /** RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once." */
 const REPEATED_RULE = 'RFC 6749 §3.2';
@@ -17,12 +18,14 @@ const REPEATED_RULE = 'RFC 6749 §3.2';
 /**
  * Every token request names its grant type and may carry client credentials;
  * every other parameter is a single string (a repeated one is refused,
- * RFC 6749 §3.2) and is checked by the grant's own schema.
+ * RFC 6749 §3.2) and is checked by the grant's own schema. The one exception
+ * is `resource`, which RFC 8707 §2 lets repeat, once per resource.
  */
 const tokenRequestSchema = z
   .object({
     grant_type: requiredString('grant_type', KEYWORD_MAX_LENGTH),
     ...clientCredentialFields,
+    resource: resourceParam.optional(),
   })
   .catchall(boundedString(PARAMETER_MAX_LENGTH));
 
@@ -45,7 +48,7 @@ token.post(
       throw new OAuthError('unauthorized_client', { description: `this client is not registered for ${grant.grantType}` });
     }
     const params = grant.parameters.safeParse(body);
-    // The body passed tokenRequestSchema, so nothing in it is repeated any more.
+    // The body passed tokenRequestSchema, so nothing in it is repeated any more but `resource`.
     if (!params.success) throw new OAuthError('invalid_request', { description: describeIssues(params.error.issues) });
     const response = await grant.handler(c.var.deps, client, params.data);
     // RFC 6749 §5.1: token responses must not be cached.

@@ -6,6 +6,7 @@ import { boundedString, clientIdParam, clientValueParam, keywordParam, redirectU
 import { S256_CHALLENGE_PATTERN } from '../../lib/pkce';
 import type { Client } from '../../storage/schema';
 import { matchRedirectUri } from '../redirect-uris';
+import { checkResources, resourceParam } from '../resources';
 import { allowedScopes, splitScope } from '../scopes';
 import type { AuthorizationRequest, RequestParameters } from './request';
 
@@ -38,6 +39,8 @@ const requestParameters = z.object({
   prompt: boundedString(PROMPT_MAX_LENGTH).optional(),
   max_age: boundedString(MAX_AGE_MAX_LENGTH).optional(),
   login_hint: boundedString(EMAIL_MAX_LENGTH).optional(),
+  // RFC 8707 §2: the one parameter that may repeat (one value per resource).
+  resource: resourceParam.optional(),
 });
 
 /** The step-2 parameters as checkParameters accepted them. */
@@ -78,6 +81,8 @@ export function checkRedirectUri(client: Client, redirectUri: string): void {
 export interface Checking {
   readonly params: RequestParameters;
   readonly client: Client;
+  /** The issuer: the resources a request may name are under it (checkResource). */
+  readonly issuer?: string;
   /** Set by checkParameters, which runs first. */
   values: RequestValues;
   /** The request as the steps have built it so far. */
@@ -153,6 +158,19 @@ export function checkScope({ values, client, request }: Checking): void {
   request.scope = allowedScopes(values.scope, client.scope);
 }
 
+/**
+ * RFC 8707 §2: the resources the token will be for, each an absolute URI
+ * without a fragment that this issuer protects, else invalid_target; none
+ * sent keeps the default (the books API).
+ */
+export function checkResource({ values, request, issuer }: Checking): void {
+  // None sent: the request is completed with null, the default.
+  if (values.resource === undefined) return;
+  // A step list run without the issuer is a programming error, not a bad request.
+  if (issuer === undefined) throw new Error('checkResource needs the issuer');
+  request.resource = checkResources(issuer, values.resource);
+}
+
 /** The values a client picks and gets back or sees used: state, nonce, login_hint (checkParameters bounded them). */
 export function copyClientValues({ values, request }: Checking): void {
   request.state = values.state ?? null;
@@ -174,12 +192,13 @@ export const AUTHORIZATION_CHECKS: readonly Check[] = [
   checkPrompt,
   checkMaxAge,
   checkScope,
+  checkResource,
   copyClientValues,
 ];
 
 /** Runs `checks` in order over a client's parameters: what they built, or the first step's OAuthError. */
-export function runChecks(checks: readonly Check[], params: RequestParameters, client: Client): Checking {
-  const checking: Checking = { params, client, values: {}, request: {} };
+export function runChecks(checks: readonly Check[], params: RequestParameters, client: Client, issuer?: string): Checking {
+  const checking: Checking = { params, client, ...(issuer !== undefined ? { issuer } : {}), values: {}, request: {} };
   for (const check of checks) check(checking);
   return checking;
 }

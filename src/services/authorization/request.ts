@@ -20,6 +20,11 @@ export interface AuthorizationRequest {
   /** One of the client's registered redirect URIs (checkRedirectUri). */
   redirectUri: string;
   scope: string[];
+  /**
+   * RFC 8707 resources the token will be for; null or absent (a request kept
+   * before resource indicators): the default, the books API.
+   */
+  resource?: string[] | null;
   state: string | null;
   nonce: string | null;
   /** The PKCE S256 challenge (RFC 7636 §4.2). */
