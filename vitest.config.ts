@@ -19,11 +19,13 @@ export default defineConfig({
           // real user registers a few. The production limit (wrangler.toml)
           // is tested through TIGHT_LIMITER instead, swapped in per request.
           REGISTRATION_LIMITER: { simple: { limit: 100_000, period: 60 } },
+          OPEN_REGISTRATION_LIMITER: { simple: { limit: 100_000, period: 60 } },
           TIGHT_LIMITER: { simple: { limit: 2, period: 60 } },
         },
         // Tests reach no network: every fetch() the Worker makes goes to a
         // local stand-in for Turnstile's siteverify endpoint, a real fetch
-        // target that answers siteverify as Cloudflare does and refuses any
+        // target that answers siteverify as Cloudflare does, serves client ID
+        // metadata documents for https://client.example, and refuses any
         // other request (599) (test/stand-ins/turnstile-siteverify.js).
         outboundService: 'turnstile-siteverify',
         workers: [

@@ -19,6 +19,14 @@ export interface Bindings {
    */
   TURNSTILE_SITE_KEY?: string;
   TURNSTILE_SECRET_KEY?: string;
+  /**
+   * `public` (the default, also when unset): anyone may register a public
+   * client at /oauth2/register without a token, and a client_id may be the
+   * https URL of a client ID metadata document; such clients belong to no one
+   * and the consent page marks them unverified. `off` (or any other value):
+   * registration needs a user API token, and URL client ids are unknown.
+   */
+  OPEN_REGISTRATION?: string;
   /** Static files from ./public (the demo app's script). */
   ASSETS: Fetcher;
   /** Rate Limiting bindings (wrangler.toml [[ratelimits]]). */
@@ -29,4 +37,5 @@ export interface Bindings {
   CLIENT_AUTH_LIMITER: RateLimit;
   REGISTRATION_LIMITER: RateLimit;
   SIGNUP_IP_LIMITER: RateLimit;
+  OPEN_REGISTRATION_LIMITER: RateLimit;
 }

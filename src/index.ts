@@ -3,6 +3,7 @@ import type { Bindings } from './bindings';
 import { AUDIT_RETENTION } from './config';
 import { createDeps } from './deps';
 import { now } from './lib/crypto';
+import { pruneIdleUnownedClients } from './services/clients';
 import { rotateSigningKeys } from './services/keys';
 import { pruneAudit } from './storage/audit';
 
@@ -10,7 +11,8 @@ export { app };
 
 /**
  * The Worker: every request goes through the Hono app; the Cron Trigger
- * rotates signing keys and prunes audit events past their retention.
+ * rotates signing keys, prunes audit events past their retention, and
+ * removes clients nobody owns that have gone unused (ANONYMOUS_CLIENT_IDLE_TTL).
  */
 export default {
   fetch: app.fetch,
@@ -23,6 +25,9 @@ export default {
           console.log('signing key rotation:', JSON.stringify(result));
         }),
         pruneAudit(deps.db, now() - AUDIT_RETENTION),
+        pruneIdleUnownedClients(deps, now()).then((removed) => {
+          console.log('idle clients nobody owns removed:', removed);
+        }),
       ]),
     );
   },

@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { app } from '../src/index';
 import {
   authorizeWithConsent,
   type Browser,
@@ -10,6 +11,7 @@ import {
   createUser,
   expectJsonError,
   form,
+  ISSUER,
   issueTokens,
   json,
   REDIRECT_URI,
@@ -57,10 +59,48 @@ beforeAll(async () => {
 
 describe('POST /oauth2/register', () => {
   describe('who may register', () => {
-    it('needs a user API token: 401 without one, with a Bearer challenge and no error code', async () => {
+    it('a confidential client needs a user API token: 401 without one, with a Bearer challenge and no error code', async () => {
       const response = await json(REGISTER, { redirect_uris: [REDIRECT_URI] });
       expect(response.headers.get('WWW-Authenticate')).toBe('Bearer realm="tollgate"');
       await expectJsonError(response, 401, 'invalid_token');
+    });
+
+    it('with OPEN_REGISTRATION off, even a public client needs a user API token: 401, nothing stored', async () => {
+      const off = { ...env, OPEN_REGISTRATION: 'off' };
+      const before = await env.DB.prepare('select count(*) as n from clients').first<{ n: number }>();
+      const response = await app.request(
+        `${ISSUER}${REGISTER}`,
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none' }),
+        },
+        off,
+      );
+      expect(response.headers.get('WWW-Authenticate')).toBe('Bearer realm="tollgate"');
+      await expectJsonError(response, 401, 'invalid_token');
+      const after = await env.DB.prepare('select count(*) as n from clients').first<{ n: number }>();
+      expect(after!.n).toBe(before!.n);
+      // A user with a token still registers.
+      const owned = await app.request(
+        `${ISSUER}${REGISTER}`,
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', ...bearer(owner.token) },
+          body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none' }),
+        },
+        off,
+      );
+      expect(owned.status).toBe(201);
+      expect(await clientRow(((await owned.json()) as { client_id: string }).client_id)).toMatchObject({ owner_id: owner.id });
+    });
+
+    it('with OPEN_REGISTRATION public (the default), a public client registers without a token, owned by no one', async () => {
+      const response = await json(REGISTER, { redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none' });
+      expect(response.status).toBe(201);
+      const body = (await response.json()) as { client_id: string; client_secret?: string };
+      expect(body.client_secret).toBeUndefined();
+      expect(await clientRow(body.client_id)).toMatchObject({ owner_id: null });
     });
 
     it('refuses a garbage token with 401 invalid_token', async () => {

@@ -1,4 +1,6 @@
+import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { app } from '../src/index';
 import { call, ISSUER } from './helpers';
 
 describe('GET /.well-known metadata', () => {
@@ -28,6 +30,28 @@ describe('GET /.well-known metadata', () => {
       authorization_response_iss_parameter_supported: true,
       scopes_supported: ['openid', 'profile', 'email', 'offline_access', 'books:read', 'books:write'],
     });
+  });
+
+  it('says client ID metadata documents are supported (open registration is on by default)', async () => {
+    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+      const metadata = (await (await call(path)).json()) as Record<string, unknown>;
+      expect(metadata.client_id_metadata_document_supported, path).toBe(true);
+      // Open registration needs no new field: the registration endpoint takes a public client without a token.
+      expect(metadata.registration_endpoint).toBe(`${ISSUER}/oauth2/register`);
+      expect(metadata.token_endpoint_auth_methods_supported).toContain('none');
+    }
+  });
+
+  it('says they are not when OPEN_REGISTRATION is off, and each setting has its own document', async () => {
+    const read = async (setting: string | undefined) => {
+      const response = await app.request(`${ISSUER}/.well-known/oauth-authorization-server`, {}, { ...env, OPEN_REGISTRATION: setting });
+      return (await response.json()) as Record<string, unknown>;
+    };
+    expect((await read('off')).client_id_metadata_document_supported).toBe(false);
+    expect((await read('public')).client_id_metadata_document_supported).toBe(true);
+    // Unset is the default, public; a misspelling fails closed.
+    expect((await read(undefined)).client_id_metadata_document_supported).toBe(true);
+    expect((await read('pubic')).client_id_metadata_document_supported).toBe(false);
   });
 
   it('answers an unknown path with a JSON 404', async () => {

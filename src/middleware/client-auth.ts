@@ -5,6 +5,7 @@ import { OAuthError } from '../errors';
 import { clientNetwork } from '../helpers/client-ip';
 import { hashSecret, timingSafeEqual } from '../lib/crypto';
 import { clientIdParam, clientSecretParam } from '../lib/params';
+import { ClientMetadataError, resolveClient } from '../services/client-metadata-documents';
 import { countAttempt, fromNetwork } from '../services/rate-limits';
 import { findClient } from '../storage/clients';
 import type { Client } from '../storage/schema';
@@ -42,10 +43,10 @@ function invalidClient(description = 'client authentication failed'): OAuthError
  * guessing is hopeless anyway, and the real client, wherever it is, must never
  * be shut out by someone else's noise.
  */
-async function failed(c: Context<AppEnv>, clientId: string): Promise<never> {
+async function failed(c: Context<AppEnv>, clientId: string, description?: string): Promise<never> {
   const subject = fromNetwork(clientId.slice(0, CLIENT_ID_MAX_LENGTH), clientNetwork(c));
   await countAttempt(c.var.deps, 'clientAuth', subject);
-  throw invalidClient();
+  throw invalidClient(description);
 }
 
 /** RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64. */
@@ -122,10 +123,23 @@ export function presentedClient(c: Context<AppEnv>, body: ClientCredentials): Pr
 
 /**
  * Checks presented credentials against the client's row (the second half of
- * `authenticateClient`); `client` is undefined when no such client exists.
+ * `authenticateClient`); `stored` is undefined when D1 has no such client. A
+ * public client (`none`) whose id is a client ID metadata document URL is
+ * taken from its document when the row is missing or stale
+ * (services/client-metadata-documents.ts); a document that cannot be used is
+ * invalid_client, saying why.
  */
-export async function checkClient(c: Context<AppEnv>, presented: PresentedClient, client: Client | undefined): Promise<Client> {
+export async function checkClient(c: Context<AppEnv>, presented: PresentedClient, stored: Client | undefined): Promise<Client> {
   const { id, secret, method } = presented;
+  let client = stored;
+  if (method === 'none' && presented.lookup) {
+    try {
+      client = await resolveClient(c.var.deps, id, stored, clientNetwork(c));
+    } catch (error) {
+      if (error instanceof ClientMetadataError) return failed(c, id, error.message);
+      throw error;
+    }
+  }
   if (!client || client.tokenEndpointAuthMethod !== method) {
     // Hash anyway, so an unknown client costs the same as a wrong secret.
     if (secret !== undefined) await hashSecret(secret);

@@ -21,6 +21,8 @@ const LIMITERS = {
   registration: 'REGISTRATION_LIMITER',
   /** Sign-ups per client network. */
   signupNetwork: 'SIGNUP_IP_LIMITER',
+  /** Anonymous client registrations and client ID metadata document fetches per client network. */
+  openRegistration: 'OPEN_REGISTRATION_LIMITER',
 } as const satisfies Record<string, keyof Bindings>;
 export type LimitName = keyof typeof LIMITERS;
 
@@ -29,7 +31,7 @@ export type LimitName = keyof typeof LIMITERS;
  * (lib/network.ts: an IPv4 address or an IPv6 /64), so no per-IP limit can be
  * keyed on a raw address, which one IPv6 subscriber has 2^64 of.
  */
-type NetworkLimit = 'signInNetwork' | 'signupNetwork';
+type NetworkLimit = 'signInNetwork' | 'signupNetwork' | 'openRegistration';
 export type LimitSubject<N extends LimitName> = N extends NetworkLimit ? NetworkKey : string;
 
 /** KV key prefix of a "stop checking passwords" flag; the rest is the hashed limit key. */

@@ -7,6 +7,8 @@ import { REDIRECT_URI_MAX_LENGTH } from '../config';
  *  - https, any host;
  *  - http on a loopback host (`localhost`, `127.0.0.1`, `[::1]`), RFC 8252 §7.3;
  *  - a private-use scheme in reverse-domain form (`com.example.app:/cb`), RFC 8252 §7.1.
+ * The same rules hold for every client: registered by a user, registered
+ * anonymously (open registration) or read from a client ID metadata document.
  * Matching at the authorization endpoint is exact string comparison (RFC 9700
  * §4.1.3), with the one exception RFC 8252 §7.3 requires: for loopback IP
  * literals the port may differ, since native apps listen on an ephemeral port.
@@ -16,6 +18,13 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 const LOOPBACK_IPS = new Set(['127.0.0.1', '[::1]']);
 /** RFC 8252 §7.1: a private-use scheme contains a period (reverse domain name). */
 const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+-]*\.[a-z0-9+\-.]*[a-z0-9]:$/;
+
+/**
+ * Schemes that run or embed content in the browser, or read the user's files
+ * (RFC 9700 §4.1, OWASP): never a redirect target. The private-use rule would
+ * refuse them too (they have no period); naming them gives the clearer reason.
+ */
+const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'vbscript:', 'file:', 'blob:', 'about:', 'filesystem:']);
 
 /** Returns why a redirect URI cannot be registered, or null when it can. */
 export function redirectUriProblem(uri: string): string | null {
@@ -28,6 +37,7 @@ export function redirectUriProblem(uri: string): string | null {
   } catch {
     return 'is not an absolute URI';
   }
+  if (FORBIDDEN_SCHEMES.has(url.protocol)) return `must not use the ${url.protocol} scheme`;
   if (url.username || url.password) return 'must not contain userinfo';
   if (url.protocol === 'https:') return url.hostname ? null : 'must name a host';
   if (url.protocol === 'http:') {

@@ -1,7 +1,7 @@
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, lt, sql } from 'drizzle-orm';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
-import { type Client, clientOrigins, clients } from './schema';
+import { type Client, clientOrigins, clients, grants } from './schema';
 
 /**
  * Web origins a browser may call the token endpoints from for this client:
@@ -17,6 +17,24 @@ export function corsOrigins(client: Pick<Client, 'tokenEndpointAuthMethod' | 're
 /** The insert of a client's row; unexecuted, to share a D1 batch. */
 export function insertClientStatement(db: Db, client: Client) {
   return db.insert(clients).values(client);
+}
+
+/**
+ * The insert of a client ID metadata document's client, or the update of its
+ * row with a fresh copy of the document (all but its id and creation time);
+ * unexecuted, to share a D1 batch. A row with an owner is never overwritten.
+ */
+export function upsertDocumentClientStatement(db: Db, client: Client) {
+  const { id: _id, createdAt: _createdAt, ownerId: _ownerId, ...fresh } = client;
+  return db
+    .insert(clients)
+    .values(client)
+    .onConflictDoUpdate({ target: clients.id, set: fresh, setWhere: isNull(clients.ownerId) });
+}
+
+/** The delete of a client's CORS origins, before they are written anew; unexecuted, to share a D1 batch. */
+export function deleteClientOriginsStatement(db: Db, clientId: string) {
+  return db.delete(clientOrigins).where(eq(clientOrigins.clientId, clientId));
 }
 
 /** The insert of a client's CORS origins (at least one); unexecuted, to share a D1 batch. */
@@ -73,4 +91,22 @@ export async function deleteClientOfOwner(db: Db, ownerId: string, id: string): 
     .where(and(eq(clients.id, id), eq(clients.ownerId, ownerId)))
     .returning({ id: clients.id });
   return deleted.length > 0;
+}
+
+/**
+ * Deletes the clients nobody owns (open registration, client ID metadata
+ * documents) created before `before` with no grant made, widened or used
+ * since (grants.updated_at, grants.last_used_at). Foreign keys cascade as in
+ * `deleteClientOfOwner`. Returns how many went.
+ */
+export async function deleteIdleUnownedClients(db: Db, before: number): Promise<number> {
+  const recentGrant = db
+    .select({ one: sql`1` })
+    .from(grants)
+    .where(and(eq(grants.clientId, clients.id), sql`max(${grants.updatedAt}, coalesce(${grants.lastUsedAt}, 0)) >= ${before}`));
+  const deleted = await db
+    .delete(clients)
+    .where(and(isNull(clients.ownerId), lt(clients.createdAt, before), sql`not exists ${recentGrant}`))
+    .returning({ id: clients.id });
+  return deleted.length;
 }

@@ -1,10 +1,14 @@
-// A stand-in for Cloudflare Turnstile's siteverify endpoint, so tests can
-// exercise the real outbound call (src/services/turnstile.ts) with no
-// network. vitest.config.ts makes this Worker the `outboundService` of the
-// Worker under test: every fetch() it makes arrives here. Requests for
-// siteverify are answered like the real endpoint answers them (the same
-// request fields and response shape, tokens single-use); anything else is
-// answered 599, so a new outbound call fails in tests instead of leaving the machine.
+// A test stand-in for the Internet, so tests exercise the Worker's real
+// outbound calls with no network. vitest.config.ts makes this Worker the
+// `outboundService` of the Worker under test: every fetch() it makes arrives
+// here. It plays two sites, and answers anything else 599, so a new outbound
+// call fails in tests instead of leaving the machine:
+//  - Cloudflare Turnstile's siteverify endpoint (src/services/turnstile.ts),
+//    answered like the real endpoint answers (the same request fields and
+//    response shape, tokens single-use);
+//  - https://client.example, a made-up client publishing client ID metadata
+//    documents (src/services/client-metadata-documents.ts): good ones and
+//    hostile ones, scripted by path (see DOCUMENTS below).
 //
 // Tokens are scripted by their prefix:
 //   pass-…          a solved challenge: success, hostname "localhost", action "login"
@@ -45,10 +49,139 @@ async function siteverify(request) {
   return verdict(false, ['invalid-input-response']);
 }
 
+// ---- https://client.example: client ID metadata documents ----
+//
+// GET https://client.example/<kind>/<anything> serves a document whose
+// client_id is the URL asked for (so every test picks its own client id),
+// unless the kind says otherwise:
+//   good           redirect_uris https://app.client.example/callback and
+//                  http://127.0.0.1/callback; name "Reading Helper";
+//                  Cache-Control: max-age=600
+//   google         the same, named "Google" (a phishing name)
+//   expires        no Cache-Control; Expires two hours after Date
+//   no-store       Cache-Control: no-store
+//   long-lived     Cache-Control: max-age=31536000 (a year)
+//   changing       no-store, and client_name "Version <n>" for the n-th fetch
+//   redirect       302 to the good document of the same id
+//   oversize       6 KB of JSON, with Content-Length
+//   oversize-stream 6 KB of JSON, streamed without Content-Length
+//   slow           headers only after 5 seconds
+//   slow-body      headers at once, the body after 5 seconds
+//   mismatch       client_id names another document
+//   secret         carries a client_secret
+//   confidential   token_endpoint_auth_method client_secret_basic
+//   not-json       Content-Type text/html
+//   hostile-<what> one redirect URI of the kind named: javascript, data,
+//                  fragment, http (not loopback), userinfo
+// Anything else there is 404. Every request to the host is logged:
+// GET https://client.example/__log answers the URLs fetched so far (the
+// test's own calls to __log excepted).
+
+const CLIENT_HOST = 'https://client.example';
+const HOSTILE = {
+  javascript: 'javascript:alert(document.cookie)',
+  data: 'data:text/html,<script>alert(1)</script>',
+  fragment: 'https://app.client.example/callback#frag',
+  http: 'http://app.client.example/callback',
+  userinfo: 'https://user:pass@app.client.example/callback',
+};
+const log = [];
+const fetchesOf = new Map();
+
+function documentFor(url, overrides = {}) {
+  return {
+    client_id: url,
+    client_name: 'Reading Helper',
+    client_uri: 'https://client.example',
+    redirect_uris: ['https://app.client.example/callback', 'http://127.0.0.1/callback'],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none',
+    ...overrides,
+  };
+}
+
+function jsonDocument(body, headers = { 'Cache-Control': 'max-age=600' }) {
+  return new Response(JSON.stringify(body), { headers: { 'Content-Type': 'application/json', ...headers } });
+}
+
+const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function clientDocument(request) {
+  const url = new URL(request.url);
+  const href = `${url.origin}${url.pathname}`;
+  if (url.pathname === '/__log') return Response.json(log);
+  log.push(href);
+  const count = (fetchesOf.get(href) ?? 0) + 1;
+  fetchesOf.set(href, count);
+  const kind = url.pathname.split('/')[1] ?? '';
+  switch (kind) {
+    case 'good':
+      return jsonDocument(documentFor(href));
+    case 'google':
+      return jsonDocument(documentFor(href, { client_name: 'Google' }));
+    case 'expires': {
+      const date = Date.now();
+      return jsonDocument(documentFor(href), {
+        Date: new Date(date).toUTCString(),
+        Expires: new Date(date + 2 * 60 * 60 * 1000).toUTCString(),
+      });
+    }
+    case 'no-store':
+      return jsonDocument(documentFor(href), { 'Cache-Control': 'no-store' });
+    case 'long-lived':
+      return jsonDocument(documentFor(href), { 'Cache-Control': 'public, max-age=31536000' });
+    case 'changing':
+      return jsonDocument(documentFor(href, { client_name: `Version ${count}` }), { 'Cache-Control': 'no-store' });
+    case 'redirect':
+      return new Response(null, { status: 302, headers: { Location: href.replace('/redirect/', '/good/') } });
+    case 'oversize':
+      return jsonDocument(documentFor(href, { padding: 'x'.repeat(6 * 1024) }));
+    case 'oversize-stream': {
+      const bytes = new TextEncoder().encode(JSON.stringify(documentFor(href, { padding: 'x'.repeat(6 * 1024) })));
+      const stream = new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 1024) controller.enqueue(bytes.slice(i, i + 1024));
+          controller.close();
+        },
+      });
+      return new Response(stream, { headers: { 'Content-Type': 'application/json' } });
+    }
+    case 'slow':
+      return wait(5000).then(() => jsonDocument(documentFor(href)));
+    case 'slow-body': {
+      const bytes = new TextEncoder().encode(JSON.stringify(documentFor(href)));
+      const stream = new ReadableStream({
+        async start(controller) {
+          controller.enqueue(bytes.slice(0, 10));
+          await wait(5000);
+          controller.enqueue(bytes.slice(10));
+          controller.close();
+        },
+      });
+      return new Response(stream, { headers: { 'Content-Type': 'application/json' } });
+    }
+    case 'mismatch':
+      return jsonDocument(documentFor(`${CLIENT_HOST}/good/someone-else`));
+    case 'secret':
+      return jsonDocument(documentFor(href, { client_secret: 'shared-secret', client_secret_expires_at: 0 }));
+    case 'confidential':
+      return jsonDocument(documentFor(href, { token_endpoint_auth_method: 'client_secret_basic' }));
+    case 'not-json':
+      return new Response(`<html>${JSON.stringify(documentFor(href))}</html>`, { headers: { 'Content-Type': 'text/html' } });
+    default: {
+      const hostile = HOSTILE[kind.replace(/^hostile-/, '')];
+      if (kind.startsWith('hostile-') && hostile) return jsonDocument(documentFor(href, { redirect_uris: [hostile] }));
+      return new Response('not found', { status: 404 });
+    }
+  }
+}
+
 export default {
   async fetch(request) {
     const url = new URL(request.url);
     if (request.method === 'POST' && `${url.origin}${url.pathname}` === SITEVERIFY) return siteverify(request);
+    if (request.method === 'GET' && url.origin === CLIENT_HOST) return clientDocument(request);
     // Tests reach no network: any other outbound call fails loudly here.
     return new Response(`no network in tests: unexpected outbound ${request.method} ${url.origin}${url.pathname}`, { status: 599 });
   },

@@ -1,6 +1,6 @@
 import { type Context, Hono, type Next } from 'hono';
 import type { AppEnv } from '../../env';
-import { clientIp } from '../../helpers/client-ip';
+import { clientIp, clientNetwork } from '../../helpers/client-ip';
 import { clearAuthRequestCookie, readAuthRequestCookie, writeAuthRequestCookie } from '../../helpers/cookies';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { csrfToken, verifyCsrf } from '../../middleware/csrf';
@@ -77,13 +77,14 @@ function consentPage(c: Context<AppEnv>, pending: AuthorizationRequest, client: 
       redirectHost={new URL(pending.redirectUri).host || pending.redirectUri}
       userName={user.name}
       scopes={pending.scope}
+      unverified={client.ownerId === null}
     />,
   );
 }
 
 authorize.get('/', refuseHead, async function authorizationRequest(c) {
   const deps = c.var.deps;
-  const read = await readRequest(deps, queryParams(c), await sessionIdHash(c), (id) => readAuthRequestCookie(c, id));
+  const read = await readRequest(deps, queryParams(c), await sessionIdHash(c), (id) => readAuthRequestCookie(c, id), clientNetwork(c));
   if (!read.ok) return redirectToClient(c, read.to);
   const decision = decide(read);
   // A carried request is read once; one that goes to sign in again is sealed anew under the same name.

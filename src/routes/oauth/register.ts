@@ -1,74 +1,47 @@
-import { Hono } from 'hono';
-import { z } from 'zod';
-import { CLIENT_AUTH_METHODS, CLIENT_NAME_MAX_LENGTH, GRANT_TYPES, MAX_REDIRECT_URIS } from '../../config';
+import { Hono, type MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
+import { clientNetwork } from '../../helpers/client-ip';
 import { hashSecret, now, randomSecret } from '../../lib/crypto';
-import { redirectUriParam, scopeParam } from '../../lib/params';
 import { requireUserToken } from '../../middleware/bearer-auth';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { validate } from '../../middleware/validate';
-import { createClient } from '../../services/clients';
+import { checkClientMetadata, clientMetadataSchema, createClient, openRegistration } from '../../services/clients';
 import { countAttempt } from '../../services/rate-limits';
-import { redirectUriProblem } from '../../services/redirect-uris';
-import { isSupportedScope, splitScope } from '../../services/scopes';
+import type { StandingUserApiToken } from '../../services/user-api-tokens';
 import type { Client } from '../../storage/schema';
 
 /**
- * RFC 7591 §2 client metadata. Unknown fields are ignored (§2: the server
- * "MUST ignore any client metadata ... that it does not understand").
+ * Who registers: a user with a user API token (RFC 7591 §3: the endpoint may
+ * take an initial access token), or, under open registration, nobody. Any
+ * Authorization header at all is checked as a user API token: a garbage one
+ * is 401, never read as "anonymous". Anonymous registrations count against
+ * the client network's OPEN_REGISTRATION_LIMITER before the body is read.
  */
-const registrationSchema = z.object({
-  redirect_uris: z.array(redirectUriParam).max(MAX_REDIRECT_URIS, `at most ${MAX_REDIRECT_URIS} redirect URIs`).optional(),
-  post_logout_redirect_uris: z
-    .array(redirectUriParam)
-    .max(MAX_REDIRECT_URIS, `at most ${MAX_REDIRECT_URIS} post-logout redirect URIs`)
-    .optional(),
-  client_name: z.string().trim().min(1).max(CLIENT_NAME_MAX_LENGTH).optional(),
-  token_endpoint_auth_method: z.enum(CLIENT_AUTH_METHODS).default('client_secret_basic'),
-  // No more entries than there are grant types (checkRegistration folds duplicates).
-  grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(GRANT_TYPES.length).default(['authorization_code']),
-  response_types: z.array(z.literal('code', 'only the code response type is supported')).max(1).optional(),
-  scope: scopeParam.optional(),
-});
-type Registration = z.infer<typeof registrationSchema>;
+const registrant: MiddlewareHandler<AppEnv> = async function registrant(c, next) {
+  const deps = c.var.deps;
+  if (c.req.header('Authorization') !== undefined || !openRegistration(deps.env)) return requireUserToken(c, next);
+  // Locally (no CF-Connecting-IP) nothing is limited per network, as for sign-ups.
+  const network = clientNetwork(c);
+  if (network) await countAttempt(deps, 'openRegistration', network);
+  await next();
+};
 
-function invalidMetadata(description: string): OAuthError {
-  return new OAuthError('invalid_client_metadata', { description });
-}
-
-/** The checks zod cannot express: how the fields fit together (RFC 7591 §2.1). */
-function checkRegistration(input: Registration) {
-  const grantTypes = [...new Set(input.grant_types)];
-  const redirectUris = [...new Set(input.redirect_uris ?? [])];
-  const usesCode = grantTypes.includes('authorization_code');
-  if (usesCode && redirectUris.length === 0) {
-    throw new OAuthError('invalid_redirect_uri', { description: 'redirect_uris is required for the authorization_code grant' });
-  }
-  const postLogoutRedirectUris = [...new Set(input.post_logout_redirect_uris ?? [])];
-  for (const uri of [...redirectUris, ...postLogoutRedirectUris]) {
-    const problem = redirectUriProblem(uri);
-    if (problem) throw new OAuthError('invalid_redirect_uri', { description: `redirect URI ${uri.slice(0, 200)} ${problem}` });
-  }
-  if (grantTypes.includes('refresh_token') && !usesCode) {
-    throw invalidMetadata('refresh_token needs the authorization_code grant');
-  }
-  // RFC 7591 §2.1: response_types and grant_types must agree.
-  if ((input.response_types?.length ?? (usesCode ? 1 : 0)) > 0 !== usesCode) {
-    throw invalidMetadata('response_types code goes with the authorization_code grant, and only with it');
-  }
-  if (grantTypes.includes('client_credentials') && input.token_endpoint_auth_method === 'none') {
-    throw invalidMetadata('client_credentials needs a confidential client (not token_endpoint_auth_method none)');
-  }
-  let scope: string | null = null;
-  if (input.scope !== undefined) {
-    const tokens = splitScope(input.scope);
-    const unknown = tokens.find((token) => !isSupportedScope(token));
-    if (unknown !== undefined) throw invalidMetadata(`unknown scope: ${unknown.slice(0, 64)}`);
-    if (tokens.length === 0) throw invalidMetadata('scope is empty');
-    scope = tokens.join(' ');
-  }
-  return { redirectUris, postLogoutRedirectUris, grantTypes, scope };
+/**
+ * RFC 6750 §3.1: an anonymous request for a confidential client lacks the
+ * authentication that registration needs (a client secret is issued only to
+ * a user who answers for it), so it is 401 with the Bearer challenge, as a
+ * request without a token always was; RFC 7591 §3.2.2's invalid_client_metadata
+ * would wrongly say the metadata itself is bad.
+ */
+function confidentialNeedsToken(): OAuthError {
+  return new OAuthError('invalid_token', {
+    status: 401,
+    description:
+      'registering a confidential client needs a user API token (Authorization: Bearer, from /api/login); ' +
+      'without one, only a public client may register: token_endpoint_auth_method none, with PKCE',
+    headers: { 'WWW-Authenticate': 'Bearer realm="tollgate"' },
+  });
 }
 
 /** The registered metadata as returned to the owner (RFC 7591 §3.2.1); never the secret hash. */
@@ -86,25 +59,33 @@ export function clientMetadata(client: Client) {
   };
 }
 
-/** Dynamic client registration (RFC 7591), for a user signed in with a user API token. */
+/**
+ * Dynamic client registration (RFC 7591): for a user signed in with a user
+ * API token, any client they will own; without a token, under open
+ * registration (OPEN_REGISTRATION=public), a public client owned by no one,
+ * which the consent page marks unverified.
+ */
 export const register = new Hono<AppEnv>();
 
 register.post(
   '/',
   limitBody,
-  requireUserToken,
+  registrant,
   requireContentType('application/json'),
-  validate('json', registrationSchema, { code: 'invalid_client_metadata' }),
+  validate('json', clientMetadataSchema, { code: 'invalid_client_metadata' }),
   async function registerClient(c) {
-    await countAttempt(c.var.deps, 'registration', c.var.apiUser.userId);
+    // Set by requireUserToken; absent for an anonymous registration.
+    const apiUser: StandingUserApiToken | undefined = c.get('apiUser');
+    if (apiUser) await countAttempt(c.var.deps, 'registration', apiUser.userId);
     const input = c.req.valid('json');
-    const { redirectUris, postLogoutRedirectUris, grantTypes, scope } = checkRegistration(input);
+    if (!apiUser && input.token_endpoint_auth_method !== 'none') throw confidentialNeedsToken();
+    const { redirectUris, postLogoutRedirectUris, grantTypes, scope } = checkClientMetadata(input);
     const confidential = input.token_endpoint_auth_method !== 'none';
     // 256 bits of randomness, shown once; only its SHA-256 is kept.
     const secret = confidential ? randomSecret() : null;
     const client: Client = {
       id: randomSecret(16),
-      ownerId: c.var.apiUser.userId,
+      ownerId: apiUser?.userId ?? null,
       name: input.client_name ?? 'Unnamed app',
       secretHash: secret ? await hashSecret(secret) : null,
       tokenEndpointAuthMethod: input.token_endpoint_auth_method,

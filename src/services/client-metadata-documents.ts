@@ -1,0 +1,198 @@
+import { CLIENT_METADATA_FETCH_TIMEOUT, CLIENT_METADATA_MAX_BYTES, CLIENT_METADATA_MAX_TTL, CLIENT_METADATA_MIN_TTL } from '../config';
+import type { Deps } from '../deps';
+import { OAuthError } from '../errors';
+import { now } from '../lib/crypto';
+import { describeIssues } from '../lib/issues';
+import type { NetworkKey } from '../lib/network';
+import { clientIdUrlProblem, isClientIdUrl } from '../lib/public-urls';
+import type { Client } from '../storage/schema';
+import { checkClientMetadata, clientMetadataSchema, openRegistration, saveDocumentClient } from './clients';
+import { countAttempt } from './rate-limits';
+
+// Client ID metadata documents (draft-ietf-oauth-client-id-metadata-document,
+// which the MCP authorization spec names): a client_id that is an https URL
+// is the address of the client's metadata (RFC 7591 §2 fields). Tollgate
+// fetches it, checks it, and keeps it as a clients row whose id is the URL,
+// owned by no one, until `metadata_expires_at`; so the common path is the one
+// D1 read every client lookup makes, and no fetch.
+
+/** Why a client ID metadata document cannot be used; the message is safe to show. */
+export class ClientMetadataError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ClientMetadataError';
+  }
+}
+
+/**
+ * The client a public client's id names, given the row D1 has for it:
+ * - an id that is not a URL: the row, as it is;
+ * - a URL while OPEN_REGISTRATION is off: no client (only owned clients then);
+ * - a URL whose row is fresh (before `metadata_expires_at`): the row;
+ * - otherwise the document is fetched, checked and stored, and its client
+ *   returned. Each fetch counts against the client network's
+ *   OPEN_REGISTRATION_LIMITER (a fetch may register a client), so over it:
+ *   OAuthError too_many_requests (429).
+ * Throws ClientMetadataError when the document cannot be used.
+ */
+export async function resolveClient(
+  deps: Deps,
+  id: string,
+  stored: Client | undefined,
+  network: NetworkKey | null,
+): Promise<Client | undefined> {
+  if (!isClientIdUrl(id)) return stored;
+  if (!openRegistration(deps.env)) return undefined;
+  const at = now();
+  if (stored && stored.metadataExpiresAt !== null && stored.metadataExpiresAt > at) return stored;
+  const problem = clientIdUrlProblem(id);
+  if (problem) throw new ClientMetadataError(`the client_id URL ${problem}`);
+  // Locally (no CF-Connecting-IP) nothing is limited per network, as for sign-ups.
+  if (network) await countAttempt(deps, 'openRegistration', network);
+  const { document, maxAge } = await fetchDocument(id);
+  const client = documentClient(id, document, stored?.createdAt ?? at, at + maxAge);
+  await saveDocumentClient(deps, client, stored === undefined);
+  return client;
+}
+
+/** What a document's fields make of a client, checked as a registration is (RFC 7591 §2) and by the draft's §4.1. */
+function documentClient(id: string, document: unknown, createdAt: number, expiresAt: number): Client {
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    throw new ClientMetadataError('the client metadata document is not a JSON object');
+  }
+  const fields = document as Record<string, unknown>;
+  // Draft §4.1: the document names itself; compared as strings, exactly.
+  if (fields.client_id !== id) throw new ClientMetadataError("the document's client_id is not the URL it was fetched from");
+  // Draft §4.1: no shared secret can belong to a document anyone may read.
+  if ('client_secret' in fields || 'client_secret_expires_at' in fields) {
+    throw new ClientMetadataError('the document must not contain client_secret or client_secret_expires_at');
+  }
+  // A public client (none + PKCE); private_key_jwt may come later. Absent means none: no secret exists to use.
+  const method = fields.token_endpoint_auth_method ?? 'none';
+  if (method !== 'none') throw new ClientMetadataError('token_endpoint_auth_method must be none (a public client using PKCE)');
+  const parsed = clientMetadataSchema.safeParse({ ...fields, token_endpoint_auth_method: 'none' });
+  if (!parsed.success) throw new ClientMetadataError(`the document is invalid: ${describeIssues(parsed.error.issues, { input: fields })}`);
+  let checked: ReturnType<typeof checkClientMetadata>;
+  try {
+    checked = checkClientMetadata(parsed.data);
+  } catch (error) {
+    if (error instanceof OAuthError) throw new ClientMetadataError(`the document is invalid: ${error.message}`);
+    throw error;
+  }
+  return {
+    id,
+    ownerId: null,
+    // The name the app gave itself, shown as such and marked unverified; without one, the document's host.
+    name: parsed.data.client_name ?? new URL(id).host,
+    secretHash: null,
+    tokenEndpointAuthMethod: 'none',
+    redirectUris: checked.redirectUris,
+    postLogoutRedirectUris: checked.postLogoutRedirectUris,
+    grantTypes: checked.grantTypes,
+    scope: checked.scope,
+    createdAt,
+    metadataExpiresAt: expiresAt,
+  };
+}
+
+/**
+ * GETs the document with the network-safety rules of SECURITY.md: redirects
+ * are not followed (a redirect could lead anywhere the URL check refused),
+ * the whole exchange must finish within CLIENT_METADATA_FETCH_TIMEOUT, the
+ * answer must be 200 JSON, and the body is read as a stream and dropped past
+ * CLIENT_METADATA_MAX_BYTES. Returns the parsed JSON and how long it may be kept.
+ */
+async function fetchDocument(url: string): Promise<{ document: unknown; maxAge: number }> {
+  const signal = AbortSignal.timeout(CLIENT_METADATA_FETCH_TIMEOUT * 1000);
+  let response: Response;
+  try {
+    response = await fetch(url, { method: 'GET', redirect: 'manual', signal, headers: { Accept: 'application/json' } });
+  } catch {
+    throw new ClientMetadataError(
+      signal.aborted
+        ? `the client metadata document did not arrive within ${CLIENT_METADATA_FETCH_TIMEOUT} seconds`
+        : 'the client metadata document could not be fetched',
+    );
+  }
+  try {
+    if (response.status >= 300 && response.status < 400) {
+      throw new ClientMetadataError('the client metadata document URL answered with a redirect, which is not followed');
+    }
+    if (response.status !== 200) throw new ClientMetadataError(`the client metadata document URL answered HTTP ${response.status}`);
+    const type = (response.headers.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(type)) {
+      throw new ClientMetadataError('the client metadata document is not JSON (Content-Type application/json)');
+    }
+    const text = await readLimited(response, signal);
+    let document: unknown;
+    try {
+      document = JSON.parse(text);
+    } catch {
+      throw new ClientMetadataError('the client metadata document is not valid JSON');
+    }
+    return { document, maxAge: cacheLifetime(response.headers) };
+  } finally {
+    // Whatever was not read is not waited for.
+    if (!response.bodyUsed) await response.body?.cancel().catch(() => {});
+  }
+}
+
+/** The body as UTF-8 text, refused once it passes CLIENT_METADATA_MAX_BYTES (read no further). */
+async function readLimited(response: Response, signal: AbortSignal): Promise<string> {
+  const tooLarge = () => new ClientMetadataError(`the client metadata document is larger than ${CLIENT_METADATA_MAX_BYTES} bytes`);
+  if (Number(response.headers.get('Content-Length') ?? 0) > CLIENT_METADATA_MAX_BYTES) throw tooLarge();
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const aborted = new Promise<never>((_, reject) => {
+    const stop = () =>
+      reject(new ClientMetadataError(`the client metadata document did not arrive within ${CLIENT_METADATA_FETCH_TIMEOUT} seconds`));
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
+  });
+  aborted.catch(() => {});
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), aborted]);
+      if (done) break;
+      length += value.byteLength;
+      if (length > CLIENT_METADATA_MAX_BYTES) throw tooLarge();
+      chunks.push(value);
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
+  }
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new ClientMetadataError('the client metadata document is not UTF-8');
+  }
+}
+
+/**
+ * How long a document may be kept before it is fetched again (RFC 9111
+ * §4.2.1): `no-store`/`no-cache` mean as short as allowed, then `max-age`,
+ * then `Expires` less `Date`; clamped to CLIENT_METADATA_MIN_TTL..MAX_TTL so
+ * a document is neither fetched on every request nor trusted for days.
+ */
+export function cacheLifetime(headers: Headers): number {
+  const clamp = (seconds: number) => Math.min(CLIENT_METADATA_MAX_TTL, Math.max(CLIENT_METADATA_MIN_TTL, Math.floor(seconds)));
+  const directives = (headers.get('Cache-Control') ?? '').toLowerCase();
+  if (/(^|[\s,])(no-store|no-cache)\b/.test(directives)) return CLIENT_METADATA_MIN_TTL;
+  const maxAge = /(?:^|[\s,])max-age\s*=\s*"?(\d+)"?/.exec(directives)?.[1];
+  if (maxAge !== undefined) return clamp(Number(maxAge));
+  const expires = Date.parse(headers.get('Expires') ?? '');
+  if (!Number.isNaN(expires)) {
+    const date = Date.parse(headers.get('Date') ?? '');
+    return clamp((expires - (Number.isNaN(date) ? Date.now() : date)) / 1000);
+  }
+  return CLIENT_METADATA_MIN_TTL;
+}
