@@ -20,6 +20,10 @@ export default defineConfig({
           // is tested through TIGHT_LIMITER instead, swapped in per request.
           REGISTRATION_LIMITER: { simple: { limit: 100_000, period: 60 } },
           OPEN_REGISTRATION_LIMITER: { simple: { limit: 100_000, period: 60 } },
+          // Device-flow suites type many user codes from one network and account.
+          USER_CODE_IP_LIMITER: { simple: { limit: 100_000, period: 60 } },
+          USER_CODE_ACCOUNT_LIMITER: { simple: { limit: 100_000, period: 60 } },
+          DEVICE_AUTHORIZATION_IP_LIMITER: { simple: { limit: 100_000, period: 60 } },
           TIGHT_LIMITER: { simple: { limit: 2, period: 60 } },
         },
         // Tests reach no network: every fetch() the Worker makes goes to a

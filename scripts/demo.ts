@@ -2,7 +2,7 @@
 // schema, password hashing, secret hashing and CORS origins rule, so the demo
 // rows are what sign-up and client registration would store. Runs in Node
 // (scripts/start.mjs imports it through esbuild) against local D1.
-import { DEMO_SPA_CLIENT_ID } from '../src/config';
+import { DEMO_CLI_CLIENT_ID, DEMO_SPA_CLIENT_ID, DEVICE_CODE_GRANT_TYPE } from '../src/config';
 import { hashSecret, now, randomSecret } from '../src/lib/crypto';
 import { hashPassword } from '../src/services/passwords';
 import { corsOrigins } from '../src/storage/clients';
@@ -41,10 +41,11 @@ export function newDemoCredentials(issuer: string): DemoCredentials {
 }
 
 /**
- * Stores the demo user, the confidential web client and the public
- * single-page client, with the origins CORS allows the latter, in one D1
- * batch. Every insert does nothing where its row exists, so every start may
- * run it: it only fills in what is missing.
+ * Stores the demo user, the confidential web client, the public
+ * single-page client (with the origins CORS allows it) and the public CLI
+ * client of the device flow, in one D1 batch. Every insert does nothing where
+ * its row exists, so every start may run it: it only fills in what is missing
+ * (local state from before the CLI client gets it on its next start).
  */
 export async function seedDemo(d1: D1Database, demo: DemoCredentials, issuer: string): Promise<void> {
   const db = createDb(d1);
@@ -71,10 +72,21 @@ export async function seedDemo(d1: D1Database, demo: DemoCredentials, issuer: st
     tokenEndpointAuthMethod: 'none',
     redirectUris: [demo.spaRedirectUri ?? `${issuer}/demo`],
   };
+  // `npm run device-login` (scripts/device-login.mjs): a public client of the
+  // device grant (RFC 8628), no redirect URI, refresh tokens with offline_access.
+  const cli: Client = {
+    ...web,
+    id: DEMO_CLI_CLIENT_ID,
+    name: 'Demo CLI',
+    secretHash: null,
+    tokenEndpointAuthMethod: 'none',
+    redirectUris: [],
+    grantTypes: [DEVICE_CODE_GRANT_TYPE, 'refresh_token'],
+  };
   const passwordHash = await hashPassword(demo.password);
   await db.batch([
     db.insert(users).values({ id: demo.userId, email: demo.email, name: 'Demo User', passwordHash, createdAt }).onConflictDoNothing(),
-    db.insert(clients).values([web, spa]).onConflictDoNothing(),
+    db.insert(clients).values([web, spa, cli]).onConflictDoNothing(),
     db
       .insert(clientOrigins)
       .values(corsOrigins(spa).map((origin) => ({ origin, clientId: spa.id })))

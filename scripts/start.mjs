@@ -34,6 +34,7 @@ Tollgate: ${ISSUER}   (local D1 and KV in ${path.relative(process.cwd(), STATE_D
   Demo web app         client_id: ${demo.webClientId}  client_secret: ${demo.webClientSecret}  (client_secret_basic)
   Demo single-page app client_id: ${demo.spaClientId}  (public: PKCE, no secret): open ${ISSUER}/demo
   Redirect URI         ${demo.redirectUri}
+  Demo CLI             client_id: demo-cli  (public, device flow): npm run device-login
 
   1. Open this, sign in as the demo user and press Allow:
      ${authorize.href}

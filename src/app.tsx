@@ -1,7 +1,13 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
-import { MCP_PATH, PROTECTED_RESOURCE_METADATA_PREFIX, TURNSTILE_ORIGIN } from './config';
+import {
+  DEVICE_AUTHORIZATION_PATH,
+  DEVICE_VERIFICATION_PATH,
+  MCP_PATH,
+  PROTECTED_RESOURCE_METADATA_PREFIX,
+  TURNSTILE_ORIGIN,
+} from './config';
 import { createDeps } from './deps';
 import type { AppEnv } from './env';
 import { fromHttpException, OAuthError, oauthErrorResponse, PageError } from './errors';
@@ -9,9 +15,11 @@ import { account } from './routes/account';
 import { books } from './routes/books';
 import { clients } from './routes/clients';
 import { demo } from './routes/demo';
+import { device } from './routes/device';
 import { pages } from './routes/login';
 import { mcp } from './routes/mcp';
 import { authorize } from './routes/oauth/authorize';
+import { deviceAuthorization } from './routes/oauth/device-authorization';
 import { introspect } from './routes/oauth/introspect';
 import { logout } from './routes/oauth/logout';
 import { register } from './routes/oauth/register';
@@ -73,6 +81,7 @@ app.route(PROTECTED_RESOURCE_METADATA_PREFIX, protectedResource);
 app.route('/.well-known', wellKnown);
 app.route('/oauth2/authorize', authorize);
 app.route('/oauth2/token', token);
+app.route(DEVICE_AUTHORIZATION_PATH, deviceAuthorization);
 app.route('/oauth2/register', register);
 app.route('/oauth2/revoke', revoke);
 app.route('/oauth2/introspect', introspect);
@@ -84,6 +93,7 @@ app.route('/api/books', books);
 app.route(MCP_PATH, mcp);
 app.route('/account', account);
 app.route('/demo', demo);
+app.route(DEVICE_VERIFICATION_PATH, device);
 app.route('/static', staticAssets);
 app.route('/', pages);
 

@@ -75,6 +75,14 @@ export const STYLESHEET_MAX_AGE = 60 * 60;
 export const RATE_LIMIT_WINDOW = 60;
 /** How long audit events are kept; older ones are pruned by the Cron Trigger. 90 days, seconds. */
 export const AUDIT_RETENTION = 90 * 24 * 60 * 60;
+/**
+ * How long a client nobody owns (registered anonymously, or from a client ID
+ * metadata document) is kept with no grant used: the Cron Trigger removes one
+ * created before this long ago whose grants were neither made nor used since.
+ * A client ID metadata document client is simply fetched again when it comes
+ * back. 30 days, seconds.
+ */
+export const ANONYMOUS_CLIENT_IDLE_TTL = 30 * 24 * 60 * 60;
 
 /**
  * Longest accepted request parameters, characters (src/lib/params.ts). Each
@@ -115,6 +123,18 @@ export const RETURN_TO_MAX_LENGTH = 4096;
 export const CLIENT_NAME_MAX_LENGTH = 100;
 /** Redirect URIs, and post-logout redirect URIs, a client may register: each list at most this many. */
 export const MAX_REDIRECT_URIS = 10;
+/**
+ * Client ID metadata documents (draft-ietf-oauth-client-id-metadata-document):
+ * the largest document read (the draft suggests 5 KB; a longer one is refused,
+ * and reading stops there), bytes; how long a fetch may take before it is
+ * abandoned, seconds; and the bounds a document's HTTP caching headers are
+ * clamped to, seconds (5 minutes to 24 hours). The common path is one D1 read
+ * and no fetch.
+ */
+export const CLIENT_METADATA_MAX_BYTES = 5 * 1024;
+export const CLIENT_METADATA_FETCH_TIMEOUT = 3;
+export const CLIENT_METADATA_MIN_TTL = 5 * 60;
+export const CLIENT_METADATA_MAX_TTL = 24 * 60 * 60;
 /** A book's title or author in the demo books API. */
 export const BOOK_FIELD_MAX_LENGTH = 200;
 
@@ -135,7 +155,12 @@ export type Scope = keyof typeof SCOPES;
 export const SUPPORTED_SCOPES = Object.keys(SCOPES) as Scope[];
 
 /** Grant types a client may register (RFC 7591 §2). */
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export const GRANT_TYPES = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'urn:ietf:params:oauth:grant-type:device_code',
+] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 /** Client authentication methods at the token endpoint (RFC 7591 §2). */
@@ -144,6 +169,8 @@ export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
 /** The seeded public client that the /demo single-page app signs in as (scripts/start.mjs seeds it). */
 export const DEMO_SPA_CLIENT_ID = 'demo-spa';
+/** The seeded public device-flow client that `npm run device-login` signs in as (scripts/demo.ts seeds it). */
+export const DEMO_CLI_CLIENT_ID = 'demo-cli';
 
 /** Audience of the user API token: only the management API accepts it. */
 export const USER_API_AUDIENCE = 'urn:tollgate:user-api';
@@ -225,3 +252,32 @@ export const AUTH_REQUEST_COOKIE_LIMIT = 3;
  * stored (services/authorization.ts). Characters.
  */
 export const AUTH_REQUEST_COOKIE_MAX_LENGTH = 3900;
+
+/** RFC 8628 §3.4: the device authorization grant's type at the token endpoint. */
+export const DEVICE_CODE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code' satisfies GrantType;
+/** RFC 8628 §3.2 `expires_in`: how long a device code and its user code live. 10 minutes, seconds. */
+export const DEVICE_CODE_TTL = 10 * 60;
+/** RFC 8628 §3.2 `interval`: the least time a device waits between two polls. 5 seconds, seconds. */
+export const DEVICE_CODE_INTERVAL = 5;
+/** RFC 8628 §3.5 `slow_down`: how much a device code's interval grows each time it is polled too soon. 5 seconds, seconds. */
+export const DEVICE_CODE_SLOW_DOWN_STEP = 5;
+/**
+ * RFC 8628 §6.1: user codes are typed by people, so they use 20 consonants
+ * only (no vowels spell words, no 0/O, 1/I confusion), 8 of them, shown
+ * XXXX-XXXX: 20^8 (about 2.56e10) codes. SECURITY.md has the brute-force numbers.
+ */
+export const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
+/** Characters in a user code (without the dash). */
+export const USER_CODE_LENGTH = 8;
+/**
+ * How long a device authorization's row is kept after it expired, so a late
+ * poll still gets expired_token (RFC 8628 §3.5) rather than invalid_grant;
+ * then the Cron Trigger deletes it. 1 day, seconds.
+ */
+export const DEVICE_AUTHORIZATION_RETENTION = 24 * 60 * 60;
+/** Longest user code the /device form reads, with dashes and spaces a person may type. Characters. */
+export const USER_CODE_MAX_LENGTH = 32;
+/** The verification page users type the code into (RFC 8628 §3.2 `verification_uri`, under the issuer). */
+export const DEVICE_VERIFICATION_PATH = '/device';
+/** The device authorization endpoint (RFC 8628 §3.1), under the issuer. */
+export const DEVICE_AUTHORIZATION_PATH = '/oauth2/device_authorization';

@@ -3,7 +3,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 /**
  * Error codes on the wire: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1,
- * RFC 7591 §3.2.2, RFC 8707 §2, OIDC Core §3.1.2.6, plus a few plain HTTP ones for the JSON API.
+ * RFC 7591 §3.2.2, RFC 8707 §2, RFC 8628 §3.5, OIDC Core §3.1.2.6, plus a few plain HTTP ones for the JSON API.
  */
 export type ErrorCode =
   | 'invalid_request'
@@ -26,7 +26,11 @@ export type ErrorCode =
   | 'invalid_credentials'
   | 'not_found'
   | 'conflict'
-  | 'too_many_requests';
+  | 'too_many_requests'
+  // RFC 8628 §3.5: the device access token response's errors.
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token';
 
 export interface OAuthErrorOptions {
   description?: string;

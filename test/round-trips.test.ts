@@ -1,4 +1,5 @@
 import { env } from 'cloudflare:test';
+import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type BindingCounts, countingBindings, newCounts } from '../bench/counting-bindings';
 import { app } from '../src/app';
@@ -144,6 +145,56 @@ describe('storage round trips per operation', () => {
     expect(token.status).toBe(200);
     expect(counts.sql).toHaveLength(counts.d1);
     expect({ d1: counts.d1, kvGet: counts.kvGet, kvPut: counts.kvPut }, counts.sql?.join('\n')).toEqual({ d1: 4, kvGet: 1, kvPut: 1 });
+  });
+  it('a device poll is the client authentication and one: the poll reads, redeems and records itself in one batch', async () => {
+    const user = await createUser();
+    const device = await registerClient(await userToken(user), {
+      redirect_uris: undefined,
+      grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+      token_endpoint_auth_method: 'none',
+    });
+    const started = (await (
+      await app.request(
+        `${ISSUER}/oauth2/device_authorization`,
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ client_id: device.client_id, scope: 'openid offline_access books:read' }).toString(),
+        },
+        env,
+      )
+    ).json()) as { device_code: string; user_code: string };
+    const pollOnce = async () => {
+      const { env: counted, counts } = countingEnv();
+      const response = await app.request(
+        `${ISSUER}/oauth2/token`,
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({
+            client_id: device.client_id,
+            grant_type: 'urn:ietf:params:oauth:grant-type:device_code',
+            device_code: started.device_code,
+          }).toString(),
+        },
+        counted,
+      );
+      // Client authentication reads the client (as for every grant); the poll is the one batch after it.
+      expect({ d1: counts.d1, kvGet: counts.kvGet, kvPut: counts.kvPut }, counts.sql?.join('\n')).toEqual({ d1: 2, kvGet: 0, kvPut: 0 });
+      expect(counts.sql?.[1]).toBe('batch(5)');
+      return response;
+    };
+    expect((await pollOnce()).status).toBe(400); // authorization_pending
+    const signedIn = await signedInBrowser(user);
+    const consent = await signedIn.submit('/device', { user_code: started.user_code });
+    const html = await consent.text();
+    const fields = Object.fromEntries(
+      [...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]),
+    );
+    expect((await signedIn.post('/device/answer', { ...fields, decision: 'allow' })).status).toBe(200);
+    // Pending or approved, the poll costs the same: the approved one redeems and mints in that batch.
+    await createDb(env.DB).run(sql`update device_authorizations set last_polled_at = null`);
+    expect((await pollOnce()).status).toBe(200);
   });
 });
 

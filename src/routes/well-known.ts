@@ -1,8 +1,9 @@
 import { type Context, Hono } from 'hono';
-import { CLIENT_AUTH_METHODS, JWKS_MAX_AGE, METADATA_MAX_AGE, SIGNING_ALG, SUPPORTED_SCOPES } from '../config';
+import { CLIENT_AUTH_METHODS, DEVICE_AUTHORIZATION_PATH, JWKS_MAX_AGE, METADATA_MAX_AGE, SIGNING_ALG, SUPPORTED_SCOPES } from '../config';
 import type { AppEnv } from '../env';
 import { SUPPORTED_GRANT_TYPES } from '../grants';
 import { cors } from '../middleware/cors';
+import { openRegistration } from '../services/clients';
 import { getKeySet } from '../services/keys';
 import { knownResourceUris } from '../services/resources';
 
@@ -10,11 +11,13 @@ import { knownResourceUris } from '../services/resources';
  * The facts a client needs, from the issuer alone. RFC 8414 §2 and OIDC
  * Discovery 1.0 §3 share most fields, so both paths serve the same document.
  */
-export function serverMetadata(issuer: string) {
+export function serverMetadata(issuer: string, openRegistrationOn = true) {
   return {
     issuer,
     authorization_endpoint: `${issuer}/oauth2/authorize`,
     token_endpoint: `${issuer}/oauth2/token`,
+    // RFC 8628 §4: where devices start the device authorization grant.
+    device_authorization_endpoint: `${issuer}${DEVICE_AUTHORIZATION_PATH}`,
     userinfo_endpoint: `${issuer}/oauth2/userinfo`,
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     registration_endpoint: `${issuer}/oauth2/register`,
@@ -40,6 +43,11 @@ export function serverMetadata(issuer: string) {
     // the values `resource` (RFC 8707) may take; each has its own metadata
     // at /.well-known/oauth-protected-resource/<path> (RFC 9728 §3.1).
     protected_resources: knownResourceUris(issuer),
+    // draft-ietf-oauth-client-id-metadata-document §5: a client_id may be the
+    // https URL of the client's metadata. Like open registration (a public
+    // client registered without a token at registration_endpoint), it is on
+    // unless OPEN_REGISTRATION is off.
+    client_id_metadata_document_supported: openRegistrationOn,
   };
 }
 
@@ -50,15 +58,17 @@ wellKnown.use(cors({ origins: 'any' }));
 
 const METADATA_CACHE_CONTROL = `public, max-age=${METADATA_MAX_AGE}`;
 
-// The document depends only on the issuer, so each isolate serializes it once.
+// The document depends only on the issuer and OPEN_REGISTRATION, so each isolate serializes it once.
 const metadataJson = new Map<string, string>();
 
 function metadata(c: Context<AppEnv>) {
   const issuer = c.var.deps.issuer;
-  let body = metadataJson.get(issuer);
+  const open = openRegistration(c.var.deps.env);
+  const key = `${issuer} ${open}`;
+  let body = metadataJson.get(key);
   if (body === undefined) {
-    body = JSON.stringify(serverMetadata(issuer));
-    metadataJson.set(issuer, body);
+    body = JSON.stringify(serverMetadata(issuer, open));
+    metadataJson.set(key, body);
   }
   return c.body(body, 200, { 'Content-Type': 'application/json', 'Cache-Control': METADATA_CACHE_CONTROL });
 }

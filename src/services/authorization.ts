@@ -4,6 +4,7 @@ import type { Deps } from '../deps';
 import { OAuthError, PageError } from '../errors';
 import { now } from '../lib/crypto';
 import { describeIssues } from '../lib/issues';
+import type { NetworkKey } from '../lib/network';
 import { auditStatement } from '../storage/audit';
 import { deleteAuthRequest, loadAuthRequest, newAuthRequestId, saveAuthRequest } from '../storage/auth-requests';
 import { clientQuery, findClient } from '../storage/clients';
@@ -15,6 +16,7 @@ import { type SessionInfo, sessionQuery, toSessionInfo } from '../storage/sessio
 import { AUTHORIZATION_CHECKS, checkClientFound, checkRedirectUri, readTarget, runChecks } from './authorization/checks';
 import { type AuthorizationRequest, type ClientRedirect, errorRedirect, type RequestParameters } from './authorization/request';
 import { openSealedRequest, sealRequest } from './authorization/sealed-request';
+import { ClientMetadataError, resolveClient } from './client-metadata-documents';
 import { storedResources } from './resources';
 import { splitScope, userClaims } from './scopes';
 
@@ -77,10 +79,12 @@ export async function readRequest(
   params: RequestParameters,
   sessionIdHash: string | null,
   carried: CarriedRequest = () => undefined,
+  network: NetworkKey | null = null,
 ): Promise<Reading> {
   if ('request_id' in params) return resumeRequest(deps, params, sessionIdHash, carried);
   const { clientId, redirectUri } = readTarget(params);
-  const { client, session, grant } = await lookUp(deps, clientId, sessionIdHash);
+  const { client: stored, session, grant } = await lookUp(deps, clientId, sessionIdHash);
+  const client = await documentClient(deps, clientId, stored, network);
   checkClientFound(client);
   checkRedirectUri(client, redirectUri);
   try {
@@ -91,6 +95,30 @@ export async function readRequest(
     // The request's own state goes back with the error, even when the error is about it.
     const state = typeof params.state === 'string' ? params.state.slice(0, CLIENT_VALUE_MAX_LENGTH) : null;
     return { ok: false, to: errorRedirect(redirectUri, state, error.code, error.message) };
+  }
+}
+
+/**
+ * Step 1 for a client_id that is a client ID metadata document URL: the
+ * client from its document when the row is missing or stale
+ * (services/client-metadata-documents.ts). A document that cannot be used is
+ * an error page, never a redirect: its redirect URIs are not to be trusted.
+ * `network` is the browser's client network, whose fetches are limited.
+ */
+async function documentClient(deps: Deps, clientId: string, stored: Client | undefined, network: NetworkKey | null) {
+  try {
+    return await resolveClient(deps, clientId, stored, network);
+  } catch (error) {
+    if (error instanceof ClientMetadataError) {
+      throw new PageError(
+        'Unusable app description',
+        `The app's client ID metadata document cannot be used: ${error.message}. You have not been redirected.`,
+      );
+    }
+    if (error instanceof OAuthError && error.status === 429) {
+      throw new PageError('Too many requests', 'Too many new apps were looked up from your network. Try again in a minute.', 429);
+    }
+    throw error;
   }
 }
 
@@ -243,6 +271,15 @@ function covers(grant: Grant, scope: readonly string[]): boolean {
   return scope.every((token) => approved.has(token));
 }
 
+/**
+ * The scope a grant holds after an approval: the union of every scope the
+ * user approved for the client before and now. Shared by the code flow and
+ * the device flow, whose approvals widen the same (user, client) grant.
+ */
+export function widenedScope(approvedBefore: string | undefined, scope: readonly string[]): string {
+  return [...new Set([...splitScope(approvedBefore), ...scope])].join(' ');
+}
+
 /** A request sealed for the browser to carry to /login and back, or the error for the client when it is too large to. */
 export type SignInHold = { ok: true; sealed: string } | { ok: false; to: ClientRedirect };
 
@@ -301,7 +338,7 @@ export async function approve(deps: Deps, approval: Approval, ip: string | null)
   const { db } = deps;
   const { request, session, consented } = approval;
   const userId = session.user.id;
-  const approved = [...new Set([...splitScope(approval.approvedBefore), ...request.scope])].join(' ');
+  const approved = widenedScope(approval.approvedBefore, request.scope);
   const code = await prepareCode(db, {
     requestId: request.id,
     clientId: request.clientId,

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import type { Bindings } from '../bindings';
-import { ANONYMOUS_CLIENT_IDLE_TTL, CLIENT_AUTH_METHODS, CLIENT_NAME_MAX_LENGTH, GRANT_TYPES, MAX_REDIRECT_URIS } from '../config';
+import {
+  ANONYMOUS_CLIENT_IDLE_TTL,
+  CLIENT_AUTH_METHODS,
+  CLIENT_NAME_MAX_LENGTH,
+  DEVICE_CODE_GRANT_TYPE,
+  GRANT_TYPES,
+  MAX_REDIRECT_URIS,
+} from '../config';
 import type { Deps } from '../deps';
 import { OAuthError } from '../errors';
 import { redirectUriParam, scopeParam } from '../lib/params';
@@ -61,8 +68,10 @@ export function checkClientMetadata(input: ClientMetadataInput) {
     const problem = redirectUriProblem(uri);
     if (problem) throw new OAuthError('invalid_redirect_uri', { description: `redirect URI ${uri.slice(0, 200)} ${problem}` });
   }
-  if (grantTypes.includes('refresh_token') && !usesCode) {
-    throw invalidMetadata('refresh_token needs the authorization_code grant');
+  // A refresh token comes from a user's grant: the code flow's or the device flow's (RFC 8628 §3.5).
+  // A client registered only for the device grant needs no redirect_uris: it is never redirected to.
+  if (grantTypes.includes('refresh_token') && !usesCode && !grantTypes.includes(DEVICE_CODE_GRANT_TYPE)) {
+    throw invalidMetadata(`refresh_token needs the authorization_code or ${DEVICE_CODE_GRANT_TYPE} grant`);
   }
   // RFC 7591 §2.1: response_types and grant_types must agree.
   if ((input.response_types?.length ?? (usesCode ? 1 : 0)) > 0 !== usesCode) {

@@ -23,6 +23,12 @@ const LIMITERS = {
   signupNetwork: 'SIGNUP_IP_LIMITER',
   /** Anonymous client registrations and client ID metadata document fetches per client network. */
   openRegistration: 'OPEN_REGISTRATION_LIMITER',
+  /** User-code lookups on /device (RFC 8628 §5.1) per client network. */
+  userCodeNetwork: 'USER_CODE_IP_LIMITER',
+  /** Device authorization requests (each a D1 row for 10 minutes) per client network. */
+  deviceAuthorizationNetwork: 'DEVICE_AUTHORIZATION_IP_LIMITER',
+  /** User-code lookups on /device per signed-in account (every session of it together). */
+  userCodeAccount: 'USER_CODE_ACCOUNT_LIMITER',
 } as const satisfies Record<string, keyof Bindings>;
 export type LimitName = keyof typeof LIMITERS;
 
@@ -31,7 +37,7 @@ export type LimitName = keyof typeof LIMITERS;
  * (lib/network.ts: an IPv4 address or an IPv6 /64), so no per-IP limit can be
  * keyed on a raw address, which one IPv6 subscriber has 2^64 of.
  */
-type NetworkLimit = 'signInNetwork' | 'signupNetwork' | 'openRegistration';
+type NetworkLimit = 'signInNetwork' | 'signupNetwork' | 'openRegistration' | 'userCodeNetwork' | 'deviceAuthorizationNetwork';
 export type LimitSubject<N extends LimitName> = N extends NetworkLimit ? NetworkKey : string;
 
 /** KV key prefix of a "stop checking passwords" flag; the rest is the hashed limit key. */

@@ -285,3 +285,55 @@ export type Code = typeof codes.$inferSelect;
 export type Book = typeof books.$inferSelect;
 export type RefreshToken = typeof refreshTokens.$inferSelect;
 export type SigningKey = typeof signingKeys.$inferSelect;
+
+/** Where a device authorization stands (RFC 8628 §3.5): waiting for the user, or their answer. */
+export type DeviceAuthorizationStatus = 'pending' | 'approved' | 'denied';
+
+/**
+ * Device authorization requests (RFC 8628): one row per device code, from
+ * the device's request until it expires. The user's answer on /device sets
+ * status, user, grant and claims; the device's poll redeems it once with one
+ * atomic UPDATE (like codes), and keeps `last_polled_at` and `interval` for
+ * slow_down (§3.5).
+ */
+export const deviceAuthorizations = sqliteTable(
+  'device_authorizations',
+  {
+    /** SHA-256 of the device code (256 bits; the device's secret). */
+    deviceCodeHash: text('device_code_hash').primaryKey(),
+    /** SHA-256 of the normalized user code (8 letters, no dash). UNIQUE: a typed code names one request. */
+    userCodeHash: text('user_code_hash').notNull().unique(),
+    clientId: text('client_id')
+      .notNull()
+      .references(() => clients.id, { onDelete: 'cascade' }),
+    /** The scope the device asked for, as checked at the endpoint. */
+    scope: text('scope').notNull(),
+    status: text('status').$type<DeviceAuthorizationStatus>().notNull(),
+    /** Set by the answer: the user who approved or denied. */
+    userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    /** Set on approval: the (user, client) grant the tokens hang off; revoking it ends the request too. */
+    grantId: text('grant_id').references(() => grants.id, { onDelete: 'cascade' }),
+    /** The user's claims for the ID token, by granted scope, as they were at approval (OIDC Core §5.4). */
+    claims: text('claims', { mode: 'json' }).$type<Record<string, unknown>>(),
+    /** The approving session's sign-in time (OIDC Core `auth_time`). */
+    authTime: integer('auth_time'),
+    /** A random marker set with the answer: the grant and audit rows in the same batch act only where it is theirs. */
+    decision: text('decision'),
+    /** Seconds a device must wait between polls; grows by DEVICE_CODE_SLOW_DOWN_STEP per slow_down. */
+    interval: integer('interval').notNull(),
+    lastPolledAt: integer('last_polled_at'),
+    expiresAt: integer('expires_at').notNull(),
+    redeemedAt: integer('redeemed_at'),
+    /** A random marker set by the poll that redeemed the request (see codes.redemption). */
+    redemption: text('redemption'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [
+    index('device_authorizations_client_idx').on(t.clientId),
+    index('device_authorizations_grant_idx').on(t.grantId),
+    index('device_authorizations_user_idx').on(t.userId),
+    index('device_authorizations_expires_idx').on(t.expiresAt),
+  ],
+);
+
+export type DeviceAuthorization = typeof deviceAuthorizations.$inferSelect;

@@ -61,3 +61,66 @@ export function ConsentPage(props: ConsentPageProps) {
     </Layout>
   );
 }
+
+export interface DeviceConsentPageProps {
+  csrf: string;
+  /** The normalized user code, sent back with the answer. */
+  userCode: string;
+  /** The user code as the device shows it (XXXX-XXXX), for the user to compare. */
+  shownCode: string;
+  clientName: string;
+  userName: string;
+  scopes: string[];
+  /** As on ConsentPage: the client belongs to no one, so its name is only what it calls itself. */
+  unverified?: boolean;
+}
+
+/**
+ * The consent page of the device flow (RFC 8628 §3.3): the same question as
+ * ConsentPage, asked about a device. There is no redirect to name; instead
+ * the page shows the code to compare and warns, as RFC 8628 §5.4 asks, that
+ * a code someone else sent is a phishing attempt: approving it signs *their*
+ * device in to this account.
+ */
+export function DeviceConsentPage(props: DeviceConsentPageProps) {
+  const name = props.unverified ? `an unverified app that calls itself “${props.clientName}”` : props.clientName;
+  return (
+    <Layout title={props.unverified ? 'Allow an unverified app on a device?' : `Allow ${props.clientName} on a device?`}>
+      {props.unverified ? (
+        <div class="alert unverified">
+          <p>
+            <strong>Unverified app.</strong> Anyone can register an app here under any name; Tollgate has not checked who made this one.
+          </p>
+        </div>
+      ) : null}
+      <p>
+        A device asked to sign in to your Tollgate account, {props.userName}, as <strong>{name}</strong>.
+      </p>
+      <p>
+        Code: <strong class="user-code">{props.shownCode}</strong>
+      </p>
+      <p class="alert warning">
+        Only allow this if you started signing in on a device yourself and it shows this same code. If someone sent you this code or link,
+        press Deny: allowing it would let their device into your account.
+      </p>
+      <h2>This app will be able to:</h2>
+      <ul class="scopes">
+        {props.scopes.map((scope) => (
+          <li>{SCOPES[scope as Scope] ?? scope}</li>
+        ))}
+      </ul>
+      <form method="post" action="/device/answer">
+        <CsrfField token={props.csrf} />
+        <input type="hidden" name="user_code" value={props.userCode} />
+        <div class="actions">
+          <button type="submit" name="decision" value="allow">
+            Allow
+          </button>
+          <button type="submit" name="decision" value="deny" class="secondary">
+            Deny
+          </button>
+        </div>
+      </form>
+    </Layout>
+  );
+}
