@@ -114,8 +114,9 @@ export function hostProblem(hostname: string): string | null {
 
 /**
  * Why `url` may not be fetched on a stranger's word, or null: https only
- * (RFC 9700 §4.1.1 spirit: nothing readable or alterable on the way), on its
- * default port (443), with no credentials in it, to a public host.
+ * (draft-ietf-oauth-client-id-metadata-document §3; nothing readable or
+ * alterable on the way), on its default port (443: no probing of other
+ * services on a host), with no credentials in it, to a public host.
  */
 export function publicUrlProblem(url: URL): string | null {
   if (url.protocol !== 'https:') return 'must use https';
