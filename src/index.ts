@@ -1,18 +1,20 @@
 import { app } from './app';
 import type { Bindings } from './bindings';
-import { AUDIT_RETENTION } from './config';
+import { AUDIT_RETENTION, DEVICE_AUTHORIZATION_RETENTION } from './config';
 import { createDeps } from './deps';
 import { now } from './lib/crypto';
 import { pruneIdleUnownedClients } from './services/clients';
 import { rotateSigningKeys } from './services/keys';
 import { pruneAudit } from './storage/audit';
+import { pruneDeviceAuthorizations } from './storage/device-authorizations';
 
 export { app };
 
 /**
  * The Worker: every request goes through the Hono app; the Cron Trigger
  * rotates signing keys, prunes audit events past their retention, and
- * removes clients nobody owns that have gone unused (ANONYMOUS_CLIENT_IDLE_TTL).
+ * removes clients nobody owns that have gone unused (ANONYMOUS_CLIENT_IDLE_TTL)
+ * and device authorizations a day after they expired (DEVICE_AUTHORIZATION_RETENTION).
  */
 export default {
   fetch: app.fetch,
@@ -25,6 +27,7 @@ export default {
           console.log('signing key rotation:', JSON.stringify(result));
         }),
         pruneAudit(deps.db, now() - AUDIT_RETENTION),
+        pruneDeviceAuthorizations(deps.db, now() - DEVICE_AUTHORIZATION_RETENTION),
         pruneIdleUnownedClients(deps, now()).then((removed) => {
           console.log('idle clients nobody owns removed:', removed);
         }),

@@ -1,6 +1,8 @@
-import { env } from 'cloudflare:test';
+import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test';
 import * as oidc from 'openid-client';
 import { beforeAll, describe, expect, it } from 'vitest';
+import worker from '../src/index';
+import { clearKeyCache } from '../src/services/keys';
 import {
   answerOnPages,
   DEVICE_GRANT,
@@ -399,5 +401,27 @@ describe('the /device pages', () => {
     expect(bogus.status).toBe(400);
     const bad = await browser.post(formAction(consent), { ...hiddenFields(consent), decision: 'maybe' });
     expect(bad.status).toBe(400);
+  });
+});
+
+describe('the Cron Trigger', () => {
+  it('deletes device authorizations a day after they expired, and keeps younger ones for a late poll', async () => {
+    const client = await registerDeviceClient(await userToken(await createUser()));
+    const old = (await (await requestDeviceAuthorization(client, { scope: 'books:read' })).json()) as { device_code: string };
+    const recent = (await (await requestDeviceAuthorization(client, { scope: 'books:read' })).json()) as { device_code: string };
+    const time = Math.floor(Date.now() / 1000);
+    const expire = (code: string, at: number) =>
+      storedHash(code).then((hash) =>
+        env.DB.prepare('update device_authorizations set expires_at = ? where device_code_hash = ?').bind(at, hash).run(),
+      );
+    await expire(old.device_code, time - 24 * 60 * 60 - 60);
+    await expire(recent.device_code, time - 60);
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: '0 3 1 * *', scheduledTime: Date.now() }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    clearKeyCache();
+    expect(await deviceRow(old.device_code)).toBeNull();
+    expect(await deviceRow(recent.device_code)).not.toBeNull();
+    await expectJsonError(await poll(client, recent.device_code), 400, 'expired_token');
   });
 });
