@@ -359,7 +359,7 @@ describe('POST /oauth2/token (authorization_code)', () => {
         'unsupported_grant_type',
       );
       await expectJsonError(
-        await form(TOKEN, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code' }, auth),
+        await form(TOKEN, { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer' }, auth),
         400,
         'unsupported_grant_type',
       );
