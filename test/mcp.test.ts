@@ -1,7 +1,8 @@
-import { SELF } from 'cloudflare:test';
+import { env, SELF } from 'cloudflare:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type Browser,
@@ -12,6 +13,7 @@ import {
   issueTokens,
   type RegisteredClient,
   registerClient,
+  revokeAs,
   signedInBrowser,
   unique,
   userToken,
@@ -196,5 +198,66 @@ describe('/mcp (MCP Streamable HTTP, stateless)', () => {
     expect(response.status).toBe(403);
     expect(((await response.json()) as { error: string }).error).toBe('insufficient_scope');
     expect(response.headers.get('WWW-Authenticate')).toContain(`resource_metadata="${MCP_METADATA}"`);
+  });
+
+  it('stops answering a token at once when its grant is revoked (the D1 check runs on every message)', async () => {
+    const owner = await createUser();
+    const app = await registerClient(await userToken(owner));
+    const token = (await issueTokens(await signedInBrowser(owner), app, { scope: 'books:read', resource: [MCP] })).access_token;
+    expect((await rpc(token, INITIALIZE)).status).toBe(200);
+    await revokeAs(app, token);
+    const refused = await rpc(token, INITIALIZE);
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('WWW-Authenticate')).toContain(`resource_metadata="${MCP_METADATA}"`);
+  });
+
+  it('answers any body with a 2xx or a 4xx, never a 500 or a stack trace, and a refused add_book stores nothing (fast-check)', async () => {
+    const anyValue = fc.oneof(
+      fc.string({ maxLength: 30 }),
+      fc.integer(),
+      fc.constant(null),
+      fc.boolean(),
+      fc.constantFrom('x'.repeat(201), '', '   ', '<script>', "'; drop table books; --", '\u0000'),
+    );
+    const message = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc
+        .record(
+          {
+            jsonrpc: fc.oneof(fc.constant('2.0'), anyValue),
+            id: fc.oneof(fc.integer(), fc.string({ maxLength: 10 }), fc.constant(null)),
+            method: fc.oneof(
+              fc.constantFrom('tools/call', 'tools/list', 'initialize', 'ping', 'resources/list'),
+              fc.string({ maxLength: 20 }),
+            ),
+            params: fc.oneof(
+              fc.record({
+                name: fc.constantFrom('add_book', 'list_books', 'nope'),
+                arguments: fc.dictionary(fc.constantFrom('title', 'author', 'x'), anyValue),
+              }),
+              fc.dictionary(fc.string({ maxLength: 10 }), anyValue, { maxKeys: 3 }),
+              anyValue,
+            ),
+          },
+          { requiredKeys: [] },
+        )
+        .map((value) => JSON.stringify(value)),
+    );
+    const books = async () => (await env.DB.prepare('select count(*) as n from books').first<{ n: number }>())!.n;
+    await fc.assert(
+      fc.asyncProperty(message, async (body) => {
+        const before = await books();
+        const response = await rpc(mcpToken, body);
+        const text = await response.text();
+        expect(response.status, text).toBeLessThan(500);
+        expect(text).not.toMatch(/at .*\.(ts|js):\d+|SQLITE/);
+        // A book is added only by a well-formed add_book call that the server answered without an error.
+        if ((await books()) !== before) {
+          expect(JSON.parse(body)).toMatchObject({ method: 'tools/call', params: { name: 'add_book' } });
+          expect(JSON.parse(text).result.isError).toBeFalsy();
+        }
+      }),
+      { numRuns: 60, seed: 20261201, endOnFailure: true },
+    );
   });
 });
