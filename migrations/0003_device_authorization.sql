@@ -3,6 +3,7 @@ CREATE TABLE `device_authorizations` (
 	`user_code_hash` text NOT NULL,
 	`client_id` text NOT NULL,
 	`scope` text NOT NULL,
+	`resource` text,
 	`status` text NOT NULL,
 	`user_id` text,
 	`grant_id` text,

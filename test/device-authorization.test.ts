@@ -425,3 +425,82 @@ describe('the Cron Trigger', () => {
     await expectJsonError(await poll(client, recent.device_code), 400, 'expired_token');
   });
 });
+
+describe('resource indicators (RFC 8707) in the device flow', () => {
+  let user: TestUser;
+  let client: RegisteredClient;
+
+  beforeAll(async () => {
+    user = await createUser();
+    client = await registerDeviceClient(await userToken(user));
+  });
+
+  async function approved(fields: Record<string, string>): Promise<Record<string, string>> {
+    const started = (await (await requestDeviceAuthorization(client, fields)).json()) as Record<string, string>;
+    await answerOnPages(await signedInBrowser(user), started.user_code!, 'allow');
+    return started;
+  }
+
+  it('a device that names the MCP server gets a token for it, and its refresh token keeps it', async () => {
+    const started = await approved({ scope: 'books:read offline_access', resource: `${ISSUER}/mcp` });
+    const response = await poll(client, started.device_code!);
+    expect(response.status).toBe(200);
+    const tokens = (await response.json()) as { access_token: string; refresh_token: string };
+    expect(decodeJwt(tokens.access_token).payload.aud).toBe(`${ISSUER}/mcp`);
+    const refreshed = await form('/oauth2/token', {
+      client_id: client.client_id,
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token,
+    });
+    expect(decodeJwt(((await refreshed.json()) as { access_token: string }).access_token).payload.aud).toBe(`${ISSUER}/mcp`);
+  });
+
+  it('a poll naming a resource the request did not ask for is invalid_target and leaves the approval unspent', async () => {
+    const started = await approved({ scope: 'books:read', resource: `${ISSUER}/mcp` });
+    const widened = await form('/oauth2/token', {
+      client_id: client.client_id,
+      grant_type: DEVICE_GRANT,
+      device_code: started.device_code!,
+      resource: `${ISSUER}/api/books`,
+    });
+    await expectJsonError(widened, 400, 'invalid_target');
+    const unknown = await form('/oauth2/token', {
+      client_id: client.client_id,
+      grant_type: DEVICE_GRANT,
+      device_code: started.device_code!,
+      resource: 'https://elsewhere.example/api',
+    });
+    await expectJsonError(unknown, 400, 'invalid_target');
+    expect((await deviceRow(started.device_code!))?.redeemed_at).toBeNull();
+    // The default is the books API: a device that named none may narrow to it.
+    const plain = await approved({ scope: 'books:read' });
+    const narrowed = await form('/oauth2/token', {
+      client_id: client.client_id,
+      grant_type: DEVICE_GRANT,
+      device_code: plain.device_code!,
+      resource: `${ISSUER}/api/books`,
+    });
+    expect(narrowed.status).toBe(200);
+    expect(decodeJwt(((await narrowed.json()) as { access_token: string }).access_token).payload.aud).toBe(`${ISSUER}/api/books`);
+    // And the first one, polled as asked, gets its token.
+    await env.DB.prepare('update device_authorizations set last_polled_at = null where device_code_hash = ?')
+      .bind(await storedHash(started.device_code!))
+      .run();
+    expect((await poll(client, started.device_code!)).status).toBe(200);
+  });
+
+  it('an unknown resource at the device authorization request is invalid_target, and nothing is stored', async () => {
+    const before = await env.DB.prepare('select count(*) as n from device_authorizations where client_id = ?')
+      .bind(client.client_id)
+      .first<{ n: number }>();
+    await expectJsonError(
+      await requestDeviceAuthorization(client, { scope: 'books:read', resource: 'https://elsewhere.example/' }),
+      400,
+      'invalid_target',
+    );
+    const after = await env.DB.prepare('select count(*) as n from device_authorizations where client_id = ?')
+      .bind(client.client_id)
+      .first<{ n: number }>();
+    expect(after?.n).toBe(before?.n);
+  });
+});

@@ -4,6 +4,7 @@ import { OAuthError } from '../errors';
 import { hashSecret, randomSecret } from '../lib/crypto';
 import { requiredString } from '../lib/params';
 import { pollDeviceAuthorization } from '../services/device-authorization';
+import { audienceClaim, checkResources, narrowResources, resourceParam } from '../services/resources';
 import { splitScope } from '../services/scopes';
 import { offersRefreshToken, tokenResponse } from './issue';
 import { defineGrant } from './types';
@@ -13,18 +14,26 @@ import { defineGrant } from './types';
  * answered it gets authorization_pending (or slow_down when it polls too
  * soon), then access_denied, or the tokens the code flow would issue:
  * access, refresh with offline_access (or for a confidential client), an ID
- * token with openid, with the auth_time and claims of the approval.
+ * token with openid, with the auth_time and claims of the approval, for the
+ * RFC 8707 resources the request asked for (or the fewer the poll names).
  */
 export const deviceCode = defineGrant({
   grantType: DEVICE_CODE_GRANT_TYPE,
-  parameters: z.object({ device_code: requiredString('device_code', OPAQUE_TOKEN_MAX_LENGTH) }),
+  parameters: z.object({
+    device_code: requiredString('device_code', OPAQUE_TOKEN_MAX_LENGTH),
+    // RFC 8707 §2: the token may name fewer resources than the request asked for, never others.
+    resource: resourceParam.optional(),
+  }),
   async handler(deps, client, params) {
     // A refresh token is minted with the redemption, in the same D1 batch, when
     // the client may have one (offersRefreshToken decides the same in SQL).
     const refreshToken = client.grantTypes.includes('refresh_token') ? randomSecret() : undefined;
+    // Unknown resources are invalid_target before anything is read or written.
+    const requested = checkResources(deps.issuer, params.resource);
     const outcome = await pollDeviceAuthorization(deps, {
       deviceCode: params.device_code,
       clientId: client.id,
+      resources: requested ?? [],
       refresh: refreshToken
         ? { tokenHash: await hashSecret(refreshToken), requireOfflineAccess: client.tokenEndpointAuthMethod === 'none' }
         : undefined,
@@ -44,6 +53,7 @@ export const deviceCode = defineGrant({
       scope,
       authTime: authorization.authTime,
       claims: authorization.claims,
+      audience: audienceClaim(deps.issuer, narrowResources(deps.issuer, requested, authorization.resource)),
       ...(issued ? { refreshToken: issued } : {}),
     });
   },

@@ -31,6 +31,7 @@ import type { Client, DeviceAuthorization } from '../storage/schema';
 import type { SessionInfo } from '../storage/sessions';
 import { widenedScope } from './authorization';
 import { countAttempt } from './rate-limits';
+import { defaultResourceUri, storedResources } from './resources';
 import { userClaims } from './scopes';
 
 // The device authorization grant (RFC 8628) in three parts: the device asks
@@ -91,14 +92,15 @@ const USER_CODE_DRAWS = 3;
 
 /**
  * RFC 8628 §3.1–3.2: a device authorization request, from a client already
- * authenticated and checked for the grant type, with its checked scope.
+ * authenticated and checked for the grant type, with its checked scope and
+ * RFC 8707 resources (null: none named, the default).
  * Both codes are stored as SHA-256 only. A drawn user code that is already
  * taken (UNIQUE) is drawn again. Throws 429 past the client network's limit.
  */
 export async function startDeviceAuthorization(
   deps: Deps,
   client: Client,
-  scope: readonly string[],
+  request: { scope: readonly string[]; resource: readonly string[] | null },
   network: NetworkKey | null,
 ): Promise<DeviceAuthorizationResponse> {
   // Each request is a D1 row for 10 minutes, and a public client's id is no
@@ -114,7 +116,8 @@ export async function startDeviceAuthorization(
         deviceCodeHash,
         userCodeHash,
         clientId: client.id,
-        scope: scope.join(' '),
+        scope: request.scope.join(' '),
+        resource: storedResources(deps.issuer, request.resource),
         status: 'pending',
         userId: null,
         grantId: null,
@@ -263,12 +266,18 @@ export async function answerUserCode(deps: Deps, answer: UserCodeAnswer): Promis
 /** A poll's outcome: the redeemed request to issue tokens from, or the RFC 8628 §3.5 error to answer. */
 export type PollOutcome =
   | { ok: true; authorization: DeviceAuthorization }
-  | { ok: false; error: 'authorization_pending' | 'slow_down' | 'access_denied' | 'expired_token' | 'invalid_grant'; description: string };
+  | {
+      ok: false;
+      error: 'authorization_pending' | 'slow_down' | 'access_denied' | 'expired_token' | 'invalid_grant' | 'invalid_target';
+      description: string;
+    };
 
 /** A poll at the token endpoint (RFC 8628 §3.4). */
 export interface Poll {
   deviceCode: string;
   clientId: string;
+  /** RFC 8707 §2.2: the resources the poll names (checked known ones), each of which the request must hold; empty for none. */
+  resources: readonly string[];
   /** Mint the grant's first refresh token with the redemption (its hash; public clients need offline_access). */
   refresh?: { tokenHash: string; requireOfflineAccess: boolean } | undefined;
 }
@@ -298,18 +307,18 @@ export async function pollDeviceAuthorization(deps: Deps, poll: Poll): Promise<P
   const refresh = poll.refresh ? [refreshTokenFromDeviceStatement(db, { ...input, ...poll.refresh })] : [];
   const [before, redeemed] = await db.batch([
     pollStateQuery(db, input),
-    redeemStatement(db, input),
+    redeemStatement(db, { ...input, resources: poll.resources, defaultResources: JSON.stringify([defaultResourceUri(deps.issuer)]) }),
     recordPollStatement(db, input),
     touchGrantOfDeviceStatement(db, input),
     ...refresh,
   ]);
   const won = redeemed[0];
   if (won) return { ok: true, authorization: won };
-  return refusal(before[0], input.time);
+  return refusal(before[0], input.time, poll.resources.length > 0);
 }
 
 /** Why a poll got no tokens, by the request as it was before the poll (RFC 8628 §3.5). */
-function refusal(row: DeviceAuthorization | undefined, time: number): PollOutcome & { ok: false } {
+function refusal(row: DeviceAuthorization | undefined, time: number, namedResources: boolean): PollOutcome & { ok: false } {
   if (!row) return { ok: false, error: 'invalid_grant', description: 'the device_code is unknown, or was issued to another client' };
   if (row.redeemedAt !== null) return { ok: false, error: 'invalid_grant', description: 'the device_code was already used' };
   if (row.expiresAt <= time) return { ok: false, error: 'expired_token', description: 'the device_code has expired; start again' };
@@ -319,6 +328,14 @@ function refusal(row: DeviceAuthorization | undefined, time: number): PollOutcom
       ok: false,
       error: 'slow_down',
       description: `polling too often: wait ${DEVICE_CODE_SLOW_DOWN_STEP} seconds longer between polls from now on`,
+    };
+  }
+  if (row.status === 'approved' && row.grantId !== null && namedResources) {
+    // RFC 8707 §2.2: only the resource list held the redemption back; the approval is still unspent.
+    return {
+      ok: false,
+      error: 'invalid_target',
+      description: 'resource names a resource the device authorization request did not ask for',
     };
   }
   // Approved but not redeemed by this poll: its grant was revoked meanwhile (the row lost grant_id).

@@ -1,5 +1,6 @@
 import { and, eq, gt, isNotNull, isNull, lt, sql } from 'drizzle-orm';
-import { DEVICE_CODE_SLOW_DOWN_STEP, REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL } from '../config';
+import { DEVICE_CODE_SLOW_DOWN_STEP, MAX_RESOURCES_PER_REQUEST, REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL } from '../config';
+import { holdsResources, resourcePlaceholders } from './codes';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
 import { auditEvents, type Client, clients, type DeviceAuthorization, deviceAuthorizations, grants, refreshTokens } from './schema';
@@ -144,12 +145,18 @@ export function pollStateQuery(db: Db, input: PollInput) {
 
 /**
  * Redeems an approved request: an UPDATE ... RETURNING that marks it redeemed
- * with `marker` only if it is approved, unredeemed, unexpired, the client's
- * and tied to its grant. RFC 8628 §3.5 with RFC 6749 §4.1.2's single use: of
- * two concurrent polls exactly one gets the row. Unexecuted, to share a batch.
+ * with `marker` only if it is approved, unredeemed, unexpired, the client's,
+ * tied to its grant, and holds every resource the poll names (RFC 8707 §2.2:
+ * a token request may only narrow; one that widens leaves the approval
+ * unspent). RFC 8628 §3.5 with RFC 6749 §4.1.2's single use: of two
+ * concurrent polls exactly one gets the row. Unexecuted, to share a batch.
  */
-export function redeemStatement(db: Db, input: PollInput) {
-  return bind(redeem(db), { ...input });
+export function redeemStatement(db: Db, input: PollInput & { resources: readonly string[]; defaultResources: string }) {
+  const { resources, defaultResources, ...bindings } = input;
+  const variant = redeemVariants[resources.length];
+  // A longer list is refused by the token request's schema (resourceParam) first.
+  if (!variant) throw new Error(`at most ${MAX_RESOURCES_PER_REQUEST} resources per poll`);
+  return bind(variant(db), { ...bindings, ...resourcePlaceholders(resources, defaultResources) });
 }
 
 /**
@@ -195,22 +202,26 @@ const ofPollingClient = and(
 // Every poll runs these: prepared once (see prepared.ts).
 const pollState = preparedOnce((db) => db.select().from(deviceAuthorizations).where(ofPollingClient).limit(1).prepare());
 
-const redeem = preparedOnce((db) =>
-  db
-    .update(deviceAuthorizations)
-    // Update values take SQL, not a bare placeholder.
-    .set({ redeemedAt: sql`${sql.placeholder('time')}`, redemption: sql`${sql.placeholder('marker')}` })
-    .where(
-      and(
-        ofPollingClient,
-        eq(deviceAuthorizations.status, 'approved'),
-        isNull(deviceAuthorizations.redeemedAt),
-        isNotNull(deviceAuthorizations.grantId),
-        gt(deviceAuthorizations.expiresAt, sql.placeholder('time')),
-      ),
-    )
-    .returning()
-    .prepare(),
+// One variant per number of resources the poll names (at most MAX_RESOURCES_PER_REQUEST).
+const redeemVariants = Array.from({ length: MAX_RESOURCES_PER_REQUEST + 1 }, (_, resourceCount) =>
+  preparedOnce((db) =>
+    db
+      .update(deviceAuthorizations)
+      // Update values take SQL, not a bare placeholder.
+      .set({ redeemedAt: sql`${sql.placeholder('time')}`, redemption: sql`${sql.placeholder('marker')}` })
+      .where(
+        and(
+          ofPollingClient,
+          eq(deviceAuthorizations.status, 'approved'),
+          isNull(deviceAuthorizations.redeemedAt),
+          isNotNull(deviceAuthorizations.grantId),
+          gt(deviceAuthorizations.expiresAt, sql.placeholder('time')),
+          ...holdsResources(deviceAuthorizations.resource, resourceCount),
+        ),
+      )
+      .returning()
+      .prepare(),
+  ),
 );
 
 const recordPoll = preparedOnce((db) =>
@@ -236,8 +247,8 @@ const refreshTokenFromDeviceVariants = [false, true].map((requireOfflineAccess) 
             clientId: deviceAuthorizations.clientId,
             userId: sql<string>`${deviceAuthorizations.userId}`.as('user_id'),
             scope: deviceAuthorizations.scope,
-            // A device request names no RFC 8707 resource: the default (the books API).
-            resource: sql<null>`null`.as('resource'),
+            // RFC 8707 §2.2: the request's resources, not the first token's narrowing of them.
+            resource: deviceAuthorizations.resource,
             authTime: sql<number>`${deviceAuthorizations.authTime}`.as('auth_time'),
             parentHash: sql<null>`null`.as('parent_hash'),
             replacedBy: sql<null>`null`.as('replaced_by'),

@@ -308,6 +308,8 @@ export const deviceAuthorizations = sqliteTable(
       .references(() => clients.id, { onDelete: 'cascade' }),
     /** The scope the device asked for, as checked at the endpoint. */
     scope: text('scope').notNull(),
+    /** RFC 8707 resources the device asked for (JSON list); null for none, the default (the books API). */
+    resource: text('resource', { mode: 'json' }).$type<string[]>(),
     status: text('status').$type<DeviceAuthorizationStatus>().notNull(),
     /** Set by the answer: the user who approved or denied. */
     userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),

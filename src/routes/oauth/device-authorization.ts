@@ -9,15 +9,19 @@ import { authenticateClient, clientCredentialFields } from '../../middleware/cli
 import { validate } from '../../middleware/validate';
 import { DEVICE_AUTHORIZATION_CHECKS, runChecks } from '../../services/authorization/checks';
 import { startDeviceAuthorization } from '../../services/device-authorization';
+import { resourceParam } from '../../services/resources';
 
 /** RFC 8628 §3.1 uses the token endpoint's form encoding, and its rule against repeated parameters. */
 const REPEATED_RULE = 'RFC 6749 §3.2';
 
 /**
  * The client's credentials and any other parameter, each a single bounded
- * string; `scope` and the rest are checked by the authorization checks.
+ * string but `resource`, which RFC 8707 §2 lets repeat; `scope`, `resource`
+ * and the rest are checked by the authorization checks.
  */
-const deviceAuthorizationSchema = z.object(clientCredentialFields).catchall(z.string().max(PARAMETER_MAX_LENGTH));
+const deviceAuthorizationSchema = z
+  .object({ ...clientCredentialFields, resource: resourceParam.optional() })
+  .catchall(z.string().max(PARAMETER_MAX_LENGTH));
 
 /**
  * The device authorization endpoint (RFC 8628 §3.1): a device asks for a
@@ -46,10 +50,11 @@ deviceAuthorization.post(
     if (!client.grantTypes.includes(DEVICE_CODE_GRANT_TYPE)) {
       throw new OAuthError('unauthorized_client', { description: `this client is not registered for ${DEVICE_CODE_GRANT_TYPE}` });
     }
-    const { request } = runChecks(DEVICE_AUTHORIZATION_CHECKS, body, client);
+    const { request } = runChecks(DEVICE_AUTHORIZATION_CHECKS, body, client, c.var.deps.issuer);
     // checkScope sets it or throws invalid_scope.
     if (!request.scope) throw new Error('the device authorization checks did not set scope');
-    const response = await startDeviceAuthorization(c.var.deps, client, request.scope, clientNetwork(c));
+    const resource = request.resource ?? null;
+    const response = await startDeviceAuthorization(c.var.deps, client, { scope: request.scope, resource }, clientNetwork(c));
     // The device code is a secret: never cached (as RFC 6749 §5.1 says of tokens).
     return c.json(response, 200, { 'Cache-Control': 'no-store', Pragma: 'no-cache' });
   },

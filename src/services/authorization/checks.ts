@@ -199,9 +199,10 @@ export const AUTHORIZATION_CHECKS: readonly Check[] = [
 /**
  * Step 2 at the device authorization endpoint (RFC 8628 §3.1): a device
  * request has no redirect URI, response type or PKCE, so it skips step 1 and
- * picks the parameter and scope steps the authorization endpoint runs.
+ * picks the parameter, scope and resource (RFC 8707) steps the authorization
+ * endpoint runs.
  */
-export const DEVICE_AUTHORIZATION_CHECKS: readonly Check[] = [checkParameters, checkScope];
+export const DEVICE_AUTHORIZATION_CHECKS: readonly Check[] = [checkParameters, checkScope, checkResource];
 
 /** Runs `checks` in order over a client's parameters: what they built, or the first step's OAuthError. */
 export function runChecks(checks: readonly Check[], params: RequestParameters, client: Client, issuer?: string): Checking {
