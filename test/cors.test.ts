@@ -10,6 +10,7 @@ import {
   createUser,
   expectJsonError,
   form,
+  ISSUER,
   pkce,
   postAsClient,
   type RegisteredClient,
@@ -372,4 +373,47 @@ describe('CORS preflights never fail with a 500', () => {
       expect(plain.status).toBeLessThan(500);
     });
   }
+});
+
+describe('CORS at /mcp (a resource browser MCP clients discover on their own)', () => {
+  const MCP = '/mcp';
+  const INITIALIZE = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'cors', version: '1' } },
+  });
+  function post(from: string, headers: Record<string, string> = {}): Promise<Response> {
+    return call(MCP, {
+      method: 'POST',
+      headers: { Origin: from, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers },
+      body: INITIALIZE,
+    });
+  }
+
+  it('answers a preflight from any origin, allowing the MCP protocol version header: a new client has not registered yet', async () => {
+    const response = await preflight(MCP, evilOrigin, 'POST', 'authorization, content-type, mcp-protocol-version');
+    await expectPreflightAllowed(response, evilOrigin);
+    expect((response.headers.get('Access-Control-Allow-Headers') ?? '').toLowerCase()).toContain('mcp-protocol-version');
+  });
+
+  it('lets any origin read a 401 and its WWW-Authenticate, which names the resource metadata (RFC 9728 §5.1)', async () => {
+    const response = await post(evilOrigin);
+    expect(response.status).toBe(401);
+    expect(response.headers.get('Access-Control-Allow-Origin')).toBe('*');
+    expect(response.headers.get('Access-Control-Expose-Headers')).toBe('WWW-Authenticate');
+    expect(response.headers.get('WWW-Authenticate')).toContain('resource_metadata=');
+  });
+
+  it('names only the token’s client origin on an answer to a token, never another origin', async () => {
+    const tokens = await expectTokens(
+      await exchange(spa, await authorizeWithConsent(browser, spa, { scope: 'books:read', resource: [`${ISSUER}${MCP}`] }), spaOrigin),
+    );
+    const fromSpa = await post(spaOrigin, bearer(tokens.access_token));
+    expect(fromSpa.status).toBe(200);
+    expect(fromSpa.headers.get('Access-Control-Allow-Origin')).toBe(spaOrigin);
+    const fromElsewhere = await post(evilOrigin, bearer(tokens.access_token));
+    expect(fromElsewhere.status).toBe(200);
+    expect(fromElsewhere.headers.get('Access-Control-Allow-Origin')).toBeNull();
+  });
 });

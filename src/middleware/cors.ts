@@ -9,6 +9,19 @@ export interface CorsOptions {
    * `clients`: only the web origins of the calling public client's redirect URIs.
    */
   origins: 'any' | 'clients';
+  /**
+   * For a protected resource that clients find on their own (an MCP server):
+   * a browser client meets it before it has registered, so before its origin
+   * is a client origin. Its preflight is answered for any origin (a preflight
+   * carries no credentials, and the request it allows still needs a token),
+   * and a 401 is readable from any origin with its `WWW-Authenticate`: the
+   * challenge carries no data and names the resource's metadata (RFC 9728
+   * §5.1), the first step of discovery. Answers to a token stay readable only
+   * by its client's origins.
+   */
+  discoverable?: boolean;
+  /** Request headers a preflight allows besides Authorization and Content-Type. */
+  headers?: readonly string[];
 }
 
 /**
@@ -23,11 +36,12 @@ export function cors(options: CorsOptions): MiddlewareHandler<AppEnv> {
     const origin = c.req.header('Origin');
     if (c.req.method === 'OPTIONS' && c.req.header('Access-Control-Request-Method')) {
       c.header('Vary', 'Origin');
-      const allowed = origin !== undefined && (options.origins === 'any' || (await isClientOrigin(c.var.deps.db, origin)));
+      const allowed =
+        origin !== undefined && (options.origins === 'any' || options.discoverable || (await isClientOrigin(c.var.deps.db, origin)));
       if (allowed) {
         c.header('Access-Control-Allow-Origin', options.origins === 'any' ? '*' : origin);
         c.header('Access-Control-Allow-Methods', 'GET, POST');
-        c.header('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+        c.header('Access-Control-Allow-Headers', ['Authorization', 'Content-Type', ...(options.headers ?? [])].join(', '));
         c.header('Access-Control-Max-Age', String(PREFLIGHT_MAX_AGE));
       }
       return c.body(null, 204);
@@ -39,9 +53,16 @@ export function cors(options: CorsOptions): MiddlewareHandler<AppEnv> {
     }
     c.res.headers.append('Vary', 'Origin');
     if (!origin) return;
+    if (options.discoverable && c.res.status === 401) {
+      c.res.headers.set('Access-Control-Allow-Origin', '*');
+      c.res.headers.set('Access-Control-Expose-Headers', 'WWW-Authenticate');
+      return;
+    }
     const clientId = c.get('client')?.id ?? c.get('accessToken')?.clientId;
     if (clientId && (await isClientOrigin(c.var.deps.db, origin, clientId))) {
       c.res.headers.set('Access-Control-Allow-Origin', origin);
+      // A 403 insufficient_scope names the scope it needs (RFC 6750 §3).
+      c.res.headers.set('Access-Control-Expose-Headers', 'WWW-Authenticate');
     }
   };
 }

@@ -7,6 +7,7 @@ import type { Deps } from '../deps';
 import type { AppEnv } from '../env';
 import { requireAccessToken } from '../middleware/bearer-auth';
 import { limitBody } from '../middleware/body';
+import { cors } from '../middleware/cors';
 import { bookFields, bookView } from '../services/books';
 import { MCP_SERVER } from '../services/resources';
 import type { AccessTokenInfo } from '../services/tokens';
@@ -21,6 +22,11 @@ import { addBook, listBooksQuery } from '../storage/books';
  * API, for tokens whose `aud` is this server (RFC 8707), and the same D1 books.
  */
 export const mcp = new Hono<AppEnv>();
+
+// Browser MCP clients (an inspector, a web assistant) call /mcp from their own
+// origin and discover Tollgate from its 401; they send the protocol version
+// header on every request after initialize (MCP "Transports" §protocol version).
+mcp.use(cors({ origins: 'clients', discoverable: true, headers: ['Mcp-Protocol-Version'] }));
 
 /** Who this server says it is in `initialize` (MCP "Lifecycle"). */
 const SERVER_INFO = { name: 'tollgate-books', version: '1.0.0' };
