@@ -16,6 +16,38 @@ export interface ConsentPageProps {
   unverified?: boolean;
 }
 
+/** What the app asks for, each scope in the words the user reads (config.ts SCOPES). */
+function ScopeList(props: { scopes: string[] }) {
+  return (
+    <>
+      <h2>This app will be able to:</h2>
+      <ul class="scopes">
+        {props.scopes.map((scope) => (
+          <li>{SCOPES[scope as Scope] ?? scope}</li>
+        ))}
+      </ul>
+    </>
+  );
+}
+
+/** The answer: Allow or Deny, posted with the CSRF token and what names the request being answered. */
+function Decision(props: { action: string; csrf: string; name: string; value: string }) {
+  return (
+    <form method="post" action={props.action}>
+      <CsrfField token={props.csrf} />
+      <input type="hidden" name={props.name} value={props.value} />
+      <div class="actions">
+        <button type="submit" name="decision" value="allow">
+          Allow
+        </button>
+        <button type="submit" name="decision" value="deny" class="secondary">
+          Deny
+        </button>
+      </div>
+    </form>
+  );
+}
+
 /** The consent page: who is asking, where the answer goes, and what for, in plain words. */
 export function ConsentPage(props: ConsentPageProps) {
   return (
@@ -40,24 +72,8 @@ export function ConsentPage(props: ConsentPageProps) {
       <p>
         You will be sent back to <strong>{props.redirectHost}</strong>.
       </p>
-      <h2>This app will be able to:</h2>
-      <ul class="scopes">
-        {props.scopes.map((scope) => (
-          <li>{SCOPES[scope as Scope] ?? scope}</li>
-        ))}
-      </ul>
-      <form method="post" action="/oauth2/authorize">
-        <CsrfField token={props.csrf} />
-        <input type="hidden" name="request_id" value={props.requestId} />
-        <div class="actions">
-          <button type="submit" name="decision" value="allow">
-            Allow
-          </button>
-          <button type="submit" name="decision" value="deny" class="secondary">
-            Deny
-          </button>
-        </div>
-      </form>
+      <ScopeList scopes={props.scopes} />
+      <Decision action="/oauth2/authorize" csrf={props.csrf} name="request_id" value={props.requestId} />
     </Layout>
   );
 }
@@ -103,24 +119,8 @@ export function DeviceConsentPage(props: DeviceConsentPageProps) {
         Only allow this if you started signing in on a device yourself and it shows this same code. If someone sent you this code or link,
         press Deny: allowing it would let their device into your account.
       </p>
-      <h2>This app will be able to:</h2>
-      <ul class="scopes">
-        {props.scopes.map((scope) => (
-          <li>{SCOPES[scope as Scope] ?? scope}</li>
-        ))}
-      </ul>
-      <form method="post" action="/device/answer">
-        <CsrfField token={props.csrf} />
-        <input type="hidden" name="user_code" value={props.userCode} />
-        <div class="actions">
-          <button type="submit" name="decision" value="allow">
-            Allow
-          </button>
-          <button type="submit" name="decision" value="deny" class="secondary">
-            Deny
-          </button>
-        </div>
-      </form>
+      <ScopeList scopes={props.scopes} />
+      <Decision action="/device/answer" csrf={props.csrf} name="user_code" value={props.userCode} />
     </Layout>
   );
 }
