@@ -55,12 +55,39 @@ export const RETIRED_KEY_GRACE = 60 * 60;
 /** `Cache-Control: max-age` on the JWKS, short so a key rotation is seen soon. 5 minutes, seconds. */
 export const JWKS_MAX_AGE = 5 * 60;
 /**
+ * How long a PoP keeps a copy of the JWKS (Workers Cache API,
+ * routes/well-known.ts), so a cold isolate answers it without a D1 read.
+ * 5 minutes, seconds.
+ *
+ * Why no copy can lack a key that signs: a relying party's copy of the JWKS
+ * reflects D1 as it was at most KEY_CACHE_TTL (the isolate's keys) +
+ * JWKS_EDGE_MAX_AGE (the PoP's copy, its age checked on every read) +
+ * JWKS_MAX_AGE (the relying party's own cache) = 15 minutes ago. A rotation
+ * promotes the `next` key, which has been in the JWKS since the rotation
+ * before (a month: wrangler.toml's cron), so a copy 15 minutes old already
+ * has it: nothing is purged, and none need be (a copy cannot be purged from
+ * every PoP at once anyway). Only two rotations less than 15 minutes apart
+ * (`npm run keys:rotate` twice in a row) promote a key that old copies lack.
+ * The other way, a stale copy holds more keys, not fewer: the retired key
+ * signs for at most KEY_CACHE_TTL after the rotation (isolates that have not
+ * reloaded), its tokens live ACCESS_TOKEN_TTL more, 15 minutes in all, well
+ * inside RETIRED_KEY_GRACE.
+ */
+export const JWKS_EDGE_MAX_AGE = 5 * 60;
+/**
  * Shortest time between two forced reloads of the key set when a token names
  * a `kid` the isolate does not know: a flood of made-up kids must not become a
  * flood of D1 reads. 10 seconds, seconds.
  */
 export const KEY_RELOAD_MIN_INTERVAL = 10;
-/** `Cache-Control: max-age` on the metadata documents (RFC 8414, OIDC Discovery). 5 minutes, seconds. */
+/**
+ * `Cache-Control: max-age` on the metadata documents (RFC 8414, OIDC
+ * Discovery) and protected resource metadata (RFC 9728). 5 minutes, seconds.
+ * They depend on settings (OPEN_REGISTRATION) and on the code deployed, so a
+ * deploy that changes them is seen by every client within this time: they are
+ * not kept at the PoP (building one costs no storage call), and their ETag
+ * changes with their body, so a client revalidating gets the new one at once.
+ */
 export const METADATA_MAX_AGE = 5 * 60;
 /** `Access-Control-Max-Age`: how long a browser may reuse a CORS preflight answer. 10 minutes, seconds. */
 export const PREFLIGHT_MAX_AGE = 10 * 60;

@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type BindingCounts, countingBindings, newCounts } from '../bench/counting-bindings';
 import { app } from '../src/app';
+import { KEY_CACHE_TTL } from '../src/config';
 import { getKeySet } from '../src/services/keys';
 import { createDb } from '../src/storage/db';
 import {
@@ -195,6 +196,17 @@ describe('storage round trips per operation', () => {
     // Pending or approved, the poll costs the same: the approved one redeems and mints in that batch.
     await createDb(env.DB).run(sql`update device_authorizations set last_polled_at = null`);
     expect((await pollOnce()).status).toBe(200);
+  });
+});
+
+describe('storage round trips of the JWKS', () => {
+  it('a JWKS request a PoP copy answers is none, even in an isolate whose keys are stale (routes/well-known.ts)', async () => {
+    await app.request(`${ISSUER}/.well-known/jwks.json`, {}, env); // the copy is kept
+    (await getKeySet({ db: createDb(env.DB), env: env })).loadedAt -= KEY_CACHE_TTL; // as in a cold isolate
+    const { env: counted, counts } = countingEnv();
+    const response = await app.request(`${ISSUER}/.well-known/jwks.json`, {}, counted);
+    expect(response.status).toBe(200);
+    expect(counts).toMatchObject({ d1: 0, kvGet: 0, kvPut: 0 });
   });
 });
 

@@ -1,6 +1,7 @@
 import { type Context, Hono } from 'hono';
 import { METADATA_MAX_AGE } from '../config';
 import type { AppEnv } from '../env';
+import { documentResponse, type PublicDocument, publicDocument } from '../helpers/edge-cache';
 import { cors } from '../middleware/cors';
 import { PROTECTED_RESOURCES, type ProtectedResource, resourceMetadata } from '../services/resources';
 
@@ -18,19 +19,21 @@ protectedResource.use(cors({ origins: 'any' }));
 
 const METADATA_CACHE_CONTROL = `public, max-age=${METADATA_MAX_AGE}`;
 
-// A document depends only on the issuer and the resource, so each isolate serializes it once.
-const metadataJson = new Map<string, string>();
+// A document depends only on the issuer and the resource, so each isolate
+// serializes it, and hashes its ETag, once. Not kept at the PoP: it costs no
+// storage call to build (METADATA_MAX_AGE in config.ts says why its max-age is short).
+const metadataDocuments = new Map<string, Promise<PublicDocument>>();
 
 function metadataOf(resource: ProtectedResource) {
-  return function protectedResourceMetadata(c: Context<AppEnv>) {
+  return async function protectedResourceMetadata(c: Context<AppEnv>) {
     const { issuer } = c.var.deps;
     const key = `${issuer} ${resource.path}`;
-    let body = metadataJson.get(key);
-    if (body === undefined) {
-      body = JSON.stringify(resourceMetadata(issuer, resource));
-      metadataJson.set(key, body);
+    let document = metadataDocuments.get(key);
+    if (document === undefined) {
+      document = publicDocument(JSON.stringify(resourceMetadata(issuer, resource)));
+      metadataDocuments.set(key, document);
     }
-    return c.body(body, 200, { 'Content-Type': 'application/json', 'Cache-Control': METADATA_CACHE_CONTROL });
+    return documentResponse(c, await document, METADATA_CACHE_CONTROL);
   };
 }
 

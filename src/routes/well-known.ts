@@ -1,10 +1,19 @@
 import { type Context, Hono } from 'hono';
-import { CLIENT_AUTH_METHODS, DEVICE_AUTHORIZATION_PATH, JWKS_MAX_AGE, METADATA_MAX_AGE, SIGNING_ALG, SUPPORTED_SCOPES } from '../config';
+import {
+  CLIENT_AUTH_METHODS,
+  DEVICE_AUTHORIZATION_PATH,
+  JWKS_EDGE_MAX_AGE,
+  JWKS_MAX_AGE,
+  METADATA_MAX_AGE,
+  SIGNING_ALG,
+  SUPPORTED_SCOPES,
+} from '../config';
 import type { AppEnv } from '../env';
 import { SUPPORTED_GRANT_TYPES } from '../grants';
+import { documentResponse, edgeKey, fromEdge, keepAtEdge, type PublicDocument, publicDocument } from '../helpers/edge-cache';
 import { cors } from '../middleware/cors';
 import { openRegistration } from '../services/clients';
-import { getKeySet } from '../services/keys';
+import { getKeySet, keysLastChangedAt } from '../services/keys';
 import { knownResourceUris } from '../services/resources';
 
 /**
@@ -58,25 +67,49 @@ wellKnown.use(cors({ origins: 'any' }));
 
 const METADATA_CACHE_CONTROL = `public, max-age=${METADATA_MAX_AGE}`;
 
-// The document depends only on the issuer and OPEN_REGISTRATION, so each isolate serializes it once.
-const metadataJson = new Map<string, string>();
+// The document depends only on the issuer and OPEN_REGISTRATION (and the code
+// deployed), so each isolate serializes it, and hashes its ETag, once. It is
+// not kept at the PoP: building it costs no storage call, and METADATA_MAX_AGE
+// (config.ts) says why a client's copy cannot mislead it for long after a deploy.
+const metadataDocuments = new Map<string, Promise<PublicDocument>>();
 
-function metadata(c: Context<AppEnv>) {
+async function metadata(c: Context<AppEnv>) {
   const issuer = c.var.deps.issuer;
   const open = openRegistration(c.var.deps.env);
   const key = `${issuer} ${open}`;
-  let body = metadataJson.get(key);
-  if (body === undefined) {
-    body = JSON.stringify(serverMetadata(issuer, open));
-    metadataJson.set(key, body);
+  let document = metadataDocuments.get(key);
+  if (document === undefined) {
+    document = publicDocument(JSON.stringify(serverMetadata(issuer, open)));
+    metadataDocuments.set(key, document);
   }
-  return c.body(body, 200, { 'Content-Type': 'application/json', 'Cache-Control': METADATA_CACHE_CONTROL });
+  return documentResponse(c, await document, METADATA_CACHE_CONTROL);
 }
 
 wellKnown.get('/oauth-authorization-server', metadata);
 wellKnown.get('/openid-configuration', metadata);
 
+const JWKS_CACHE_CONTROL = `public, max-age=${JWKS_MAX_AGE}`;
+const JWKS_PATH = '/.well-known/jwks.json';
+
+/**
+ * The JWKS. A warm isolate has the keys in memory (KEY_CACHE_TTL); a cold one
+ * would read D1, so the answer is kept at the PoP for JWKS_EDGE_MAX_AGE and a
+ * cold isolate there answers from that copy with no D1 read. Why a copy that
+ * old never lacks a key that signs: JWKS_EDGE_MAX_AGE in config.ts. Keys from
+ * the SIGNING_KEY secret cost no D1 read, and a copy of them would outlive a
+ * deploy that changes the secret, so those are never kept at the PoP.
+ */
 wellKnown.get('/jwks.json', async function jwks(c) {
-  const keys = await getKeySet(c.var.deps);
-  return c.json({ keys: keys.jwks }, 200, { 'Cache-Control': `public, max-age=${JWKS_MAX_AGE}` });
+  const { deps } = c.var;
+  if (deps.env.SIGNING_KEY) {
+    const keys = await getKeySet(deps);
+    return documentResponse(c, await publicDocument(JSON.stringify({ keys: keys.jwks })), JWKS_CACHE_CONTROL);
+  }
+  const key = edgeKey(c, JWKS_PATH);
+  const kept = await fromEdge(key, { maxAge: JWKS_EDGE_MAX_AGE, notBefore: keysLastChangedAt() });
+  if (kept) return documentResponse(c, kept, JWKS_CACHE_CONTROL);
+  const keys = await getKeySet(deps);
+  const document = await publicDocument(JSON.stringify({ keys: keys.jwks }));
+  await keepAtEdge(c, key, document, JWKS_EDGE_MAX_AGE);
+  return documentResponse(c, document, JWKS_CACHE_CONTROL);
 });

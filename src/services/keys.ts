@@ -27,10 +27,20 @@ export interface KeySet {
 // entries are stale.
 let cached: KeySet | null = null;
 let lastForcedReload = 0;
+// When this isolate last learned that the keys changed (ms since the epoch; 0:
+// not since it started). A PoP copy of the JWKS stored before then is not
+// served (routes/well-known.ts); other isolates' copies age out (JWKS_EDGE_MAX_AGE).
+let keysChangedAt = 0;
 
-/** Forgets the cached keys (after a rotation, and in tests). */
+/** Forgets the cached keys (after a rotation, and in tests that change them), and any PoP copy of the JWKS made before. */
 export function clearKeyCache(): void {
   cached = null;
+  keysChangedAt = Date.now();
+}
+
+/** When this isolate last cleared its keys because they changed, ms since the epoch (0: never). */
+export function keysLastChangedAt(): number {
+  return keysChangedAt;
 }
 
 function publicJwk(jwk: JWK, kid: string): JWK {
