@@ -21,24 +21,24 @@ export const authorizationCode = defineGrant({
       .regex(CODE_VERIFIER_PATTERN, 'code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)'),
     resource: resourceParam.optional(),
   }),
-  async handler(deps, client, params) {
-    // The code is consumed only if client, redirect URI and verifier all match
-    // what it was issued for (RFC 6749 §4.1.3, RFC 7636 §4.6).
-    // A refresh token is minted with the redemption, in the same D1 batch, when
-    // the client may have one (offersRefreshToken decides the same in SQL).
-    const refreshToken = client.grantTypes.includes('refresh_token') ? randomSecret() : undefined;
+  async handler(deps, pending, params) {
     // RFC 8707 §2.2: the token may name fewer resources than the code holds,
-    // never others; the redemption's UPDATE holds the code to that.
-    const requested = checkResources(deps.issuer, params.resource);
-    const redemption = await redeemCode(deps, {
+    // never others; the redemption's UPDATE holds the code to that. A resource
+    // no one protects is refused before the batch (after the client's errors).
+    const requested = await pending.precheck(() => checkResources(deps.issuer, params.resource));
+    // The code is consumed only if client, redirect URI and verifier all match
+    // what it was issued for (RFC 6749 §4.1.3, RFC 7636 §4.6), and only if the
+    // client authenticates, all in the redemption's one D1 batch.
+    // A refresh token is minted with it, in that batch, when the client may
+    // have one (offersRefreshToken decides the same in SQL): a public client
+    // (`none`, as it presented itself) only with offline_access.
+    const refreshToken = randomSecret();
+    const redemption = await redeemCode(deps, pending, {
       code: params.code,
-      clientId: client.id,
       redirectUri: params.redirect_uri,
       codeChallenge: await s256Challenge(params.code_verifier),
       resources: requested,
-      ...(refreshToken
-        ? { refresh: { tokenHash: await hashSecret(refreshToken), requireOfflineAccess: client.tokenEndpointAuthMethod === 'none' } }
-        : {}),
+      refresh: { tokenHash: await hashSecret(refreshToken), requireOfflineAccess: pending.method === 'none' },
     });
     if (redemption.outcome === 'target_not_granted') {
       throw new OAuthError('invalid_target', { description: 'resource names a resource the authorization request did not ask for' });
@@ -48,6 +48,7 @@ export const authorizationCode = defineGrant({
         description: 'the code is invalid, expired, already used, or was issued for another client, redirect_uri or code_verifier',
       });
     }
+    const { client } = redemption;
     const { code } = redemption;
     const scope = splitScope(code.scope);
     const issued = offersRefreshToken(client, scope) ? refreshToken : undefined;

@@ -11,11 +11,19 @@ import { defineGrant } from './types';
  * RFC 6749 §4.4: a confidential client gets a token for itself. `sub` is the
  * client id (RFC 9068 §2.2); no refresh token (RFC 6749 §4.4.3). The token
  * hangs off the client's own grant, made when it registered.
+ *
+ * One D1 round trip, the client's authentication: nothing is written, but the
+ * secret's hash lives only in the client's row, and only a read of it now
+ * refuses a client deleted or given a new secret a moment ago (a per-isolate
+ * cache could not see that from another isolate). The bearer check's grant
+ * read would refuse a deleted client's token later, but a token must not be
+ * issued on a secret D1 no longer holds.
  */
 export const clientCredentials = defineGrant({
   grantType: 'client_credentials',
   parameters: z.object({ scope: scopeParam.optional(), resource: resourceParam.optional() }),
-  async handler(deps, client, params) {
+  async handler(deps, pending, params) {
+    const client = await pending.authenticate();
     if (client.tokenEndpointAuthMethod === 'none') {
       throw new OAuthError('unauthorized_client', { description: 'client_credentials needs a confidential client' });
     }

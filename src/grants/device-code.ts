@@ -24,23 +24,21 @@ export const deviceCode = defineGrant({
     // RFC 8707 §2: the token may name fewer resources than the request asked for, never others.
     resource: resourceParam.optional(),
   }),
-  async handler(deps, client, params) {
+  async handler(deps, pending, params) {
+    // Unknown resources are invalid_target before anything is written (after the client's errors).
+    const requested = await pending.precheck(() => checkResources(deps.issuer, params.resource));
     // A refresh token is minted with the redemption, in the same D1 batch, when
-    // the client may have one (offersRefreshToken decides the same in SQL).
-    const refreshToken = client.grantTypes.includes('refresh_token') ? randomSecret() : undefined;
-    // Unknown resources are invalid_target before anything is read or written.
-    const requested = checkResources(deps.issuer, params.resource);
-    const outcome = await pollDeviceAuthorization(deps, {
+    // the client may have one (offersRefreshToken decides the same in SQL): a
+    // public client (`none`, as it presented itself) only with offline_access.
+    const refreshToken = randomSecret();
+    const outcome = await pollDeviceAuthorization(deps, pending, {
       deviceCode: params.device_code,
-      clientId: client.id,
       resources: requested ?? [],
-      refresh: refreshToken
-        ? { tokenHash: await hashSecret(refreshToken), requireOfflineAccess: client.tokenEndpointAuthMethod === 'none' }
-        : undefined,
+      refresh: { tokenHash: await hashSecret(refreshToken), requireOfflineAccess: pending.method === 'none' },
     });
     // RFC 8628 §3.5: each of these is an RFC 6749 §5.2 error response (400).
     if (!outcome.ok) throw new OAuthError(outcome.error, { description: outcome.description });
-    const { authorization } = outcome;
+    const { authorization, client } = outcome;
     const scope = splitScope(authorization.scope);
     const issued = offersRefreshToken(client, scope) ? refreshToken : undefined;
     // redeemStatement only redeems an approved request tied to its grant: user, grant and auth_time are set.

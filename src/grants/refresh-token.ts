@@ -23,10 +23,14 @@ export const refreshToken = defineGrant({
     scope: scopeParam.optional(),
     resource: resourceParam.optional(),
   }),
-  async handler(deps, client, params) {
-    const requested = params.scope === undefined ? [] : allowedScopes(params.scope, client.scope);
-    const resources = checkResources(deps.issuer, params.resource);
-    const rotation = await rotateRefreshToken(deps, params.refresh_token, client.id, requested, resources ?? []);
+  async handler(deps, pending, params) {
+    // Known scopes and resources, checked before the batch (after the
+    // client's errors); the client's own registered scope is held in the
+    // rotation's batch, where the client is read.
+    const requested = await pending.precheck(() => (params.scope === undefined ? [] : allowedScopes(params.scope, null)));
+    const resources = await pending.precheck(() => checkResources(deps.issuer, params.resource));
+    const rotation = await rotateRefreshToken(deps, pending, params.refresh_token, requested, resources ?? []);
+    const { client } = rotation;
     switch (rotation.outcome) {
       case 'rotated': {
         const { previous } = rotation;

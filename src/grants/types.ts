@@ -1,7 +1,7 @@
 import type { ZodType } from 'zod';
 import type { GrantType } from '../config';
 import type { Deps } from '../deps';
-import type { Client } from '../storage/schema';
+import type { PendingClient } from '../services/client-authentication';
 
 /** RFC 6749 §5.1 successful token response (plus `id_token`, OIDC Core §3.1.3.3). */
 export interface TokenResponse {
@@ -13,11 +13,17 @@ export interface TokenResponse {
   refresh_token?: string;
 }
 
-/** A grant type: its name, the parameters it takes, and what it does with them. */
+/**
+ * A grant type: its name, the parameters it takes, and what it does with
+ * them. The handler gets the client as presented, not yet authenticated: it
+ * authenticates it in its own D1 batch (services/client-authentication.ts),
+ * or alone with `client.authenticate()` when it has no batch, before it
+ * issues anything.
+ */
 export interface GrantHandler<Params = unknown> {
   grantType: GrantType;
   parameters: ZodType<Params>;
-  handler(deps: Deps, client: Client, params: Params): Promise<TokenResponse>;
+  handler(deps: Deps, client: PendingClient, params: Params): Promise<TokenResponse>;
 }
 
 /** Lets handlers with different parameter types sit in one registry. */

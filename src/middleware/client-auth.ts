@@ -1,13 +1,16 @@
 import type { Context } from 'hono';
-import { CLIENT_ID_MAX_LENGTH } from '../config';
+import { CLIENT_ID_MAX_LENGTH, type GrantType } from '../config';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
 import { clientNetwork } from '../helpers/client-ip';
-import { hashSecret, timingSafeEqual } from '../lib/crypto';
+import { hashSecret, now, timingSafeEqual } from '../lib/crypto';
 import { clientIdParam, clientSecretParam } from '../lib/params';
+import { isClientIdUrl } from '../lib/public-urls';
+import type { PendingClient } from '../services/client-authentication';
 import { ClientMetadataError, resolveClient } from '../services/client-metadata-documents';
+import { openRegistration } from '../services/clients';
 import { countAttempt, fromNetwork } from '../services/rate-limits';
-import { findClient } from '../storage/clients';
+import { type ClientGuard, findClient } from '../storage/clients';
 import type { Client } from '../storage/schema';
 
 /** The body fields a client may authenticate with (RFC 6749 §2.3.1), for every endpoint's schema. */
@@ -130,7 +133,7 @@ export function presentedClient(c: Context<AppEnv>, body: ClientCredentials): Pr
  * invalid_client, saying why.
  */
 export async function checkClient(c: Context<AppEnv>, presented: PresentedClient, stored: Client | undefined): Promise<Client> {
-  const { id, secret, method } = presented;
+  const { id, method } = presented;
   let client = stored;
   if (method === 'none' && presented.lookup) {
     try {
@@ -140,6 +143,12 @@ export async function checkClient(c: Context<AppEnv>, presented: PresentedClient
       throw error;
     }
   }
+  return checkCredentials(c, presented, client);
+}
+
+/** The method and secret rules of `checkClient`, over a row taken as it is. */
+async function checkCredentials(c: Context<AppEnv>, presented: PresentedClient, client: Client | undefined): Promise<Client> {
+  const { id, secret, method } = presented;
   if (!client || client.tokenEndpointAuthMethod !== method) {
     // Hash anyway, so an unknown client costs the same as a wrong secret.
     if (secret !== undefined) await hashSecret(secret);
@@ -149,4 +158,66 @@ export async function checkClient(c: Context<AppEnv>, presented: PresentedClient
     if (!client.secretHash || !timingSafeEqual(await hashSecret(secret ?? ''), client.secretHash)) return failed(c, id);
   }
   return client;
+}
+
+/** RFC 6749 §5.2: an authenticated client that is not registered for the grant type it uses. */
+export function notRegisteredFor(grantType: GrantType): OAuthError {
+  return new OAuthError('unauthorized_client', { description: `this client is not registered for ${grantType}` });
+}
+
+/**
+ * The token endpoint's client for a grant that authenticates it in its own D1
+ * batch (services/client-authentication.ts): what the request presents,
+ * parsed and its secret hashed, without reading D1. Malformed or doubled
+ * credentials are refused here, as by authenticateClient; so is a client no
+ * row can authenticate (an id too long to name one, a client ID metadata
+ * document URL while open registration is off), at once.
+ */
+export async function pendingClient(c: Context<AppEnv>, body: ClientCredentials, grantType: GrantType): Promise<PendingClient> {
+  const presented = presentedClient(c, body);
+  const { id, method, secret } = presented;
+  const document = method === 'none' && isClientIdUrl(id);
+  if (!presented.lookup || (document && !openRegistration(c.var.deps.env))) {
+    await checkClient(c, presented, undefined);
+    throw invalidClient();
+  }
+  const guard: ClientGuard = {
+    guardClientId: id,
+    guardMethod: method,
+    guardSecretHash: secret === undefined ? '' : await hashSecret(secret),
+    guardGrantType: grantType,
+    // services/client-metadata-documents.ts resolveClient's freshness rule.
+    guardFreshAfter: document ? now() : null,
+  };
+  const registered = (client: Client): Client => {
+    if (!client.grantTypes.includes(grantType)) throw notRegisteredFor(grantType);
+    // CORS (cors.ts) names the authenticated client's origin on the response.
+    c.set('client', client);
+    return client;
+  };
+  const pending: PendingClient = {
+    id,
+    method,
+    guard,
+    async check(row) {
+      // Where the SQL guard held, the batch acted on this row as it was: its
+      // rules are checked again as they stand, never by fetching a document
+      // afresh (the row was fresh at the batch's instant).
+      const client =
+        row?.authenticated === 1 ? await checkCredentials(c, presented, row.client) : await checkClient(c, presented, row?.client);
+      return registered(client);
+    },
+    async authenticate() {
+      return registered(await checkClient(c, presented, await findClient(c.var.deps.db, id)));
+    },
+    async precheck(check) {
+      try {
+        return check();
+      } catch (error) {
+        if (error instanceof OAuthError) await pending.authenticate();
+        throw error;
+      }
+    },
+  };
+  return pending;
 }

@@ -8,7 +8,7 @@ import type { NetworkKey } from '../lib/network';
 import { auditStatement } from '../storage/audit';
 import { deleteAuthRequest, loadAuthRequest, newAuthRequestId, saveAuthRequest } from '../storage/auth-requests';
 import { clientQuery, findClient } from '../storage/clients';
-import { copyCodeToKv, prepareCode } from '../storage/codes';
+import { prepareCode } from '../storage/codes';
 import { isUniqueViolation } from '../storage/db';
 import { grantOfSessionQuery, upsertGrantStatement } from '../storage/grants';
 import type { Client, Grant, User } from '../storage/schema';
@@ -361,12 +361,6 @@ export async function approve(deps: Deps, approval: Approval, ip: string | null)
     if (isUniqueViolation(error)) throw new PageError('Already answered', 'This request was already answered. Go back to the app.');
     throw error;
   }
-  await copyCodeToKv(deps.env.KV, code.hash, {
-    clientId: request.clientId,
-    redirectUri: request.redirectUri,
-    codeChallenge: request.codeChallenge,
-    expiresAt: code.expiresAt,
-  });
   return { redirectUri: request.redirectUri, params: { code: code.code, state: request.state } };
 }
 

@@ -1,16 +1,17 @@
 import type { Deps } from '../deps';
 import { hashSecret, now, randomSecret } from '../lib/crypto';
 import { auditStatement } from '../storage/audit';
-import { codeCopy, consumeCodeStatement, findCode, touchGrantOfCodeStatement } from '../storage/codes';
+import { guardedClientQuery } from '../storage/clients';
+import { codeQuery, consumeCodeStatement, touchGrantOfCodeStatement } from '../storage/codes';
 import { deleteGrantStatement } from '../storage/grants';
 import { refreshTokenFromCodeStatement } from '../storage/refresh-tokens';
-import type { Code } from '../storage/schema';
+import type { Client, Code } from '../storage/schema';
+import { inClientBatch, type PendingClient } from './client-authentication';
 import { defaultResourceUri } from './resources';
 
-/** A code presented at the token endpoint, with what it must have been issued for. */
+/** A code presented at the token endpoint, with what it must have been issued for (and to the client presented). */
 export interface Redemption {
   code: string;
-  clientId: string;
   redirectUri: string;
   /** The S256 challenge of the presented code_verifier (RFC 7636 §4.6). */
   codeChallenge: string;
@@ -19,88 +20,92 @@ export interface Redemption {
    * services/resources.ts), each of which the code must hold; null: none named.
    */
   resources: readonly string[] | null;
-  /** Mint the family's first refresh token with the redemption (its hash; public clients need offline_access). */
+  /**
+   * Mint the family's first refresh token with the redemption (its hash;
+   * public clients need offline_access); it is minted only for a client
+   * registered for refresh_token.
+   */
   refresh?: { tokenHash: string; requireOfflineAccess: boolean };
 }
 
 /**
- * Redeems a code: the one place a code becomes tokens.
- * 1. The KV copy, when this location sees it, turns away a redemption whose
- *    client, redirect URI or PKCE verifier does not match, without a D1 write.
- * 2. D1 decides: one atomic UPDATE ... RETURNING consumes the code only if it
- *    is unredeemed, unexpired and every binding matches. RFC 6749 §4.1.2: a
- *    code is single-use, so of two concurrent redemptions exactly one succeeds.
- * 3. A code that was already redeemed has leaked or been replayed: its grant
- *    is revoked, ending the tokens the first redemption issued (RFC 6749
- *    §4.1.2, RFC 9700 §4.5).
- * 4. A code that would have been redeemed but for a resource it does not hold
- *    stays unredeemed: the client may try again within the code's life with
- *    what it was granted (RFC 8707 §2.2 invalid_target, nothing spent).
- * Returns the code's row, or why it cannot be redeemed.
+ * Redeems a code: the one place a code becomes tokens, in one D1 batch (one
+ * round trip, one transaction) that also authenticates the client
+ * (services/client-authentication.ts):
+ * 1. the client's row, and the code as it was (why a redemption failed);
+ * 2. one atomic UPDATE ... RETURNING consumes the code only if it is
+ *    unredeemed, unexpired, every binding matches and the client
+ *    authenticates. RFC 6749 §4.1.2: a code is single-use, so of two
+ *    concurrent redemptions exactly one succeeds;
+ * 3. the grant's last use and the first refresh token follow, each acting
+ *    only where the code bears this request's marker, so a request that lost
+ *    the race (or whose client failed) changes nothing.
+ * Then the client is checked (its errors first: a failed authentication
+ * spends nothing and learns nothing of the code), and a refused redemption is
+ * explained from the code as it was:
+ * - a code that was already redeemed has leaked or been replayed: its grant
+ *   is revoked, ending the tokens the first redemption issued (RFC 6749
+ *   §4.1.2, RFC 9700 §4.5);
+ * - a code that would have been redeemed but for a resource it does not hold
+ *   stays unredeemed: the client may try again within the code's life with
+ *   what it was granted (RFC 8707 §2.2 invalid_target, nothing spent).
+ * Returns the authenticated client with the code's row, or why it cannot be
+ * redeemed.
  */
-export async function redeemCode(deps: Deps, redemption: Redemption): Promise<RedeemedCode> {
+export async function redeemCode(deps: Deps, pending: PendingClient, redemption: Redemption): Promise<RedeemedCode> {
+  const { db } = deps;
   const hash = await hashSecret(redemption.code);
-  const copy = await codeCopy(deps.env.KV, hash);
-  const mismatch =
-    copy !== null &&
-    (copy.clientId !== redemption.clientId ||
-      copy.redirectUri !== redemption.redirectUri ||
-      copy.codeChallenge !== redemption.codeChallenge);
-  if (!mismatch) {
-    const row = await consume(deps, hash, redemption);
-    if (row) return { outcome: 'redeemed', code: row };
+  const { client, before, consumed } = await inClientBatch(pending, async () => {
+    const time = now();
+    const marker = randomSecret(16);
+    const { redirectUri, codeChallenge } = redemption;
+    const update = consumeCodeStatement(db, {
+      hash,
+      clientId: pending.id,
+      redirectUri,
+      codeChallenge,
+      time,
+      marker,
+      resources: redemption.resources ?? [],
+      defaultResources: JSON.stringify([defaultResourceUri(deps.issuer)]),
+      guard: pending.guard,
+    });
+    const touch = touchGrantOfCodeStatement(db, { hash, marker, time });
+    const refresh = redemption.refresh ? [refreshTokenFromCodeStatement(db, { codeHash: hash, marker, time, ...redemption.refresh })] : [];
+    const [clientRows, codeRows, consumedRows] = await db.batch([
+      guardedClientQuery(db, pending.guard),
+      codeQuery(db, hash),
+      update,
+      touch,
+      ...refresh,
+    ]);
+    return { clientRow: clientRows[0], before: codeRows[0], consumed: consumedRows[0] };
+  });
+  if (consumed) return { outcome: 'redeemed', client, code: consumed };
+  if (before?.redeemedAt != null) {
+    await revokeReplayedCode(deps, before);
+    return { outcome: 'invalid', client };
   }
-  // Refused either way; a code that was already redeemed is a replay, however
-  // it is presented, and the same whether or not KV still holds its copy.
-  const found = await findCode(deps.db, hash);
-  if (found?.redeemedAt != null) {
-    await revokeReplayedCode(deps, found);
-    return { outcome: 'invalid' };
-  }
-  if (!mismatch && found && redeemableButForResource(found, redemption)) return { outcome: 'target_not_granted' };
-  return { outcome: 'invalid' };
+  if (before && redeemableButForResource(before, client.id, redemption)) return { outcome: 'target_not_granted', client };
+  return { outcome: 'invalid', client };
 }
 
-/** What a redemption came to. */
-export type RedeemedCode = { outcome: 'redeemed'; code: Code } | { outcome: 'invalid' } | { outcome: 'target_not_granted' };
+/** What a redemption came to, with the client it authenticated. */
+export type RedeemedCode = { client: Client } & (
+  | { outcome: 'redeemed'; code: Code }
+  | { outcome: 'invalid' }
+  | { outcome: 'target_not_granted' }
+);
 
 /** Whether an unredeemed code matched every binding, so only a resource it does not hold stopped it. */
-function redeemableButForResource(code: Code, redemption: Redemption): boolean {
+function redeemableButForResource(code: Code, clientId: string, redemption: Redemption): boolean {
   return (
-    code.clientId === redemption.clientId &&
+    code.clientId === clientId &&
     code.redirectUri === redemption.redirectUri &&
     code.codeChallenge === redemption.codeChallenge &&
     code.expiresAt > now() &&
     redemption.resources !== null
   );
-}
-
-/**
- * Consumes a code and does what its redemption implies, in one D1 batch (one
- * round trip, one transaction): the atomic UPDATE (only if every binding
- * matches) marks the code with this request's marker; the grant's last use
- * and the first refresh token follow, each acting only where the code bears
- * this request's marker, so a request that lost the race changes nothing.
- */
-async function consume(deps: Deps, hash: string, redemption: Redemption): Promise<Code | undefined> {
-  const { db } = deps;
-  const time = now();
-  const marker = randomSecret(16);
-  const { clientId, redirectUri, codeChallenge } = redemption;
-  const update = consumeCodeStatement(db, {
-    hash,
-    clientId,
-    redirectUri,
-    codeChallenge,
-    time,
-    marker,
-    resources: redemption.resources ?? [],
-    defaultResources: JSON.stringify([defaultResourceUri(deps.issuer)]),
-  });
-  const touch = touchGrantOfCodeStatement(db, { hash, marker, time });
-  const refresh = redemption.refresh ? [refreshTokenFromCodeStatement(db, { codeHash: hash, marker, time, ...redemption.refresh })] : [];
-  const [rows] = await db.batch([update, touch, ...refresh]);
-  return rows[0];
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Deps } from '../deps';
 import { PageError } from '../errors';
 import { hashSecret, now, randomSecret } from '../lib/crypto';
 import { type NetworkKey, networkKey } from '../lib/network';
+import { guardedClientQuery } from '../storage/clients';
 import { isUniqueViolation } from '../storage/db';
 import {
   auditOfDecisionStatement,
@@ -30,6 +31,7 @@ import { findGrant } from '../storage/grants';
 import type { Client, DeviceAuthorization } from '../storage/schema';
 import type { SessionInfo } from '../storage/sessions';
 import { widenedScope } from './authorization';
+import { inClientBatch, type PendingClient } from './client-authentication';
 import { countAttempt } from './rate-limits';
 import { defaultResourceUri, storedResources } from './resources';
 import { userClaims } from './scopes';
@@ -272,21 +274,25 @@ export type PollOutcome =
       description: string;
     };
 
-/** A poll at the token endpoint (RFC 8628 §3.4). */
+/** A poll at the token endpoint (RFC 8628 §3.4), by the client presented. */
 export interface Poll {
   deviceCode: string;
-  clientId: string;
   /** RFC 8707 §2.2: the resources the poll names (checked known ones), each of which the request must hold; empty for none. */
   resources: readonly string[];
-  /** Mint the grant's first refresh token with the redemption (its hash; public clients need offline_access). */
+  /**
+   * Mint the grant's first refresh token with the redemption (its hash;
+   * public clients need offline_access); it is minted only for a client
+   * registered for refresh_token.
+   */
   refresh?: { tokenHash: string; requireOfflineAccess: boolean } | undefined;
 }
 
 /**
  * RFC 8628 §3.4–3.5: one poll, in one D1 batch (one round trip, one
- * transaction), in this order:
- * 1. the request as it was (only the polling client's: another client's
- *    device code is unknown to it);
+ * transaction) that also authenticates the client
+ * (services/client-authentication.ts), in this order:
+ * 1. the client's row, and the request as it was (only the polling client's:
+ *    another client's device code is unknown to it);
  * 2. the atomic redemption: an UPDATE ... RETURNING that marks an approved,
  *    unredeemed, unexpired request with this poll's marker, so of two
  *    concurrent polls one gets the tokens (RFC 6749 §4.1.2's single use);
@@ -294,27 +300,29 @@ export interface Poll {
  *    last one, the interval grown by 5 s (§3.5 slow_down: "MUST" from then on);
  * 4. the grant's first refresh token and its last use, each only where the
  *    request bears this poll's marker (a losing poll mints nothing).
- * The answer comes from (1) and (2): tokens, or which §3.5 error.
+ * Steps 2 and 3 act only if the client authenticates, so a poll whose client
+ * fails neither redeems nor slows the real device down. The client is checked
+ * first (its errors before the poll's); the answer then comes from (1) and
+ * (2): tokens, or which §3.5 error.
  */
-export async function pollDeviceAuthorization(deps: Deps, poll: Poll): Promise<PollOutcome> {
+export async function pollDeviceAuthorization(deps: Deps, pending: PendingClient, poll: Poll): Promise<PollOutcome & { client: Client }> {
   const { db } = deps;
-  const input: PollInput = {
-    deviceCodeHash: await hashSecret(poll.deviceCode),
-    clientId: poll.clientId,
-    time: now(),
-    marker: randomSecret(16),
-  };
-  const refresh = poll.refresh ? [refreshTokenFromDeviceStatement(db, { ...input, ...poll.refresh })] : [];
-  const [before, redeemed] = await db.batch([
-    pollStateQuery(db, input),
-    redeemStatement(db, { ...input, resources: poll.resources, defaultResources: JSON.stringify([defaultResourceUri(deps.issuer)]) }),
-    recordPollStatement(db, input),
-    touchGrantOfDeviceStatement(db, input),
-    ...refresh,
-  ]);
-  const won = redeemed[0];
-  if (won) return { ok: true, authorization: won };
-  return refusal(before[0], input.time, poll.resources.length > 0);
+  const deviceCodeHash = await hashSecret(poll.deviceCode);
+  const { client, before, redeemed, time } = await inClientBatch(pending, async () => {
+    const input: PollInput = { deviceCodeHash, clientId: pending.id, time: now(), marker: randomSecret(16), guard: pending.guard };
+    const refresh = poll.refresh ? [refreshTokenFromDeviceStatement(db, { ...input, ...poll.refresh })] : [];
+    const [clientRows, beforeRows, redeemedRows] = await db.batch([
+      guardedClientQuery(db, pending.guard),
+      pollStateQuery(db, input),
+      redeemStatement(db, { ...input, resources: poll.resources, defaultResources: JSON.stringify([defaultResourceUri(deps.issuer)]) }),
+      recordPollStatement(db, input),
+      touchGrantOfDeviceStatement(db, input),
+      ...refresh,
+    ]);
+    return { clientRow: clientRows[0], before: beforeRows[0], redeemed: redeemedRows[0], time: input.time };
+  });
+  if (redeemed) return { ok: true, authorization: redeemed, client };
+  return { ...refusal(before, time, poll.resources.length > 0), client };
 }
 
 /** Why a poll got no tokens, by the request as it was before the poll (RFC 8628 §3.5). */

@@ -1,82 +1,101 @@
 import type { Deps } from '../deps';
 import { hashSecret, now, randomSecret } from '../lib/crypto';
 import { auditStatement } from '../storage/audit';
+import { guardedClientQuery } from '../storage/clients';
 import { deleteGrantStatement } from '../storage/grants';
 import {
-  findRefreshToken,
   findRefreshTokenOfClient,
   MAX_REQUESTED_SCOPES,
+  refreshTokenQuery,
   successorOfRefreshTokenStatement,
   touchGrantOfRefreshTokenStatement,
   useRefreshTokenStatement,
 } from '../storage/refresh-tokens';
-import type { AuditEventType, RefreshToken } from '../storage/schema';
+import type { AuditEventType, Client, RefreshToken } from '../storage/schema';
+import { inClientBatch, type PendingClient } from './client-authentication';
 import { defaultResourceUri } from './resources';
-import { splitScope } from './scopes';
+import { allowedScopes, splitScope } from './scopes';
 
-/** What one use of a refresh token came to. */
-export type Rotation =
+/** What one use of a refresh token came to, with the client it authenticated. */
+export type Rotation = { client: Client } & (
   | { outcome: 'rotated'; previous: RefreshToken; token: string }
   | { outcome: 'invalid' }
   | { outcome: 'reused' }
   | { outcome: 'scope_widened' }
-  | { outcome: 'target_widened' };
+  | { outcome: 'target_widened' }
+);
 
 /**
  * Uses a refresh token once and mints its successor, in one D1 batch (one
- * round trip, one transaction):
- * 1. UPDATE marks the token used and names its successor, only if it is
- *    unused, unexpired, the caller's, and covers every requested scope and
- *    resource (RFC 8707 §2.2). Of
- *    two concurrent uses exactly one can match (RFC 9700 §4.14.2).
- * 2. INSERT ... SELECT copies it into the successor, only where step 1 named
- *    this request's successor: nothing is minted for a request that lost.
- * 3. The grant records its last use, through the successor (so only then).
- * On failure one read says why; a token that was already used means the
- * family leaked, and its grant is deleted with every token under it.
+ * round trip, one transaction) that also authenticates the client
+ * (services/client-authentication.ts):
+ * 1. the client's row, and the token as it was (why a use failed);
+ * 2. UPDATE marks the token used and names its successor, only if it is
+ *    unused, unexpired, the caller's, covers every requested scope and
+ *    resource (RFC 8707 §2.2), each requested scope is one the client may
+ *    request, and the client authenticates. Of two concurrent uses exactly
+ *    one can match (RFC 9700 §4.14.2);
+ * 3. INSERT ... SELECT copies it into the successor, only where step 2 named
+ *    this request's successor: nothing is minted for a request that lost;
+ * 4. the grant records its last use, through the successor (so only then).
+ * Then the client is checked (its errors first: a failed authentication
+ * rotates nothing), and a refused use is explained from the token as it was;
+ * a token that was already used means the family leaked, and its grant is
+ * deleted with every token under it.
  */
 export async function rotateRefreshToken(
   deps: Deps,
+  pending: PendingClient,
   token: string,
-  clientId: string,
   requestedScope: string[],
   requestedResources: readonly string[] = [],
 ): Promise<Rotation> {
   // RFC 6749 §6: a narrower scope may be asked for, never a wider one; more
   // scopes than are supported is wider than any grant.
-  if (requestedScope.length > MAX_REQUESTED_SCOPES) return { outcome: 'scope_widened' };
+  if (requestedScope.length > MAX_REQUESTED_SCOPES) return { outcome: 'scope_widened', client: await pending.authenticate() };
   const { db } = deps;
-  const [hash, next] = [await hashSecret(token), randomSecret()];
-  const nextHash = await hashSecret(next);
-  const time = now();
-  const [rotated] = await db.batch([
-    useRefreshTokenStatement(db, {
-      hash,
-      clientId,
-      nextHash,
-      time,
-      requestedScope,
-      requestedResources,
-      defaultResources: JSON.stringify([defaultResourceUri(deps.issuer)]),
-    }),
-    successorOfRefreshTokenStatement(db, { hash, nextHash, time }),
-    touchGrantOfRefreshTokenStatement(db, { nextHash, time }),
-  ]);
-  const previous = rotated[0];
-  if (previous) return { outcome: 'rotated', previous, token: next };
+  const hash = await hashSecret(token);
+  const { client, before, rotated } = await inClientBatch(pending, async () => {
+    const next = randomSecret();
+    const nextHash = await hashSecret(next);
+    const time = now();
+    const [clientRows, tokenRows, usedRows] = await db.batch([
+      guardedClientQuery(db, pending.guard),
+      refreshTokenQuery(db, hash),
+      useRefreshTokenStatement(db, {
+        hash,
+        clientId: pending.id,
+        nextHash,
+        time,
+        requestedScope,
+        requestedResources,
+        defaultResources: JSON.stringify([defaultResourceUri(deps.issuer)]),
+        guard: pending.guard,
+      }),
+      successorOfRefreshTokenStatement(db, { hash, nextHash, time }),
+      touchGrantOfRefreshTokenStatement(db, { nextHash, time }),
+    ]);
+    const previous = usedRows[0];
+    return { clientRow: clientRows[0], before: tokenRows[0], rotated: previous ? { previous, token: next } : undefined };
+  });
+  // RFC 6749 §3.3: only scopes the client may request (the UPDATE held it to
+  // the same, so a rotated token passes).
+  if (requestedScope.length > 0) allowedScopes(requestedScope.join(' '), client.scope);
+  if (rotated) return { outcome: 'rotated', client, ...rotated };
 
-  const row = await findRefreshToken(db, hash);
-  if (!row) return { outcome: 'invalid' };
+  const time = now();
+  const row = before;
+  if (!row) return { outcome: 'invalid', client };
   if (row.usedAt !== null) {
     // RFC 9700 §4.14.2: a rotated token used again means the family leaked.
     await revokeGrantOf(deps, row, 'refresh_reuse');
-    return { outcome: 'reused' };
+    return { outcome: 'reused', client };
   }
-  if (row.clientId !== clientId || row.expiresAt <= time || row.absoluteExpiresAt <= time) return { outcome: 'invalid' };
+  if (row.clientId !== client.id || row.expiresAt <= time || row.absoluteExpiresAt <= time) return { outcome: 'invalid', client };
   // Usable, so the request asked for more than the token holds: which part?
   const held = splitScope(row.scope);
-  if (requestedScope.every((scope) => held.includes(scope))) return { outcome: 'target_widened' };
-  return { outcome: 'scope_widened' };
+  if (requestedScope.every((scope) => held.includes(scope))) return { outcome: 'target_widened', client };
+  return { outcome: 'scope_widened', client };
 }
 
 /**

@@ -1,4 +1,6 @@
 import { and, desc, eq, isNull, lt, sql } from 'drizzle-orm';
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
+import type { GrantType } from '../config';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
 import { type Client, clientOrigins, clients, grants } from './schema';
@@ -109,4 +111,71 @@ export async function deleteIdleUnownedClients(db: Db, before: number): Promise<
     .where(and(isNull(clients.ownerId), lt(clients.createdAt, before), sql`not exists ${recentGrant}`))
     .returning({ id: clients.id });
   return deleted.length;
+}
+
+/**
+ * What a client presented at the token endpoint, for a grant's batch to
+ * authenticate it in SQL (middleware/client-auth.ts `pendingClient`): the
+ * batch reads the client's row first (`guardedClientQuery`), and each of its
+ * writing statements acts only where `clientAuthenticates()` holds, so a
+ * request whose client fails to authenticate changes nothing. The rules are
+ * `checkClient`'s (client-auth.ts), which checks the row again in TypeScript
+ * after the batch; the SQL ones are never looser.
+ */
+export interface ClientGuard {
+  guardClientId: string;
+  guardMethod: Client['tokenEndpointAuthMethod'];
+  /** SHA-256 of the presented secret; '' when none was presented (for `none`, where no secret is compared). */
+  guardSecretHash: string;
+  /** The grant type the request uses: the client must be registered for it (RFC 6749 §5.2 unauthorized_client). */
+  guardGrantType: GrantType;
+  /**
+   * Null, or the instant a client ID metadata document client's row must be
+   * fresh after (its metadata_expires_at): a stale row authenticates nothing
+   * until the document is fetched again.
+   */
+  guardFreshAfter: number | null;
+}
+
+/**
+ * The rules, over the `clients` row in scope: the method it registered,
+ * its secret's hash unless it is public, registered for the grant type, and a
+ * fresh row where freshness is asked for. SQL text with the ClientGuard placeholders.
+ */
+const authenticatesRow = sql`clients.token_endpoint_auth_method = ${sql.placeholder('guardMethod')}
+  and (clients.token_endpoint_auth_method = 'none' or clients.secret_hash = ${sql.placeholder('guardSecretHash')})
+  and exists (select 1 from json_each(clients.grant_types) where json_each.value = ${sql.placeholder('guardGrantType')})
+  and (${sql.placeholder('guardFreshAfter')} is null or clients.metadata_expires_at > ${sql.placeholder('guardFreshAfter')})`;
+
+/** A condition for a writing statement of a grant's batch: the presented client authenticates (ClientGuard). */
+export function clientAuthenticates() {
+  return sql`exists (select 1 from clients where clients.id = ${sql.placeholder('guardClientId')} and ${authenticatesRow})`;
+}
+
+/**
+ * A condition: the client `clientId` names (a column of the row being
+ * written) is registered for the refresh_token grant, so a grant's batch
+ * mints a refresh token only for a client that may have one.
+ */
+export function clientMayRefresh(clientId: SQLiteColumn) {
+  return sql`exists (select 1 from clients, json_each(clients.grant_types) where clients.id = ${clientId} and json_each.value = 'refresh_token')`;
+}
+
+// The first statement of every token request's batch: prepared once (see prepared.ts).
+const guardedClient = preparedOnce((db) =>
+  db
+    .select({ client: clients, authenticated: sql<number>`(${authenticatesRow})` })
+    .from(clients)
+    .where(eq(clients.id, sql.placeholder('guardClientId')))
+    .limit(1)
+    .prepare(),
+);
+
+/**
+ * The presented client's row, with whether the batch's guard held for it
+ * (`authenticated` 1 or 0): the same SQL the writes are guarded by, so the
+ * service knows whether they acted. Unexecuted, to open a grant's batch.
+ */
+export function guardedClientQuery(db: Db, guard: ClientGuard) {
+  return bind(guardedClient(db), { ...guard });
 }

@@ -1,14 +1,12 @@
 import { and, eq, gt, isNotNull, isNull, type SQL, sql } from 'drizzle-orm';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
-import { CODE_TTL, kvTtl, MAX_RESOURCES_PER_REQUEST } from '../config';
+import { CODE_TTL, MAX_RESOURCES_PER_REQUEST } from '../config';
 import { hashSecret, now, randomSecret } from '../lib/crypto';
+import { type ClientGuard, clientAuthenticates } from './clients';
 import type { Db } from './db';
 import { grantIdSubquery } from './grants';
 import { bind, preparedOnce } from './prepared';
 import { type Code, codes, grants } from './schema';
-
-/** KV key prefix of a code's short-lived copy; the rest of the key is the code's hash. */
-const KV_PREFIX = 'code:';
 
 export interface CodeRequest {
   /** The authorization request this code answers: at most one code per request. */
@@ -26,13 +24,10 @@ export interface CodeRequest {
   authTime: number;
 }
 
-/** What the KV copy holds: enough to turn away a mismatched redemption early. */
-export type CodeCopy = Pick<Code, 'clientId' | 'redirectUri' | 'codeChallenge' | 'expiresAt'>;
-
 /**
  * Mints a code (256 bits) and returns it with the insert statement for its D1
  * row, bound to the (user, client) grant. The caller runs the statement in the
- * same batch as the grant upsert, then calls `copyCodeToKv`.
+ * same batch as the grant upsert.
  */
 export async function prepareCode(db: Db, request: CodeRequest) {
   const code = randomSecret();
@@ -82,20 +77,6 @@ const insertCode = preparedOnce((db) =>
     .prepare(),
 );
 
-/**
- * Keeps a copy of the code's checkable fields in KV for its lifetime. KV is
- * only a fast pre-check: it is eventually consistent (a write may stay
- * invisible elsewhere for up to 60 s), so it never decides that a code is valid.
- */
-export async function copyCodeToKv(kv: KVNamespace, hash: string, copy: CodeCopy): Promise<void> {
-  await kv.put(KV_PREFIX + hash, JSON.stringify(copy), { expirationTtl: kvTtl(CODE_TTL) });
-}
-
-/** The KV copy of a code by its hash, when this location sees it (a fast pre-check only, see `copyCodeToKv`). */
-export async function codeCopy(kv: KVNamespace, hash: string): Promise<CodeCopy | null> {
-  return kv.get<CodeCopy>(KV_PREFIX + hash, 'json');
-}
-
 /** What a redemption must match, with its instant and the marker that names this request's redemption. */
 export interface ConsumeInput {
   hash: string;
@@ -111,17 +92,19 @@ export interface ConsumeInput {
   resources: readonly string[];
   /** What a code with no `resource` (null) holds: the default resource list, as JSON. */
   defaultResources: string;
+  /** The presented client: the code is consumed only if it authenticates (storage/clients.ts ClientGuard). */
+  guard: ClientGuard;
 }
 
 /**
  * Consumes a code: an UPDATE ... RETURNING that marks it redeemed with
- * `marker` only if it is unredeemed, unexpired, every binding matches and it
- * holds every resource asked for; it answers the code's row, or no rows.
- * Unexecuted, to share a D1 batch.
+ * `marker` only if it is unredeemed, unexpired, every binding matches, it
+ * holds every resource asked for and the presented client authenticates; it
+ * answers the code's row, or no rows. Unexecuted, to share a D1 batch.
  */
 export function consumeCodeStatement(db: Db, input: ConsumeInput) {
-  const { resources, defaultResources, ...bindings } = input;
-  return bind(consumeCode(resources.length)(db), { ...bindings, ...resourcePlaceholders(resources, defaultResources) });
+  const { resources, defaultResources, guard, ...bindings } = input;
+  return bind(consumeCode(resources.length)(db), { ...bindings, ...guard, ...resourcePlaceholders(resources, defaultResources) });
 }
 
 /**
@@ -161,6 +144,21 @@ export async function findCode(db: Db, hash: string): Promise<Code | undefined> 
   return db.query.codes.findFirst({ where: eq(codes.hash, hash) });
 }
 
+// Every redemption reads the code as it was, in its batch: prepared once (see prepared.ts).
+const codeByHash = preparedOnce((db) =>
+  db
+    .select()
+    .from(codes)
+    .where(eq(codes.hash, sql.placeholder('hash')))
+    .limit(1)
+    .prepare(),
+);
+
+/** The code by its hash as it is before a redemption's writes (why one failed); unexecuted, to share its D1 batch. */
+export function codeQuery(db: Db, hash: string) {
+  return bind(codeByHash(db), { hash });
+}
+
 // Every redemption runs one of these: prepared once (see prepared.ts), one
 // variant per number of resources asked for (at most MAX_RESOURCES_PER_REQUEST).
 const consumeCodeVariants = Array.from({ length: MAX_RESOURCES_PER_REQUEST + 1 }, (_, resourceCount) =>
@@ -178,6 +176,8 @@ const consumeCodeVariants = Array.from({ length: MAX_RESOURCES_PER_REQUEST + 1 }
           isNull(codes.redeemedAt),
           gt(codes.expiresAt, sql.placeholder('time')),
           ...holdsResources(codes.resource, resourceCount),
+          // A client that fails to authenticate spends nothing (RFC 6749 §4.1.3: the code is the authenticated client's).
+          clientAuthenticates(),
         ),
       )
       .returning()

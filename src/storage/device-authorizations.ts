@@ -1,5 +1,6 @@
 import { and, eq, gt, isNotNull, isNull, lt, sql } from 'drizzle-orm';
 import { DEVICE_CODE_SLOW_DOWN_STEP, MAX_RESOURCES_PER_REQUEST, REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL } from '../config';
+import { type ClientGuard, clientAuthenticates, clientMayRefresh } from './clients';
 import { holdsResources, resourcePlaceholders } from './codes';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
@@ -136,6 +137,8 @@ export interface PollInput {
   clientId: string;
   time: number;
   marker: string;
+  /** The presented client: the poll redeems or records anything only if it authenticates (storage/clients.ts ClientGuard). */
+  guard: ClientGuard;
 }
 
 /** The request as it was before this poll (read first in the poll's batch); no rows for an unknown code or another client's. */
@@ -152,11 +155,11 @@ export function pollStateQuery(db: Db, input: PollInput) {
  * concurrent polls exactly one gets the row. Unexecuted, to share a batch.
  */
 export function redeemStatement(db: Db, input: PollInput & { resources: readonly string[]; defaultResources: string }) {
-  const { resources, defaultResources, ...bindings } = input;
+  const { resources, defaultResources, guard, ...bindings } = input;
   const variant = redeemVariants[resources.length];
   // A longer list is refused by the token request's schema (resourceParam) first.
   if (!variant) throw new Error(`at most ${MAX_RESOURCES_PER_REQUEST} resources per poll`);
-  return bind(variant(db), { ...bindings, ...resourcePlaceholders(resources, defaultResources) });
+  return bind(variant(db), { ...bindings, ...guard, ...resourcePlaceholders(resources, defaultResources) });
 }
 
 /**
@@ -164,17 +167,19 @@ export function redeemStatement(db: Db, input: PollInput & { resources: readonly
  * interval after the last one grows the interval by DEVICE_CODE_SLOW_DOWN_STEP
  * (RFC 8628 §3.5 slow_down: the device must wait longer from then on). SQLite
  * computes every SET from the row as it was, so the test reads the old poll
- * time. Unexecuted, to share a batch.
+ * time. Only a poll whose client authenticates is recorded: one that fails
+ * must not grow the real device's interval. Unexecuted, to share a batch.
  */
 export function recordPollStatement(db: Db, input: PollInput) {
-  return bind(recordPoll(db), { deviceCodeHash: input.deviceCodeHash, clientId: input.clientId, time: input.time });
+  return bind(recordPoll(db), { ...input.guard, deviceCodeHash: input.deviceCodeHash, clientId: input.clientId, time: input.time });
 }
 
 /**
  * The first refresh token of the grant, minted from the request this poll
  * redeemed: an INSERT ... SELECT that acts only where the request bears this
  * poll's marker. With `requireOfflineAccess` (public clients) only when the
- * approved scope holds offline_access (as refreshTokenFromCodeStatement).
+ * approved scope holds offline_access, and only for a client registered for
+ * refresh_token (as refreshTokenFromCodeStatement).
  */
 export function refreshTokenFromDeviceStatement(db: Db, input: PollInput & { tokenHash: string; requireOfflineAccess: boolean }) {
   const { time } = input;
@@ -217,6 +222,8 @@ const redeemVariants = Array.from({ length: MAX_RESOURCES_PER_REQUEST + 1 }, (_,
           isNotNull(deviceAuthorizations.grantId),
           gt(deviceAuthorizations.expiresAt, sql.placeholder('time')),
           ...holdsResources(deviceAuthorizations.resource, resourceCount),
+          // A client that fails to authenticate redeems nothing.
+          clientAuthenticates(),
         ),
       )
       .returning()
@@ -231,7 +238,7 @@ const recordPoll = preparedOnce((db) =>
       interval: sql`case when ${deviceAuthorizations.lastPolledAt} is not null and ${sql.placeholder('time')} < ${deviceAuthorizations.lastPolledAt} + ${deviceAuthorizations.interval} then ${deviceAuthorizations.interval} + ${sql.raw(String(DEVICE_CODE_SLOW_DOWN_STEP))} else ${deviceAuthorizations.interval} end`,
       lastPolledAt: sql`${sql.placeholder('time')}`,
     })
-    .where(ofPollingClient)
+    .where(and(ofPollingClient, clientAuthenticates()))
     .prepare(),
 );
 
@@ -263,6 +270,8 @@ const refreshTokenFromDeviceVariants = [false, true].map((requireOfflineAccess) 
               eq(deviceAuthorizations.deviceCodeHash, sql.placeholder('deviceCodeHash')),
               eq(deviceAuthorizations.redemption, sql.placeholder('marker')),
               requireOfflineAccess ? sql`instr(' ' || ${deviceAuthorizations.scope} || ' ', ' offline_access ') > 0` : undefined,
+              // Only a client registered for refresh_token gets one (grants/issue.ts offersRefreshToken).
+              clientMayRefresh(deviceAuthorizations.clientId),
             ),
           ),
       )

@@ -1,6 +1,7 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import { MAX_RESOURCES_PER_REQUEST, REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL, SUPPORTED_SCOPES } from '../config';
 import { now } from '../lib/crypto';
+import { type ClientGuard, clientAuthenticates, clientMayRefresh } from './clients';
 import { holdsResources, resourcePlaceholders } from './codes';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
@@ -11,7 +12,8 @@ import { codes, grants, type RefreshToken, refreshTokens, users } from './schema
  * redeemed (the code row carries grant, user, scope, resources and auth_time): an INSERT
  * ... SELECT that acts only where the code bears this request's redemption
  * marker. With `requireOfflineAccess` (public clients) it acts only when the
- * code's scope holds offline_access.
+ * code's scope holds offline_access; and only for a client registered for the
+ * refresh_token grant.
  */
 export function refreshTokenFromCodeStatement(
   db: Db,
@@ -57,6 +59,8 @@ const refreshTokenFromCodeVariants = [false, true].map((requireOfflineAccess) =>
               eq(codes.hash, sql.placeholder('codeHash')),
               eq(codes.redemption, sql.placeholder('marker')),
               requireOfflineAccess ? sql`instr(' ' || ${codes.scope} || ' ', ' offline_access ') > 0` : undefined,
+              // Only a client registered for refresh_token gets one (grants/issue.ts offersRefreshToken).
+              clientMayRefresh(codes.clientId),
             ),
           ),
       )
@@ -71,6 +75,21 @@ function refreshTokenFromCode(requireOfflineAccess: boolean) {
 /** A refresh token's row by its hash, or undefined (used or not, expired or not). */
 export async function findRefreshToken(db: Db, hash: string): Promise<RefreshToken | undefined> {
   return db.query.refreshTokens.findFirst({ where: eq(refreshTokens.hash, hash) });
+}
+
+// Every refresh reads the token as it was, in its batch: prepared once (see prepared.ts).
+const refreshTokenByHash = preparedOnce((db) =>
+  db
+    .select()
+    .from(refreshTokens)
+    .where(eq(refreshTokens.hash, sql.placeholder('hash')))
+    .limit(1)
+    .prepare(),
+);
+
+/** A refresh token's row by its hash as it is before a rotation's writes (why one failed); unexecuted, to share its D1 batch. */
+export function refreshTokenQuery(db: Db, hash: string) {
+  return bind(refreshTokenByHash(db), { hash });
 }
 
 /** A client's refresh token by its hash (used or not), or undefined when it is unknown or another client's. */
@@ -90,17 +109,21 @@ export interface UseInput {
   requestedResources: readonly string[];
   /** What a token with no `resource` (null) holds: the default resource list, as JSON. */
   defaultResources: string;
+  /** The presented client: the token is used only if it authenticates (storage/clients.ts ClientGuard). */
+  guard: ClientGuard;
 }
 
 /**
  * Marks a refresh token used and names its successor, only if it is unused,
- * unexpired, the client's, and covers every requested scope and resource: an UPDATE ...
- * RETURNING that answers the token's row, or no rows. Unexecuted, to share a
- * D1 batch.
+ * unexpired, the client's, covers every requested scope and resource, each
+ * requested scope is one the client may still request, and the presented
+ * client authenticates: an UPDATE ... RETURNING that answers the token's row,
+ * or no rows. Unexecuted, to share a D1 batch.
  */
 export function useRefreshTokenStatement(db: Db, input: UseInput) {
-  const { hash, clientId, nextHash, time, requestedScope, requestedResources, defaultResources } = input;
+  const { hash, clientId, nextHash, time, requestedScope, requestedResources, defaultResources, guard } = input;
   return bind(useRefreshToken(requestedScope.length, requestedResources.length)(db), {
+    ...guard,
     hash,
     clientId,
     nextHash,
@@ -174,6 +197,13 @@ function prepareUseRefreshToken(db: Db, scopeCount: number, resourceCount: numbe
     { length: scopeCount },
     (_, i) => sql`instr(' ' || ${refreshTokens.scope} || ' ', ${sql.placeholder(`scope${i}`)}) > 0`,
   );
+  // allowedScopes' rule, in SQL: a client registered with a scope (null: any)
+  // may request only scopes within it, even one its older grant holds.
+  const clientMayAsk = Array.from(
+    { length: scopeCount },
+    (_, i) =>
+      sql`coalesce(instr(' ' || (select clients.scope from clients where clients.id = ${sql.placeholder('clientId')}) || ' ', ${sql.placeholder(`scope${i}`)}), 1) > 0`,
+  );
   return db
     .update(refreshTokens)
     .set({ usedAt: sql`${sql.placeholder('time')}`, replacedBy: sql`${sql.placeholder('nextHash')}` })
@@ -185,8 +215,11 @@ function prepareUseRefreshToken(db: Db, scopeCount: number, resourceCount: numbe
         gt(refreshTokens.expiresAt, sql.placeholder('time')),
         gt(refreshTokens.absoluteExpiresAt, sql.placeholder('time')),
         ...covers,
+        ...clientMayAsk,
         // RFC 8707 §2.2: a refresh may narrow the resources, never widen them.
         ...holdsResources(refreshTokens.resource, resourceCount),
+        // A client that fails to authenticate spends nothing: the token is not rotated.
+        clientAuthenticates(),
       ),
     )
     .returning()

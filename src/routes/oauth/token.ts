@@ -7,7 +7,7 @@ import { GRANT_HANDLERS } from '../../grants';
 import { describeIssues } from '../../lib/issues';
 import { boundedString, requiredString } from '../../lib/params';
 import { limitBody, requireContentType } from '../../middleware/body';
-import { authenticateClient, clientCredentialFields } from '../../middleware/client-auth';
+import { authenticateClient, clientCredentialFields, notRegisteredFor, pendingClient } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
 import { validate } from '../../middleware/validate';
 import { resourceParam } from '../../services/resources';
@@ -29,7 +29,16 @@ const tokenRequestSchema = z
   })
   .catchall(boundedString(PARAMETER_MAX_LENGTH));
 
-/** The token endpoint (RFC 6749 §3.2): authenticate the client, then dispatch on grant_type. */
+/**
+ * The token endpoint (RFC 6749 §3.2): dispatch on grant_type, the grant
+ * authenticating the client in its own D1 batch (one round trip in all,
+ * services/client-authentication.ts). Error precedence (RFC 6749 §5.2), the
+ * same on every path: malformed client credentials (invalid_request or
+ * invalid_client), then the client's authentication (invalid_client, 429 past
+ * its failure limit), then unsupported_grant_type and unauthorized_client,
+ * then the request's parameters (invalid_request), then the grant's own
+ * errors (invalid_grant, invalid_scope, invalid_target, the device flow's).
+ */
 export const token = new Hono<AppEnv>();
 
 token.use(cors({ origins: 'clients' }));
@@ -41,15 +50,18 @@ token.post(
   validate('form', tokenRequestSchema, { repeatedRule: REPEATED_RULE }),
   async function tokenRequest(c) {
     const body = c.req.valid('form');
-    const client = await authenticateClient(c, body);
     const grant = GRANT_HANDLERS.get(body.grant_type);
-    if (!grant) throw new OAuthError('unsupported_grant_type', { description: `grant_type ${body.grant_type} is not supported` });
-    if (!client.grantTypes.includes(grant.grantType)) {
-      throw new OAuthError('unauthorized_client', { description: `this client is not registered for ${grant.grantType}` });
+    const params = grant?.parameters.safeParse(body);
+    if (!grant || !params?.success) {
+      // Refused before any grant runs: the client is still authenticated first
+      // (one D1 read), so no client learns more than that before it does.
+      const client = await authenticateClient(c, body);
+      if (!grant) throw new OAuthError('unsupported_grant_type', { description: `grant_type ${body.grant_type} is not supported` });
+      if (!client.grantTypes.includes(grant.grantType)) throw notRegisteredFor(grant.grantType);
+      // The body passed tokenRequestSchema, so nothing in it is repeated any more but `resource`.
+      throw new OAuthError('invalid_request', { description: describeIssues(params?.error?.issues ?? []) });
     }
-    const params = grant.parameters.safeParse(body);
-    // The body passed tokenRequestSchema, so nothing in it is repeated any more but `resource`.
-    if (!params.success) throw new OAuthError('invalid_request', { description: describeIssues(params.error.issues) });
+    const client = await pendingClient(c, body, grant.grantType);
     const response = await grant.handler(c.var.deps, client, params.data);
     // RFC 6749 §5.1: token responses must not be cached.
     return c.json(response, 200, { 'Cache-Control': 'no-store', Pragma: 'no-cache' });
