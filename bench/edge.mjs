@@ -103,6 +103,24 @@ ${results
   .join('\n')}
 `;
 const [far] = MODELS;
+
+/** Issue 16's acceptance targets for the far PoP's p50 at 1 connection, each against the measured figure. */
+function acceptance({ model, results }) {
+  const p50 = (name) => results.find((op) => op.name.startsWith(name))?.c1.p50 ?? Number.NaN;
+  const targets = [
+    ['bearer call', 'GET /api/books', 15, '15 ms'],
+    ['userinfo', 'GET /oauth2/userinfo', 15, '15 ms'],
+    ['refresh', 'refresh_token grant', model.primaryMs + 15, `1 primary round trip + 15 ms (${model.primaryMs + 15} ms)`],
+    ['whole code flow', 'whole code flow', 2 * model.primaryMs + 30, `2 primary round trips + 30 ms (${2 * model.primaryMs + 30} ms)`],
+  ];
+  return `## Issue 16's targets (PoP on another continent, p50, 1 connection)
+
+| operation | target | measured | met |
+|---|---|---|---|
+${targets.map(([label, name, limit, target]) => `| ${label} | ≤ ${target} | ${ms(p50(name))} ms | ${p50(name) <= limit ? 'yes' : 'no'} |`).join('\n')}
+`;
+}
+
 const report = `# Benchmark results: the edge latency model
 
 Measured by \`npm run bench -- --edge\` on ${new Date().toISOString().slice(0, 10)} (${process.platform} ${process.arch}, Node ${process.version},
@@ -116,6 +134,7 @@ connections (whole code flows: 1 and 4 loops; a flow is two HTTP requests). Toda
 \`withSession\` session, so every D1 round trip goes to the primary.
 
 ${runs.map(section).join('\n')}
+${acceptance(runs[0])}
 Run took ${fixed((Date.now() - started) / 1000, 0)} s.
 `;
 if (!QUICK) writeFileSync(path.join(ROOT, 'bench', 'results-edge.md'), report);

@@ -164,6 +164,36 @@ describe('a refresh whose client fails to authenticate rotates nothing', () => {
   });
 });
 
+describe('the failed-authentication limit (CLIENT_AUTH_LIMITER) on the batch path', () => {
+  it('a refresh with wrong secrets from one network turns 429 past the limit, rotates nothing, and the right secret still works there', async () => {
+    const client = await registerClient(ownerToken, { grant_types: ['authorization_code', 'refresh_token'] });
+    const authorization = await authorizeWithConsent(browser, client, { scope: 'books:read offline_access' });
+    const { refresh_token } = (await (await redeem(client, authorization)).json()) as { refresh_token: string };
+    const hextet = () => Math.floor(Math.random() * 0x10000).toString(16);
+    const network = `2001:db8:${hextet()}:${hextet()}`;
+    const attempt = (secret: string, host: number) =>
+      form(
+        '/oauth2/token',
+        { grant_type: 'refresh_token', refresh_token },
+        { Authorization: basic(client.client_id, secret), 'CF-Connecting-IP': `${network}::${host.toString(16)}` },
+      );
+    let limited: Response | undefined;
+    // Within two of the limiter's windows (20 a minute), one of them is over the limit.
+    for (let i = 0; i < 42 && !limited; i++) {
+      const response = await attempt(`wrong-${i}`, i + 1);
+      if (response.status === 429) limited = response;
+      else await expectInvalidClient(response);
+    }
+    expect(limited, 'the failing network was never limited').toBeDefined();
+    expect(limited!.headers.get('Retry-After')).toBe('60');
+    await expectJsonError(limited!, 429, 'too_many_requests');
+    expect(await refreshRow(refresh_token)).toEqual({ used_at: null, replaced_by: null });
+    // A brake, not a lock: the right secret is checked and accepted from the same network.
+    const response = await attempt(client.client_secret!, 999);
+    expect(response.status, await response.clone().text()).toBe(200);
+  });
+});
+
 describe('a device poll whose client fails to authenticate redeems and records nothing', () => {
   async function approvedRequest(client: RegisteredClient) {
     const headers: Record<string, string> = client.client_secret ? { Authorization: basic(client.client_id, client.client_secret) } : {};
