@@ -25,6 +25,8 @@ const row = {
   scope: 'openid',
   created_at: 1,
   metadata_expires_at: null,
+  require_pushed_authorization_requests: 0,
+  registration_token_hash: null,
 };
 
 /** A D1 statement that answers the one row at once. */
@@ -63,6 +65,8 @@ const mapClient = (r: typeof row): schema.Client => ({
   scope: r.scope,
   createdAt: r.created_at,
   metadataExpiresAt: r.metadata_expires_at,
+  requirePushedAuthorizationRequests: Boolean(r.require_pushed_authorization_requests),
+  registrationTokenHash: r.registration_token_hash,
 });
 
 const ways: Record<string, () => Promise<unknown>> = {

@@ -63,6 +63,8 @@ export async function seedDemo(d1: D1Database, demo: DemoCredentials, issuer: st
     scope: null,
     createdAt,
     metadataExpiresAt: null,
+    requirePushedAuthorizationRequests: false,
+    registrationTokenHash: null,
   };
   const spa: Client = {
     ...web,

@@ -5,6 +5,7 @@ import {
   DEVICE_AUTHORIZATION_PATH,
   DEVICE_VERIFICATION_PATH,
   MCP_PATH,
+  PAR_PATH,
   PROTECTED_RESOURCE_METADATA_PREFIX,
   TURNSTILE_ORIGIN,
 } from './config';
@@ -22,6 +23,7 @@ import { authorize } from './routes/oauth/authorize';
 import { deviceAuthorization } from './routes/oauth/device-authorization';
 import { introspect } from './routes/oauth/introspect';
 import { logout } from './routes/oauth/logout';
+import { par } from './routes/oauth/par';
 import { register } from './routes/oauth/register';
 import { revoke } from './routes/oauth/revoke';
 import { token } from './routes/oauth/token';
@@ -82,6 +84,7 @@ app.route('/.well-known', wellKnown);
 app.route('/oauth2/authorize', authorize);
 app.route('/oauth2/token', token);
 app.route(DEVICE_AUTHORIZATION_PATH, deviceAuthorization);
+app.route(PAR_PATH, par);
 app.route('/oauth2/register', register);
 app.route('/oauth2/revoke', revoke);
 app.route('/oauth2/introspect', introspect);

@@ -26,6 +26,8 @@ const client: Client = {
   scope: null,
   createdAt: 0,
   metadataExpiresAt: null,
+  requirePushedAuthorizationRequests: false,
+  registrationTokenHash: null,
 };
 
 const user: User = { id: 'user-1', email: 'ada@example.com', name: 'Ada Reader', passwordHash: 'x', createdAt: 0 };

@@ -148,4 +148,95 @@ describe('openid-client (OpenID Certified RP) against Tollgate', () => {
     // The session is gone: the account page asks to sign in again.
     expect((await browser.get('/account')).status).toBe(302);
   });
+
+  it('PAR (RFC 9126): buildAuthorizationUrlWithPAR pushes the request, and the browser carries only client_id and request_uri', async () => {
+    const registered = await registerClient(ownerToken, { redirect_uris: [REDIRECT_URI], require_pushed_authorization_requests: true });
+    const config = await discover(registered.client_id, registered.client_secret);
+    expect(config.serverMetadata().pushed_authorization_request_endpoint).toBe(`${ISSUER}/oauth2/par`);
+    const codeVerifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const url = await oidc.buildAuthorizationUrlWithPAR(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid profile books:read',
+      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+    });
+    expect([...url.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
+    const callback = await signInThroughPages(new Browser(), user, url);
+    const tokens = await oidc.authorizationCodeGrant(config, callback, {
+      pkceCodeVerifier: codeVerifier,
+      expectedState: state,
+      expectedNonce: nonce,
+      idTokenExpected: true,
+    });
+    expect(tokens.claims()).toMatchObject({ iss: ISSUER, sub: user.id, aud: registered.client_id, nonce });
+    // The client requires PAR: the plain URL is refused at its redirect URI.
+    const plain = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+    });
+    const refused = await (await signedInBrowser(user)).get(plain.pathname + plain.search);
+    expect(new URL(refused.headers.get('Location')!).searchParams.get('error')).toBe('invalid_request');
+  });
+
+  it('dynamicClientRegistration, then read, update and delete through registration_client_uri (RFC 7592)', async () => {
+    const config = await oidc.dynamicClientRegistration(
+      new URL(ISSUER),
+      // Without a ClientAuth, openid-client authenticates with client_secret_post and the issued secret.
+      { client_name: 'Self-managed RP', redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'client_secret_post' },
+      undefined,
+      { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: customFetch, initialAccessToken: ownerToken },
+    );
+    config[oidc.customFetch] = customFetch;
+    const metadata = config.clientMetadata();
+    const clientId = metadata.client_id;
+    const uri = metadata.registration_client_uri as string;
+    const token = metadata.registration_access_token as string;
+    expect(uri).toBe(`${ISSUER}/oauth2/register/${clientId}`);
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    // The registered client works with its secret: a PAR code flow.
+    const codeVerifier = oidc.randomPKCECodeVerifier();
+    const url = await oidc.buildAuthorizationUrlWithPAR(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+    });
+    const tokens = await oidc.authorizationCodeGrant(config, await signInThroughPages(new Browser(), user, url), {
+      pkceCodeVerifier: codeVerifier,
+      idTokenExpected: true,
+    });
+    expect(tokens.claims()!.aud).toBe(clientId);
+
+    // openid-client has no helpers for RFC 7592's read, update and delete: plain fetch with the token.
+    const auth = { Authorization: `Bearer ${token}` };
+    const read = await customFetch(uri, { headers: auth, method: 'GET', body: undefined, redirect: 'manual', signal: undefined });
+    expect(read.status).toBe(200);
+    const current = (await read.json()) as Record<string, unknown>;
+    expect(current).toMatchObject({ client_id: clientId, client_name: 'Self-managed RP', registration_access_token: token });
+
+    const { registration_access_token: _t, registration_client_uri: _u, client_id_issued_at: _i, ...replacement } = current;
+    const update = await customFetch(uri, {
+      method: 'PUT',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ ...replacement, client_name: 'Renamed RP' }),
+      redirect: 'manual',
+      signal: undefined,
+    });
+    expect(update.status, await update.clone().text()).toBe(200);
+    expect(((await update.json()) as Record<string, unknown>).client_name).toBe('Renamed RP');
+
+    const removed = await customFetch(uri, { method: 'DELETE', headers: auth, body: undefined, redirect: 'manual', signal: undefined });
+    expect(removed.status).toBe(204);
+    // The client is gone: openid-client's own calls fail client authentication (401 with a challenge).
+    await expect(oidc.refreshTokenGrant(config, 'anything')).rejects.toMatchObject({ status: 401 });
+    const after = await customFetch(uri, { headers: auth, method: 'GET', body: undefined, redirect: 'manual', signal: undefined });
+    expect(after.status).toBe(401);
+  });
 });

@@ -44,6 +44,8 @@ const client: Client = {
   scope: 'openid profile',
   createdAt: 2000,
   metadataExpiresAt: null,
+  requirePushedAuthorizationRequests: false,
+  registrationTokenHash: null,
 };
 const bookId = (name: string) => `${name}-${suffix}`;
 const book = (name: string, title = 'Original') => ({ id: bookId(name), userId: user.id, title, author: 'Author', createdAt: 3000 });

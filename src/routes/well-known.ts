@@ -5,6 +5,7 @@ import {
   JWKS_EDGE_MAX_AGE,
   JWKS_MAX_AGE,
   METADATA_MAX_AGE,
+  PAR_PATH,
   SIGNING_ALG,
   SUPPORTED_SCOPES,
 } from '../config';
@@ -27,6 +28,11 @@ export function serverMetadata(issuer: string, openRegistrationOn = true) {
     token_endpoint: `${issuer}/oauth2/token`,
     // RFC 8628 §4: where devices start the device authorization grant.
     device_authorization_endpoint: `${issuer}${DEVICE_AUTHORIZATION_PATH}`,
+    // RFC 9126 §5: where clients push authorization requests; pushing is
+    // optional server-wide, and required per client where it registered
+    // require_pushed_authorization_requests (§6).
+    pushed_authorization_request_endpoint: `${issuer}${PAR_PATH}`,
+    require_pushed_authorization_requests: false,
     userinfo_endpoint: `${issuer}/oauth2/userinfo`,
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     registration_endpoint: `${issuer}/oauth2/register`,

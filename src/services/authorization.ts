@@ -1,22 +1,25 @@
 import { z } from 'zod';
-import { AUTH_REQUEST_COOKIE_MAX_LENGTH, CLIENT_VALUE_MAX_LENGTH } from '../config';
+import { AUTH_REQUEST_COOKIE_MAX_LENGTH, CLIENT_VALUE_MAX_LENGTH, PUSHED_REQUEST_URI_MAX_LENGTH } from '../config';
 import type { Deps } from '../deps';
 import { OAuthError, PageError } from '../errors';
 import { now } from '../lib/crypto';
 import { describeIssues } from '../lib/issues';
 import type { NetworkKey } from '../lib/network';
+import { clientIdParam } from '../lib/params';
 import { auditStatement } from '../storage/audit';
 import { deleteAuthRequest, loadAuthRequest, newAuthRequestId, saveAuthRequest } from '../storage/auth-requests';
 import { clientQuery, findClient } from '../storage/clients';
 import { prepareCode } from '../storage/codes';
 import { isUniqueViolation } from '../storage/db';
 import { grantOfSessionQuery, upsertGrantStatement } from '../storage/grants';
+import { consumedParameters, consumePushedRequestStatement } from '../storage/pushed-requests';
 import type { Client, Grant, User } from '../storage/schema';
 import { type SessionInfo, sessionQuery, toSessionInfo } from '../storage/sessions';
 import { AUTHORIZATION_CHECKS, checkClientFound, checkRedirectUri, readTarget, runChecks } from './authorization/checks';
 import { type AuthorizationRequest, type ClientRedirect, errorRedirect, type RequestParameters } from './authorization/request';
 import { openSealedRequest, sealRequest } from './authorization/sealed-request';
 import { ClientMetadataError, resolveClient } from './client-metadata-documents';
+import { requestUriHash } from './pushed-requests';
 import { storedResources } from './resources';
 import { splitScope, userClaims } from './scopes';
 
@@ -82,13 +85,28 @@ export async function readRequest(
   network: NetworkKey | null = null,
 ): Promise<Reading> {
   if ('request_id' in params) return resumeRequest(deps, params, sessionIdHash, carried);
+  if ('request_uri' in params) return readPushedRequest(deps, params, sessionIdHash, network);
+  const { clientId } = readTarget(params);
+  return checkRequest(deps, params, await lookUp(deps, clientId, sessionIdHash), network, false);
+}
+
+/**
+ * Steps 1 and 2 over a request's parameters, with what was looked up for it:
+ * from the query string, or (`pushed`) from the PAR endpoint's row.
+ */
+async function checkRequest(
+  deps: Deps,
+  params: RequestParameters,
+  { client: stored, session, grant }: Awaited<ReturnType<typeof lookUp>>,
+  network: NetworkKey | null,
+  pushed: boolean,
+): Promise<Reading> {
   const { clientId, redirectUri } = readTarget(params);
-  const { client: stored, session, grant } = await lookUp(deps, clientId, sessionIdHash);
   const client = await documentClient(deps, clientId, stored, network);
   checkClientFound(client);
   checkRedirectUri(client, redirectUri);
   try {
-    const { request } = runChecks(AUTHORIZATION_CHECKS, params, client, deps.issuer);
+    const { request } = runChecks(AUTHORIZATION_CHECKS, params, client, deps.issuer, pushed);
     return { ok: true, carried: false, request: completeRequest(request, client, redirectUri), client, session, grant };
   } catch (error) {
     if (!(error instanceof OAuthError)) throw error;
@@ -96,6 +114,64 @@ export async function readRequest(
     const state = typeof params.state === 'string' ? params.state.slice(0, CLIENT_VALUE_MAX_LENGTH) : null;
     return { ok: false, to: errorRedirect(redirectUri, state, error.code, error.message) };
   }
+}
+
+const pushedParameters = z.object({ client_id: clientIdParam, request_uri: z.string().max(PUSHED_REQUEST_URI_MAX_LENGTH) });
+
+/**
+ * RFC 9126 §4: a request by `request_uri`, pushed to the PAR endpoint
+ * before. Only `client_id` and `request_uri` are read; any other parameter
+ * sent beside them is ignored (RFC 9101 §6.3, which §4 builds on: only the
+ * pushed parameters are used). The row is consumed in the same D1 round trip
+ * as the lookup, once, and only for the client that pushed it; an unknown,
+ * used or expired request_uri is an error page (there is no redirect URI to
+ * trust). Then the pushed parameters run through the same steps as any
+ * request (§4: validated "as it would any other authorization request"), and
+ * go on as one: a signed-out browser carries the request to /login and back
+ * by its request_id, as always.
+ */
+async function readPushedRequest(
+  deps: Deps,
+  params: RequestParameters,
+  sessionIdHash: string | null,
+  network: NetworkKey | null,
+): Promise<Reading> {
+  const target = pushedParameters.safeParse(params);
+  const hash = target.success ? await requestUriHash(target.data.request_uri) : null;
+  if (!target.success || hash === null) {
+    throw new PageError(
+      'Invalid request',
+      'The app sent an invalid request: client_id and a request_uri from the PAR endpoint are required.',
+    );
+  }
+  const clientId = target.data.client_id;
+  const { pushed, ...lookedUp } = await lookUpPushed(deps, clientId, hash, sessionIdHash);
+  if (pushed === null) {
+    throw new PageError('Request expired', 'This sign-in link has expired or was already used. Go back to the app and start again.');
+  }
+  return checkRequest(deps, pushed, lookedUp, network, true);
+}
+
+/** lookUp, with the consumption of a pushed request in the same D1 batch (one round trip). */
+async function lookUpPushed(deps: Deps, clientId: string, hash: string, sessionIdHash: string | null) {
+  const { db } = deps;
+  const consume = consumePushedRequestStatement(db, { hash, clientId, time: now() });
+  if (!sessionIdHash) {
+    const [clients, consumed] = await db.batch([clientQuery(db, clientId), consume]);
+    return { client: clients[0], session: null, grant: null, pushed: consumedParameters(consumed) };
+  }
+  const [session, clients, grants, consumed] = await db.batch([
+    sessionQuery(db, sessionIdHash),
+    clientQuery(db, clientId),
+    grantOfSessionQuery(db, sessionIdHash, clientId),
+    consume,
+  ]);
+  return {
+    client: clients[0],
+    session: toSessionInfo(sessionIdHash, session),
+    grant: grants[0] ?? null,
+    pushed: consumedParameters(consumed),
+  };
 }
 
 /**
@@ -170,6 +246,8 @@ async function resumeRequest(
   if (!request) throw new PageError('Request expired', 'This sign-in request has expired. Go back to the app and start again.');
   const { client, session, grant } = await lookUp(deps, request.clientId, sessionIdHash);
   if (!client) throw new PageError('Unknown app', 'The app that sent you here is no longer registered.');
+  // The client may have dropped the redirect URI meanwhile (RFC 7592 §2.2 update): it is never redirected to then.
+  checkRedirectUri(client, request.redirectUri);
   // One kept by an earlier release has no signInAsked: it has not sent anyone to sign in yet.
   const resumed = { ...request, signInAsked: request.signInAsked ?? null };
   return { ok: true, carried: sealed !== undefined, request: resumed, client, session, grant };
@@ -393,6 +471,8 @@ export async function answerConsent(
   // The client (still registered?) and what the user approved before, in one D1 round trip.
   const { client, grant } = await lookUp(deps, request.clientId, session.idHash);
   if (!client) throw new PageError('Unknown app', 'The app that sent you here is no longer registered.');
+  // As in resumeRequest: a redirect URI the client has dropped since (RFC 7592 §2.2) is not answered to.
+  checkRedirectUri(client, request.redirectUri);
   await deleteAuthRequest(deps.env.KV, request.id);
   if (answer.data.decision === 'deny') {
     return errorRedirect(request.redirectUri, request.state, 'access_denied', 'the user denied the request');

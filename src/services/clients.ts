@@ -7,21 +7,29 @@ import {
   DEVICE_CODE_GRANT_TYPE,
   GRANT_TYPES,
   MAX_REDIRECT_URIS,
+  REGISTRATION_PATH,
 } from '../config';
 import type { Deps } from '../deps';
 import { OAuthError } from '../errors';
-import { redirectUriParam, scopeParam } from '../lib/params';
+import { hashSecret, randomSecret, timingSafeEqual } from '../lib/crypto';
+import { clientIdParam, clientSecretParam, redirectUriParam, scopeParam } from '../lib/params';
 import { auditStatement, recordAudit } from '../storage/audit';
 import {
   corsOrigins,
+  deleteClientByRegistrationToken,
+  deleteClientCredentialsGrantStatement,
   deleteClientOfOwner,
   deleteClientOriginsStatement,
   deleteIdleUnownedClients,
+  deletePendingCodesStatement,
+  findClientByRegistrationToken,
   insertClientOriginsStatement,
   insertClientStatement,
+  updateRegisteredClientStatement,
   upsertDocumentClientStatement,
 } from '../storage/clients';
 import { clientCredentialsGrantStatement } from '../storage/grants';
+import { deleteUnusedOfClientStatement } from '../storage/pushed-requests';
 import type { Client } from '../storage/schema';
 import { redirectUriProblem } from './redirect-uris';
 import { isSupportedScope, splitScope } from './scopes';
@@ -44,6 +52,8 @@ export const clientMetadataSchema = z.object({
   grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(GRANT_TYPES.length).default(['authorization_code']),
   response_types: z.array(z.literal('code', 'only the code response type is supported')).max(1).optional(),
   scope: scopeParam.optional(),
+  // RFC 9126 §6: this client's authorization requests must come through PAR.
+  require_pushed_authorization_requests: z.boolean().default(false),
 });
 export type ClientMetadataInput = z.infer<typeof clientMetadataSchema>;
 
@@ -156,4 +166,141 @@ export async function removeClient(deps: Deps, ownerId: string, clientId: string
  */
 export async function pruneIdleUnownedClients(deps: Deps, at: number): Promise<number> {
   return deleteIdleUnownedClients(deps.db, at - ANONYMOUS_CLIENT_IDLE_TTL);
+}
+
+// RFC 7592: a registered client manages its own registration at its client
+// configuration endpoint, {ISSUER}/oauth2/register/<client_id>, with the
+// registration access token issued with the registration. The token is a
+// bearer secret of 256 bits; only its SHA-256 is kept (clients.registration_token_hash).
+
+/** RFC 7592 §3 `registration_client_uri`: the client's configuration endpoint. */
+export function registrationClientUri(issuer: string, clientId: string): string {
+  return `${issuer}${REGISTRATION_PATH}/${encodeURIComponent(clientId)}`;
+}
+
+/** A new registration access token (RFC 7592 §3), shown once, and the hash that is stored. */
+export async function newRegistrationToken(): Promise<{ token: string; hash: string }> {
+  const token = randomSecret();
+  return { token, hash: await hashSecret(token) };
+}
+
+/**
+ * The client `clientId` if `token` is its registration access token; else
+ * undefined, the same for an unknown client as for a wrong token (RFC 7592
+ * §2.1: 401 either way, so a token holder learns nothing of other clients).
+ */
+export async function managedClient(deps: Deps, clientId: string, token: string): Promise<Client | undefined> {
+  return findClientByRegistrationToken(deps.db, clientId, await hashSecret(token));
+}
+
+/**
+ * RFC 7592 §2.2: the update request is the full metadata, with the client's
+ * own client_id and, if sent, its current client_secret. The fields the
+ * server sets are taken as they come so that sending one is refused by name
+ * (updateClient), not silently dropped.
+ */
+export const clientUpdateSchema = clientMetadataSchema.extend({
+  client_id: clientIdParam.optional(),
+  client_secret: clientSecretParam.optional(),
+  registration_access_token: z.unknown().optional(),
+  registration_client_uri: z.unknown().optional(),
+  client_secret_expires_at: z.unknown().optional(),
+  client_id_issued_at: z.unknown().optional(),
+});
+export type ClientUpdateInput = z.infer<typeof clientUpdateSchema>;
+
+/** RFC 7592 §2.2: the client "MUST NOT include" these in an update. */
+const SERVER_SET_FIELDS = [
+  'registration_access_token',
+  'registration_client_uri',
+  'client_secret_expires_at',
+  'client_id_issued_at',
+] as const;
+
+/**
+ * Replaces a client's metadata (RFC 7592 §2.2): the request is checked as a
+ * registration is (checkClientMetadata), and omitted fields take their
+ * defaults, as "omitted fields MUST be treated as null or empty". The client
+ * keeps its id, owner and registration access token. A client owned by no
+ * one stays public (a secret is issued only to a user who answers for it, as
+ * at registration); a public client that an owner turns confidential gets a
+ * new secret, returned once; a confidential one keeps its secret (the client
+ * "MUST NOT be allowed to overwrite its existing client secret").
+ *
+ * One D1 batch (one transaction), so nothing issued under the old metadata
+ * outlives the change:
+ * - the row, only while `token` is still the client's;
+ * - its CORS origins, written anew from the new redirect URIs;
+ * - its codes not yet redeemed for a redirect URI it no longer has (all of
+ *   them when it no longer uses the code grant): such a code could only be
+ *   redeemed with that URI;
+ * - its pushed requests not yet used: they were checked against the old metadata;
+ * - its own client_credentials grant, made when it registers for that grant,
+ *   deleted (and with it the tokens it gave itself) when it drops it.
+ * Browser requests already on their way re-check the redirect URI when they
+ * come back from sign-in or consent (services/authorization.ts).
+ * Returns the updated client and a new secret (or null); undefined when the
+ * client was deleted meanwhile. Throws OAuthError for a bad request.
+ */
+export async function updateClient(
+  deps: Deps,
+  current: Client,
+  token: string,
+  input: ClientUpdateInput,
+): Promise<{ client: Client; secret: string | null } | undefined> {
+  const sent = SERVER_SET_FIELDS.find((field) => input[field] !== undefined);
+  if (sent) throw new OAuthError('invalid_request', { description: `${sent} must not be sent in an update (RFC 7592 §2.2)` });
+  if (input.client_id !== current.id) {
+    throw new OAuthError('invalid_request', { description: "client_id must be sent, and be this client's (RFC 7592 §2.2)" });
+  }
+  if (input.client_secret !== undefined) {
+    const matches = current.secretHash !== null && timingSafeEqual(await hashSecret(input.client_secret), current.secretHash);
+    if (!matches) throw new OAuthError('invalid_request', { description: "client_secret does not match this client's (RFC 7592 §2.2)" });
+  }
+  const confidential = input.token_endpoint_auth_method !== 'none';
+  if (confidential && current.ownerId === null) {
+    throw invalidMetadata('a client registered without a user API token stays public: token_endpoint_auth_method none');
+  }
+  const { redirectUris, postLogoutRedirectUris, grantTypes, scope } = checkClientMetadata(input);
+  const secret = confidential && current.secretHash === null ? randomSecret() : null;
+  const secretHash = !confidential ? null : secret ? await hashSecret(secret) : current.secretHash;
+  const client: Client = {
+    ...current,
+    name: input.client_name ?? 'Unnamed app',
+    secretHash,
+    tokenEndpointAuthMethod: input.token_endpoint_auth_method,
+    redirectUris,
+    postLogoutRedirectUris,
+    grantTypes,
+    scope,
+    requirePushedAuthorizationRequests: input.require_pushed_authorization_requests,
+  };
+  const { db } = deps;
+  const [firstOrigin, ...otherOrigins] = corsOrigins(client);
+  const usesCode = grantTypes.includes('authorization_code');
+  const hadCredentials = current.grantTypes.includes('client_credentials');
+  const hasCredentials = grantTypes.includes('client_credentials');
+  const [updated] = await db.batch([
+    updateRegisteredClientStatement(db, client, await hashSecret(token)),
+    deleteClientOriginsStatement(db, client.id),
+    ...(firstOrigin ? [insertClientOriginsStatement(db, client.id, [firstOrigin, ...otherOrigins])] : []),
+    deletePendingCodesStatement(db, client.id, usesCode ? redirectUris : []),
+    deleteUnusedOfClientStatement(db, client.id),
+    ...(hasCredentials && !hadCredentials ? [clientCredentialsGrantStatement(db, client.id)] : []),
+    ...(hadCredentials && !hasCredentials ? [deleteClientCredentialsGrantStatement(db, client.id)] : []),
+  ]);
+  return updated.length > 0 ? { client, secret } : undefined;
+}
+
+/**
+ * Deletes a client through its configuration endpoint (RFC 7592 §2.3), and
+ * with it everything issued to it, as DELETE /api/clients/:id does; audited
+ * `client_deleted` (for its owner, if it has one) once the DELETE found it.
+ * Returns false when `token` is not the registration access token of such a client.
+ */
+export async function deleteRegisteredClient(deps: Deps, clientId: string, token: string): Promise<boolean> {
+  const deleted = await deleteClientByRegistrationToken(deps.db, clientId, await hashSecret(token));
+  if (!deleted) return false;
+  await recordAudit(deps.db, { type: 'client_deleted', userId: deleted.ownerId, clientId });
+  return true;
 }

@@ -1,9 +1,9 @@
-import { and, desc, eq, isNull, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, lt, notInArray, sql } from 'drizzle-orm';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type { GrantType } from '../config';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
-import { type Client, clientOrigins, clients, grants } from './schema';
+import { type Client, clientOrigins, clients, codes, grants } from './schema';
 
 /**
  * Web origins a browser may call the token endpoints from for this client:
@@ -178,4 +178,71 @@ const guardedClient = preparedOnce((db) =>
  */
 export function guardedClientQuery(db: Db, guard: ClientGuard) {
   return bind(guardedClient(db), { ...guard });
+}
+
+// RFC 7592 client configuration endpoint. Rarely run: plain builders.
+
+/**
+ * The client whose id is `id` and whose registration access token hashes to
+ * `tokenHash` (RFC 7592 §2), or none: an unknown client and a wrong token
+ * look the same, so nobody learns which client ids exist.
+ */
+export async function findClientByRegistrationToken(db: Db, id: string, tokenHash: string): Promise<Client | undefined> {
+  const rows = await db
+    .select()
+    .from(clients)
+    .where(and(eq(clients.id, id), eq(clients.registrationTokenHash, tokenHash)))
+    .limit(1);
+  return rows[0];
+}
+
+/**
+ * The update of a registered client's metadata (RFC 7592 §2.2: everything
+ * but its id, owner, creation time and registration access token), only
+ * while the token that authorized it is still the client's; unexecuted, to
+ * share a D1 batch. Answers the id when a row changed.
+ */
+export function updateRegisteredClientStatement(db: Db, client: Client, tokenHash: string) {
+  const { id, ownerId: _ownerId, createdAt: _createdAt, registrationTokenHash: _hash, ...metadata } = client;
+  return db
+    .update(clients)
+    .set(metadata)
+    .where(and(eq(clients.id, id), eq(clients.registrationTokenHash, tokenHash)))
+    .returning({ id: clients.id });
+}
+
+/**
+ * The delete of a client's codes not yet redeemed whose redirect URI is not
+ * in `keep` (all of them when `keep` is empty); unexecuted, to share a D1
+ * batch. A redeemed code stays, so its replay is still caught.
+ */
+export function deletePendingCodesStatement(db: Db, clientId: string, keep: readonly string[]) {
+  return db
+    .delete(codes)
+    .where(
+      and(eq(codes.clientId, clientId), isNull(codes.redeemedAt), ...(keep.length > 0 ? [notInArray(codes.redirectUri, [...keep])] : [])),
+    );
+}
+
+/** The delete of a client's own client_credentials grant (no user), and so of its tokens; unexecuted, to share a D1 batch. */
+export function deleteClientCredentialsGrantStatement(db: Db, clientId: string) {
+  return db.delete(grants).where(and(eq(grants.clientId, clientId), isNull(grants.userId)));
+}
+
+/**
+ * Deletes a client through its configuration endpoint (RFC 7592 §2.3), only
+ * with its registration access token. Foreign keys cascade as in
+ * `deleteClientOfOwner`. Answers the deleted client's owner, or undefined
+ * when there was no such client with that token.
+ */
+export async function deleteClientByRegistrationToken(
+  db: Db,
+  id: string,
+  tokenHash: string,
+): Promise<{ ownerId: string | null } | undefined> {
+  const deleted = await db
+    .delete(clients)
+    .where(and(eq(clients.id, id), eq(clients.registrationTokenHash, tokenHash)))
+    .returning({ ownerId: clients.ownerId });
+  return deleted[0];
 }

@@ -81,6 +81,17 @@ export const clients = sqliteTable(
      * goes stale (its HTTP caching headers, within bounds) and is fetched again.
      */
     metadataExpiresAt: integer('metadata_expires_at'),
+    /**
+     * RFC 9126 §6 `require_pushed_authorization_requests`: the authorization
+     * endpoint takes this client's requests only through PAR (a `request_uri`).
+     */
+    requirePushedAuthorizationRequests: integer('require_pushed_authorization_requests', { mode: 'boolean' }).notNull().default(false),
+    /**
+     * SHA-256 of the RFC 7592 registration access token, issued with a
+     * registration at /oauth2/register; null for a client that has none (seeded,
+     * registered before RFC 7592 support, or a client ID metadata document's).
+     */
+    registrationTokenHash: text('registration_token_hash'),
   },
   (t) => [index('clients_owner_idx').on(t.ownerId)],
 );
@@ -339,3 +350,29 @@ export const deviceAuthorizations = sqliteTable(
 );
 
 export type DeviceAuthorization = typeof deviceAuthorizations.$inferSelect;
+
+/**
+ * Pushed authorization requests (RFC 9126): one row per `request_uri`, from
+ * the push until it expires (PUSHED_REQUEST_TTL, 60 s). The authorization
+ * endpoint consumes a row once, with one atomic UPDATE that sets `used_at`;
+ * the Cron Trigger deletes expired rows.
+ */
+export const pushedRequests = sqliteTable(
+  'pushed_requests',
+  {
+    /** SHA-256 of the random part of the `request_uri` (256 bits). */
+    hash: text('hash').primaryKey(),
+    clientId: text('client_id')
+      .notNull()
+      .references(() => clients.id, { onDelete: 'cascade' }),
+    /** The authorization request's parameters as pushed and checked (never the client's credentials). */
+    parameters: text('parameters', { mode: 'json' }).$type<Record<string, string | string[]>>().notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    /** Set when the authorization endpoint used it: a `request_uri` serves once (RFC 9126 §4). */
+    usedAt: integer('used_at'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('pushed_requests_client_idx').on(t.clientId), index('pushed_requests_expires_idx').on(t.expiresAt)],
+);
+
+export type PushedRequest = typeof pushedRequests.$inferSelect;

@@ -1,12 +1,25 @@
-import { Hono, type MiddlewareHandler } from 'hono';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
+import { bearerToken, invalidToken, missingToken } from '../../helpers/bearer';
 import { clientNetwork } from '../../helpers/client-ip';
 import { hashSecret, now, randomSecret } from '../../lib/crypto';
+import { clientIdParam } from '../../lib/params';
 import { requireUserToken } from '../../middleware/bearer-auth';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { validate } from '../../middleware/validate';
-import { checkClientMetadata, clientMetadataSchema, createClient, openRegistration } from '../../services/clients';
+import {
+  checkClientMetadata,
+  clientMetadataSchema,
+  clientUpdateSchema,
+  createClient,
+  deleteRegisteredClient,
+  managedClient,
+  newRegistrationToken,
+  openRegistration,
+  registrationClientUri,
+  updateClient,
+} from '../../services/clients';
 import { countAttempt } from '../../services/rate-limits';
 import type { StandingUserApiToken } from '../../services/user-api-tokens';
 import type { Client } from '../../storage/schema';
@@ -56,8 +69,28 @@ export function clientMetadata(client: Client) {
     response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     ...(client.scope !== null ? { scope: client.scope } : {}),
+    require_pushed_authorization_requests: client.requirePushedAuthorizationRequests,
   };
 }
+
+/**
+ * RFC 7592 §3: the client information response: the metadata, where the
+ * client manages it, and the registration access token to do it with (the
+ * one just issued, or the one the request presented: only its hash is kept).
+ * A client secret only when one was just issued (RFC 7591 §3.2.1; 0: it does
+ * not expire).
+ */
+function clientInformation(c: Context<AppEnv>, client: Client, registrationToken: string, secret: string | null) {
+  return {
+    ...clientMetadata(client),
+    ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
+    registration_client_uri: registrationClientUri(c.var.deps.issuer, client.id),
+    registration_access_token: registrationToken,
+  };
+}
+
+/** Answers that hold a secret or a registration access token are never cached (as RFC 6749 §5.1 says of tokens). */
+const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 
 /**
  * Dynamic client registration (RFC 7591): for a user signed in with a user
@@ -83,6 +116,8 @@ register.post(
     const confidential = input.token_endpoint_auth_method !== 'none';
     // 256 bits of randomness, shown once; only its SHA-256 is kept.
     const secret = confidential ? randomSecret() : null;
+    // RFC 7592 §3: every registered client can manage itself with this token.
+    const registration = await newRegistrationToken();
     const client: Client = {
       id: randomSecret(16),
       ownerId: apiUser?.userId ?? null,
@@ -95,13 +130,66 @@ register.post(
       scope,
       createdAt: now(),
       metadataExpiresAt: null,
+      requirePushedAuthorizationRequests: input.require_pushed_authorization_requests,
+      registrationTokenHash: registration.hash,
     };
     await createClient(c.var.deps, client);
-    const body = {
-      ...clientMetadata(client),
-      // RFC 7591 §3.2.1: 0 means the secret does not expire.
-      ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
-    };
-    return c.json(body, 201, { 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+    return c.json(clientInformation(c, client, registration.token, secret), 201, NO_STORE);
   },
 );
+
+// The client configuration endpoint (RFC 7592 §2): GET reads, PUT replaces,
+// DELETE removes a client, each with the client's registration access token
+// as a Bearer token. A missing, malformed or wrong token, and a client id
+// that does not exist, are all the same 401 invalid_token (RFC 6750 §3.1):
+// without its token nobody learns whether a client exists. A client ID
+// metadata document's client has no token: its document manages it.
+
+const configurationPath = '/:client_id';
+
+/** The registration access token of the request (RFC 6750 §2.1), or 401 without one. */
+function registrationToken(c: Context<AppEnv>): string {
+  const token = bearerToken(c);
+  if (!token) throw missingToken();
+  return token;
+}
+
+/**
+ * Authenticates a configuration endpoint request before anything else is
+ * read: the client named in the path, if the Bearer token is its
+ * registration access token (set as `c.var.client`); 401 otherwise.
+ */
+const registeredClient: MiddlewareHandler<AppEnv> = async function registeredClient(c, next) {
+  const clientId = c.req.param('client_id') ?? '';
+  const token = registrationToken(c);
+  const client = clientIdParam.safeParse(clientId).success ? await managedClient(c.var.deps, clientId, token) : undefined;
+  if (!client) throw invalidToken('the registration access token is not valid for this client');
+  c.set('client', client);
+  await next();
+};
+
+register.get(configurationPath, registeredClient, async function readClient(c) {
+  // RFC 7592 §2.1: the stored secret is a hash, so it is never in the answer.
+  return c.json(clientInformation(c, c.var.client, registrationToken(c), null), 200, NO_STORE);
+});
+
+register.put(
+  configurationPath,
+  limitBody,
+  registeredClient,
+  requireContentType('application/json'),
+  validate('json', clientUpdateSchema, { code: 'invalid_client_metadata' }),
+  async function replaceClient(c) {
+    const token = registrationToken(c);
+    const updated = await updateClient(c.var.deps, c.var.client, token, c.req.valid('json'));
+    // Deleted between the lookup and the update: as if the token were wrong.
+    if (!updated) throw invalidToken('the registration access token is not valid for this client');
+    return c.json(clientInformation(c, updated.client, token, updated.secret), 200, NO_STORE);
+  },
+);
+
+register.delete(configurationPath, registeredClient, async function removeClient(c) {
+  await deleteRegisteredClient(c.var.deps, c.var.client.id, registrationToken(c));
+  // RFC 7592 §2.3: 204, and the client and its registration access token are gone.
+  return c.body(null, 204, { 'Cache-Control': 'no-store' });
+});

@@ -43,6 +43,15 @@ const requestParameters = z.object({
   resource: resourceParam.optional(),
 });
 
+/**
+ * Every parameter an authorization request is read with (steps 1 and 2): what
+ * a pushed request keeps (RFC 9126 §2.1), never the client's credentials.
+ */
+export const AUTHORIZATION_PARAMETERS: readonly string[] = [
+  ...Object.keys(targetParameters.shape),
+  ...Object.keys(requestParameters.shape),
+];
+
 /** The step-2 parameters as checkParameters accepted them. */
 export type RequestValues = z.infer<typeof requestParameters>;
 
@@ -83,6 +92,8 @@ export interface Checking {
   readonly client: Client;
   /** The issuer: the resources a request may name are under it (checkResource). */
   readonly issuer?: string;
+  /** Whether the request came through the PAR endpoint (RFC 9126): pushed there, or used by its request_uri. */
+  readonly pushed: boolean;
   /** Set by checkParameters, which runs first. */
   values: RequestValues;
   /** The request as the steps have built it so far. */
@@ -100,6 +111,20 @@ export function checkParameters(checking: Checking): void {
       description: describeIssues(parsed.error.issues, { input: checking.params, repeatedRule: REPEATED_RULE }),
     });
   checking.values = parsed.data;
+}
+
+/**
+ * RFC 9126 §6 (and §4): a client registered with
+ * `require_pushed_authorization_requests` sends its requests only through
+ * the PAR endpoint; any other is refused with invalid_request.
+ */
+export function checkPushedIfRequired({ client, pushed }: Checking): void {
+  if (client.requirePushedAuthorizationRequests && !pushed) {
+    throw new OAuthError('invalid_request', {
+      description:
+        'this client must push its authorization requests to the PAR endpoint first (require_pushed_authorization_requests, RFC 9126 §6)',
+    });
+  }
 }
 
 /** OAuth 2.1 §4.1.1: only the code flow; no implicit or hybrid responses. */
@@ -186,6 +211,7 @@ export function copyClientValues({ values, request }: Checking): void {
  */
 export const AUTHORIZATION_CHECKS: readonly Check[] = [
   checkParameters,
+  checkPushedIfRequired,
   checkResponseType,
   checkCodeGrant,
   checkPkce,
@@ -204,9 +230,12 @@ export const AUTHORIZATION_CHECKS: readonly Check[] = [
  */
 export const DEVICE_AUTHORIZATION_CHECKS: readonly Check[] = [checkParameters, checkScope, checkResource];
 
-/** Runs `checks` in order over a client's parameters: what they built, or the first step's OAuthError. */
-export function runChecks(checks: readonly Check[], params: RequestParameters, client: Client, issuer?: string): Checking {
-  const checking: Checking = { params, client, ...(issuer !== undefined ? { issuer } : {}), values: {}, request: {} };
+/**
+ * Runs `checks` in order over a client's parameters: what they built, or the
+ * first step's OAuthError. `pushed`: the request came through the PAR endpoint.
+ */
+export function runChecks(checks: readonly Check[], params: RequestParameters, client: Client, issuer?: string, pushed = false): Checking {
+  const checking: Checking = { params, client, ...(issuer !== undefined ? { issuer } : {}), pushed, values: {}, request: {} };
   for (const check of checks) check(checking);
   return checking;
 }
