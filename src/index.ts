@@ -5,6 +5,7 @@ import { createDeps } from './deps';
 import { now } from './lib/crypto';
 import { pruneIdleUnownedClients } from './services/clients';
 import { rotateSigningKeys } from './services/keys';
+import { pruneExpiredRows } from './services/retention';
 import { pruneAudit } from './storage/audit';
 import { pruneDeviceAuthorizations } from './storage/device-authorizations';
 
@@ -28,6 +29,8 @@ export default {
         }),
         pruneAudit(deps.db, now() - AUDIT_RETENTION),
         pruneDeviceAuthorizations(deps.db, now() - DEVICE_AUTHORIZATION_RETENTION),
+        // Codes, refresh tokens, sessions and user API tokens a day after they expired (EXPIRED_ROW_RETENTION).
+        pruneExpiredRows(deps, now()),
         pruneIdleUnownedClients(deps, now()).then((removed) => {
           console.log('idle clients nobody owns removed:', removed);
         }),
