@@ -316,3 +316,18 @@ export const USER_CODE_MAX_LENGTH = 32;
 export const DEVICE_VERIFICATION_PATH = '/device';
 /** The device authorization endpoint (RFC 8628 §3.1), under the issuer. */
 export const DEVICE_AUTHORIZATION_PATH = '/oauth2/device_authorization';
+
+/** RFC 9126 §2: the pushed authorization request endpoint, under the issuer. */
+export const PAR_PATH = '/oauth2/par';
+/**
+ * RFC 9126 §2.2 `expires_in`: how long a pushed request's `request_uri` may
+ * be used (once). The RFC suggests 5 to 600 seconds; a client redirects the
+ * browser at once, so 60 seconds, seconds.
+ */
+export const PUSHED_REQUEST_TTL = 60;
+/** RFC 9126 §2.2: the URN prefix of every `request_uri` the PAR endpoint issues (then 256 random bits, base64url). */
+export const PUSHED_REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
+/** The registration endpoint (RFC 7591 §3); each client's configuration endpoint (RFC 7592 §2) is under it. */
+export const REGISTRATION_PATH = '/oauth2/register';
+/** Longest `request_uri` read at the authorization endpoint: ours are 77 characters; a longer one is refused, not cut. Characters. */
+export const PUSHED_REQUEST_URI_MAX_LENGTH = 200;
