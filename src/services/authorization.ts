@@ -409,8 +409,6 @@ export async function holdRequest(deps: Deps, pending: AuthorizationRequest): Pr
  *   widened grant or audit event without it;
  * - when the user consented just now, the `consent_granted` audit event, so
  *   that the record of a consent exists exactly when the consent took effect.
- * Then the code's KV copy, a fast pre-check for the token endpoint (D1 stays
- * the source of truth).
  */
 export async function approve(deps: Deps, approval: Approval, ip: string | null): Promise<ClientRedirect> {
   const { db } = deps;
