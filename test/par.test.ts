@@ -1,5 +1,7 @@
 import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { countingBindings, newCounts } from '../bench/counting-bindings';
+import { app } from '../src/app';
 import {
   Browser,
   basic,
@@ -286,4 +288,44 @@ describe('PAR metadata (RFC 9126 §5)', () => {
       expect(metadata.require_pushed_authorization_requests).toBe(false);
     },
   );
+});
+
+describe('round trips', () => {
+  it('a push is two D1 round trips (client authentication, then the insert batch); using it with remembered consent adds none to the code flow', async () => {
+    const client = await registerClient(ownerToken);
+    const browser = await signedInBrowser(user);
+    // A first approval, so consent is remembered for the counted request.
+    const first = await pushed(client, { prompt: 'consent' });
+    await allow(browser, await (await browser.get(authorizeByUri(client.client_id, first.request_uri))).text());
+
+    const counts = newCounts({ keepSql: true });
+    const counted = countingBindings(env, counts);
+    const { fields } = await requestFields(client);
+    const { client_id: _id, ...body } = fields;
+    const response = await app.request(
+      `${ISSUER}${PAR}`,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basic(client.client_id, client.client_secret!) },
+        body: new URLSearchParams(body).toString(),
+      },
+      counted,
+    );
+    expect(response.status).toBe(201);
+    expect({ d1: counts.d1, kvGet: counts.kvGet, kvPut: counts.kvPut }, counts.sql?.join('\n')).toEqual({ d1: 2, kvGet: 0, kvPut: 0 });
+
+    const { request_uri } = (await response.json()) as { request_uri: string };
+    const before = counts.d1;
+    const cookie = [...browser.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+    const authorized = await app.request(
+      `${ISSUER}${authorizeByUri(client.client_id, request_uri)}`,
+      { headers: { Cookie: cookie } },
+      counted,
+    );
+    expect(authorized.status).toBe(302);
+    expect(new URL(authorized.headers.get('Location')!).searchParams.get('code')).toBeTruthy();
+    // As a plain request: the lookup (session, client, grant, and here the consumption) and the approval.
+    expect(counts.d1 - before, counts.sql?.join('\n')).toBe(2);
+    expect(counts.sql?.at(before)).toBe('batch(4)');
+  });
 });
