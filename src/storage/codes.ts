@@ -139,11 +139,6 @@ export async function findRedeemedCode(db: Db, hash: string): Promise<Code | und
   return db.query.codes.findFirst({ where: and(eq(codes.hash, hash), isNotNull(codes.redeemedAt)) });
 }
 
-/** The code by its hash, redeemed or not, expired or not, or undefined: why a redemption failed. */
-export async function findCode(db: Db, hash: string): Promise<Code | undefined> {
-  return db.query.codes.findFirst({ where: eq(codes.hash, hash) });
-}
-
 // Every redemption reads the code as it was, in its batch: prepared once (see prepared.ts).
 const codeByHash = preparedOnce((db) =>
   db

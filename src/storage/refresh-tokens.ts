@@ -72,11 +72,6 @@ function refreshTokenFromCode(requireOfflineAccess: boolean) {
   return refreshTokenFromCodeVariants[requireOfflineAccess ? 1 : 0]!;
 }
 
-/** A refresh token's row by its hash, or undefined (used or not, expired or not). */
-export async function findRefreshToken(db: Db, hash: string): Promise<RefreshToken | undefined> {
-  return db.query.refreshTokens.findFirst({ where: eq(refreshTokens.hash, hash) });
-}
-
 // Every refresh reads the token as it was, in its batch: prepared once (see prepared.ts).
 const refreshTokenByHash = preparedOnce((db) =>
   db
