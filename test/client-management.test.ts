@@ -1,4 +1,5 @@
 import { env } from 'cloudflare:test';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   authorizeWithConsent,
@@ -326,5 +327,48 @@ describe('DELETE /oauth2/register/:client_id', () => {
     expect(audit!.n).toBe(1);
     await expectJsonError(await manage(client), 401, 'invalid_token');
     await expectJsonError(await manage(client, { method: 'DELETE' }), 401, 'invalid_token');
+  });
+});
+
+describe('hostile input', () => {
+  it('any JSON body to PUT is 200 or a JSON 4xx, never a 5xx; a refused one changes nothing', async () => {
+    const client = await registered();
+    const hostile = fc.oneof(
+      fc.string({ maxLength: 30 }),
+      fc.constantFrom('javascript:alert(1)', 'https://evil.example/cb', "'; DROP TABLE clients; --", 'none', ''),
+    );
+    const anyValue = fc.oneof(hostile, fc.integer(), fc.boolean(), fc.constant(null), fc.array(hostile, { maxLength: 3 }));
+    const names = [
+      'client_id',
+      'client_secret',
+      'client_name',
+      'redirect_uris',
+      'grant_types',
+      'scope',
+      'token_endpoint_auth_method',
+      'response_types',
+      'require_pushed_authorization_requests',
+      'registration_access_token',
+    ];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.dictionary(fc.oneof(fc.constantFrom(...names), hostile), anyValue, { maxKeys: 6 }),
+        fc.boolean(),
+        async (fields, withId) => {
+          // Often the client's own id and a valid redirect URI, so some updates are accepted and the rest is hostile.
+          const body: Record<string, unknown> = withId ? { client_id: client.client_id, redirect_uris: [REDIRECT_URI], ...fields } : fields;
+          const before = await clientRow(client.client_id);
+          const response = await put(client, body);
+          const text = await response.text();
+          expect(response.status, text).toBeLessThan(500);
+          if (response.status !== 200) {
+            expect(response.status, text).toBeGreaterThanOrEqual(400);
+            expect(JSON.parse(text)).toHaveProperty('error');
+            expect(await clientRow(client.client_id)).toEqual(before);
+          }
+        },
+      ),
+      { numRuns: 40, seed: 20261201, endOnFailure: true },
+    );
   });
 });

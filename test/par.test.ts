@@ -1,4 +1,5 @@
 import { env } from 'cloudflare:test';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { countingBindings, newCounts } from '../bench/counting-bindings';
 import { app } from '../src/app';
@@ -327,5 +328,52 @@ describe('round trips', () => {
     // As a plain request: the lookup (session, client, grant, and here the consumption) and the approval.
     expect(counts.d1 - before, counts.sql?.join('\n')).toBe(2);
     expect(counts.sql?.at(before)).toBe('batch(4)');
+  });
+});
+
+describe('hostile input', () => {
+  it('any form body, as a public client or with a wrong secret, is 201 or a JSON 4xx, never a 5xx; only a 201 stores a row', async () => {
+    const client = await registerClient(ownerToken, { token_endpoint_auth_method: 'none' });
+    const names = [
+      'client_id',
+      'client_secret',
+      'response_type',
+      'redirect_uri',
+      'scope',
+      'state',
+      'nonce',
+      'code_challenge',
+      'code_challenge_method',
+      'prompt',
+      'max_age',
+      'resource',
+      'request_uri',
+      'request',
+    ];
+    const value = fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.constantFrom("' OR 1=1 --", '<script>', '\u0000', 'https://evil.example/cb', 'S256', 'code', ''),
+      fc.string({ minLength: 3000, maxLength: 6000 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom(...names), value), { maxLength: 10 }), fc.boolean(), async (pairs, withId) => {
+        const body = new URLSearchParams(pairs);
+        if (withId) body.set('client_id', client.client_id);
+        const before = (await pushedRows(client.client_id)).length;
+        const response = await call(PAR, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: body.toString(),
+        });
+        const text = await response.text();
+        expect(response.status, text).toBeLessThan(500);
+        if (response.status !== 201) {
+          expect(response.status, text).toBeGreaterThanOrEqual(400);
+          expect(JSON.parse(text)).toHaveProperty('error');
+          expect((await pushedRows(client.client_id)).length).toBe(before);
+        }
+      }),
+      { numRuns: 40, seed: 20261201, endOnFailure: true },
+    );
   });
 });
