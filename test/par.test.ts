@@ -242,6 +242,22 @@ describe('GET /oauth2/authorize with a request_uri', () => {
     expect(tokens.status).toBe(200);
   });
 
+  it('POST /oauth2/authorize takes the request_uri too (OIDC Core §3.1.2.1), and answers with 303', async () => {
+    const browser = await signedInBrowser(user);
+    const { request_uri, state } = await pushed(confidential, { prompt: 'consent' });
+    const consent = await browser.post('/oauth2/authorize', { client_id: confidential.client_id, request_uri });
+    expect(consent.status).toBe(200);
+    const location = await allow(browser, await consent.text());
+    expect(location.searchParams.get('state')).toBe(state);
+    // Used once, by POST as by GET.
+    await expectErrorPage(await browser.post('/oauth2/authorize', { client_id: confidential.client_id, request_uri }));
+    // A plain request by POST is checked as by GET: require_pushed_authorization_requests holds, errors redirect with 303.
+    const strict = await registerClient(ownerToken, { require_pushed_authorization_requests: true });
+    const { fields } = await requestFields(strict);
+    const refused = await browser.post('/oauth2/authorize', fields);
+    expectErrorRedirect(refused, { status: 303, redirectUri: REDIRECT_URI, error: 'invalid_request', state: fields.state });
+  });
+
   it('a malformed or unknown request_uri, or one without client_id, is an error page, never a redirect', async () => {
     const browser = await signedInBrowser(user);
     const made = `urn:ietf:params:oauth:request_uri:${'A'.repeat(43)}`;

@@ -35,6 +35,16 @@ function queryParams(c: Context<AppEnv>): RequestParameters {
   return params;
 }
 
+/** A form body's parameters, as queryParams; a file field is read as an empty value, which no check accepts. */
+async function formParams(c: Context<AppEnv>): Promise<RequestParameters> {
+  const params: RequestParameters = {};
+  for (const [key, value] of Object.entries(await c.req.parseBody({ all: true }))) {
+    const values = (Array.isArray(value) ? value : [value]).map((item) => (typeof item === 'string' ? item : ''));
+    params[key] = values.length === 1 ? values[0]! : values;
+  }
+  return params;
+}
+
 /**
  * The redirect back to the client, with `iss` (RFC 9207 §2). POST answers use
  * 303, never 307, so the browser does not re-post the form to the client
@@ -83,8 +93,13 @@ function consentPage(c: Context<AppEnv>, pending: AuthorizationRequest, client: 
 }
 
 authorize.get('/', refuseHead, async function authorizationRequest(c) {
+  return answerRequest(c, queryParams(c));
+});
+
+/** An authorization request, from the query (GET) or a form body (POST, OIDC Core §3.1.2.1), through the service's pipeline. */
+async function answerRequest(c: Context<AppEnv>, params: RequestParameters) {
   const deps = c.var.deps;
-  const read = await readRequest(deps, queryParams(c), await sessionIdHash(c), (id) => readAuthRequestCookie(c, id), clientNetwork(c));
+  const read = await readRequest(deps, params, await sessionIdHash(c), (id) => readAuthRequestCookie(c, id), clientNetwork(c));
   if (!read.ok) return redirectToClient(c, read.to);
   const decision = decide(read);
   // A carried request is read once; one that goes to sign in again is sealed anew under the same name.
@@ -107,12 +122,29 @@ authorize.get('/', refuseHead, async function authorizationRequest(c) {
       await holdRequest(deps, decision.pending);
       return consentPage(c, decision.pending, read.client, decision.user);
   }
-});
+}
+
+/**
+ * OIDC Core §3.1.2.1: the authorization endpoint takes a request by POST as
+ * well as GET, which a client sending a long request, or a `request_uri`
+ * from PAR (RFC 9126 §4), may use. Such a body names its `client_id`; the
+ * consent page's answer never does (it carries `request_id`, `decision` and
+ * the CSRF token), so it goes on to the CSRF check and answerConsent. An
+ * authorization request needs no CSRF token: like a GET one it comes from
+ * another site by design, and every answer goes only to a registered
+ * redirect URI.
+ */
+async function authorizationRequestByPost(c: Context<AppEnv>, next: Next) {
+  const params = await formParams(c);
+  if (!('client_id' in params) || 'decision' in params) return next();
+  return answerRequest(c, params);
+}
 
 authorize.post(
   '/',
   limitBody,
   requireContentType('application/x-www-form-urlencoded'),
+  authorizationRequestByPost,
   verifyCsrf,
   loadSession,
   async function consentDecision(c) {
