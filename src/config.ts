@@ -14,6 +14,21 @@ export const USER_TOKEN_TTL = 15 * 60;
  * codes are redeemed within seconds, so 2 minutes, seconds.
  */
 export const CODE_TTL = 2 * 60;
+/**
+ * The most a read replica may lag behind the primary and still answer a
+ * grant, token, client or session check (D1 read replication): a replica
+ * whose replica clock (storage/replica-clock.ts) is older is not used, the
+ * check is made at the primary, and that read sets the clock. A revocation is
+ * therefore honoured everywhere at most this long after it was answered
+ * (SECURITY.md, "Read replicas"). 30 seconds, seconds.
+ */
+export const REPLICA_MAX_STALENESS = 30;
+/**
+ * A read made at the primary because a replica was too stale sets the clock
+ * only when it is older than this, so that a burst of such reads writes it
+ * once. 15 seconds, seconds.
+ */
+export const REPLICA_CLOCK_REFRESH = REPLICA_MAX_STALENESS / 2;
 /** Refresh token idle lifetime: each rotation extends it this far. 30 days, seconds. */
 export const REFRESH_TOKEN_IDLE_TTL = 30 * 24 * 60 * 60;
 /** Refresh token absolute lifetime, from the first token of the family. 90 days, seconds. */

@@ -1,3 +1,4 @@
+import type { BatchItem } from 'drizzle-orm/batch';
 import { type DrizzleD1Database, drizzle } from 'drizzle-orm/d1';
 import * as schema from './schema';
 
@@ -30,4 +31,71 @@ export function isUniqueViolation(error: unknown): boolean {
     current = current instanceof Error ? current.cause : undefined;
   }
   return false;
+}
+
+/** What a batch of Drizzle queries answers, one result per query in order. */
+export type BatchResults<T extends readonly BatchItem<'sqlite'>[]> = {
+  -readonly [K in keyof T]: T[K] extends PromiseLike<infer R> ? R : never;
+};
+
+/**
+ * Reads through a D1 session (D1 read replication, Sessions API): a read
+ * replica may answer them, at least as fresh as the session's bookmark when
+ * it was opened with one. Only reads: a write is the primary's (`Deps.db`).
+ */
+export interface ReadSession {
+  /** Runs Drizzle reads (built over any Db of this binding) in one round trip through the session. */
+  batch<T extends readonly BatchItem<'sqlite'>[]>(items: T): Promise<BatchResults<T>>;
+  /** The newest bookmark this session has seen (D1's, after its reads): null before its first read. */
+  bookmark(): string | null;
+}
+
+/**
+ * A read session over a D1 binding: `constraint` is a bookmark (a replica at
+ * least that fresh, else the primary) or undefined (any replica).
+ *
+ * Drizzle's own batch runs its queries on the binding it was made with, the
+ * primary; this runs the same queries through the session instead. It does
+ * what drizzle-orm/d1's batch does (each query's SQL and parameters from
+ * `_prepare()`, its rows mapped by `mapResult(result, true)`), with each
+ * statement prepared on the session, so the session routes it;
+ * test/replica-reads.test.ts checks the rows match Drizzle's own batch.
+ */
+export function readSession(d1: D1Database, constraint?: string): ReadSession {
+  const session = d1.withSession(constraint);
+  return {
+    async batch<T extends readonly BatchItem<'sqlite'>[]>(items: T) {
+      const prepared = items.map((item) => (item as unknown as DrizzleBatchItem)._prepare());
+      const statements = prepared.map((query) => {
+        const { sql, params } = query.getQuery();
+        return session.prepare(sql).bind(...params);
+      });
+      const results = await session.batch(statements);
+      return results.map((result, i) => prepared[i]?.mapResult(result, true)) as BatchResults<T>;
+    },
+    bookmark: () => session.getBookmark(),
+  };
+}
+
+/** The part of a Drizzle query a batch uses (drizzle-orm/d1 session.js `batch`). */
+interface DrizzleBatchItem {
+  _prepare(): { getQuery(): { sql: string; params: unknown[] }; mapResult(result: unknown, isFromBatch?: boolean): unknown };
+}
+
+/** Writes whose D1 bookmark the caller keeps (a browser's read-your-writes cookie): a Drizzle instance over a primary session. */
+export interface WriteSession {
+  db: Db;
+  /** The bookmark of the session's latest write: a replica at least this fresh has seen it. */
+  bookmark(): string | null;
+}
+
+/**
+ * A session that goes to the primary (`first-primary`) and remembers the
+ * bookmark of what it wrote. A Drizzle instance of its own, built per call:
+ * only for rare writes (a browser's), never a hot path.
+ */
+export function writeSession(d1: D1Database): WriteSession {
+  const session = d1.withSession('first-primary');
+  // A session has the binding's prepare and batch, all Drizzle's D1 driver calls.
+  return { db: drizzle(session as unknown as D1Database, { schema }), bookmark: () => session.getBookmark() };
 }

@@ -376,3 +376,17 @@ export const pushedRequests = sqliteTable(
 );
 
 export type PushedRequest = typeof pushedRequests.$inferSelect;
+
+/**
+ * The replica clock: one row whose `at` the primary sets to its time now and
+ * then (storage/replica-clock.ts). A read replica's copy of it says how fresh
+ * that replica is: every write the primary committed before `at` is in the
+ * replica's snapshot, so a read that also finds `at` within
+ * REPLICA_MAX_STALENESS of now is at most that stale (services/replica.ts).
+ */
+export const replicaClock = sqliteTable('replica_clock', {
+  /** Always 1: the table holds one row. */
+  id: integer('id').primaryKey(),
+  /** When the primary last set the clock (Unix seconds, the Worker's clock). */
+  at: integer('at').notNull(),
+});
