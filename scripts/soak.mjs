@@ -36,6 +36,8 @@ const START_DEADLINE_MS = 120_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 /** Renew a user API token (15 minutes, USER_TOKEN_TTL) after this long. */
 const API_TOKEN_RENEW_MS = 10 * 60 * 1000;
+/** Use an access token (10 minutes, ACCESS_TOKEN_TTL) for a live call only this long after it was issued: a long soak refreshes first. */
+const ACCESS_TOKEN_USE_MS = 8 * 60 * 1000;
 const SCOPE = 'openid books:read books:write offline_access';
 const REDIRECT_URI = 'http://127.0.0.1:9/soak/callback';
 
@@ -66,6 +68,12 @@ const expectedAudit = { sign_in: 0, consent_granted: 0, grant_revoked: 0, refres
 const counts = { requests: 0, byStep: {} };
 /** Access token → when its revocation (of it, its grant or its client) was answered, ms. */
 const revokedAt = new Map();
+/** Access token → when it was issued, ms. */
+const issuedAt = new Map();
+function issued(token) {
+  issuedAt.set(token, Date.now());
+  return token;
+}
 
 let baseUrl = '';
 let stopLoad = false;
@@ -239,7 +247,7 @@ class User {
     if (token.status !== 200) return fail(`code redemption: ${token.status} ${token.text.slice(0, 200)}`);
     const { access_token, refresh_token } = token.json();
     const grant = this.grants.get(client.id) ?? { accessTokens: [], refreshTokens: [] };
-    grant.accessTokens.push(access_token);
+    grant.accessTokens.push(issued(access_token));
     if (refresh_token) grant.refreshTokens.push(refresh_token);
     else fail('code redemption: no refresh token for offline_access');
     this.grants.set(client.id, grant);
@@ -273,7 +281,7 @@ class User {
     if (answer.status !== 200) return fail(`refresh of a live token: ${answer.status} ${answer.text.slice(0, 200)}`);
     const body = answer.json();
     held.grant.refreshTokens[index] = body.refresh_token;
-    held.grant.accessTokens.push(body.access_token);
+    held.grant.accessTokens.push(issued(body.access_token));
   }
 
   /** One refresh token spent twice at once: exactly one success, and the family's reuse revokes the grant (RFC 9700 §4.14.2). */
@@ -291,17 +299,22 @@ class User {
     if (won.length > 1) fail('one refresh token was spent twice: two 200 answers');
     const lost = answers.filter((answer) => answer.status === 400);
     if (won.length + lost.length !== 2) fail(`refresh race: answers ${answers.map((a) => a.status).join(', ')}`);
-    for (const answer of won) held.grant.accessTokens.push(answer.json().access_token);
+    for (const answer of won) held.grant.accessTokens.push(issued(answer.json().access_token));
     // The loser found the token spent: the family leaked, its grant is gone (audited refresh_reuse).
     expectedAudit.refresh_reuse += lost.length;
     if (lost.length > 0) this.grantRevoked(held.clientId, Math.max(...lost.map((answer) => answer.answeredAt)));
   }
 
+  /** The newest access token of a standing grant, if it is young enough to be sure it has not expired. */
+  liveToken() {
+    const token = this.someGrant()?.grant.accessTokens.at(-1);
+    return token && Date.now() - issuedAt.get(token) < ACCESS_TOKEN_USE_MS ? token : null;
+  }
+
   /** A bearer call with a token of a standing grant: must be accepted. */
   async bearerRead() {
-    const held = this.someGrant();
-    const token = held?.grant.accessTokens.at(-1);
-    if (!token) return this.codeFlow();
+    const token = this.liveToken();
+    if (!token) return this.refresh();
     const answer = await http('GET', random(4) === 0 ? '/oauth2/userinfo' : '/api/books', {
       headers: { Authorization: `Bearer ${token}` },
     });
@@ -309,9 +322,8 @@ class User {
   }
 
   async bearerWrite() {
-    const held = this.someGrant();
-    const token = held?.grant.accessTokens.at(-1);
-    if (!token) return this.codeFlow();
+    const token = this.liveToken();
+    if (!token) return this.refresh();
     const title = `Soak ${b64url(crypto.getRandomValues(new Uint8Array(9)))}`;
     const answer = await http('POST', '/api/books', {
       headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
@@ -383,7 +395,7 @@ class User {
   /** At the end: a fresh flow, and every book this user wrote is read back. */
   async readBack() {
     await this.codeFlow();
-    const token = this.someGrant()?.grant.accessTokens.at(-1);
+    const [token] = [...this.grants.values()].flatMap((grant) => grant.accessTokens).sort((a, b) => issuedAt.get(b) - issuedAt.get(a));
     if (!token) return fail(`${this.email}: no token to read the books back with`);
     const answer = await http('GET', '/api/books', { headers: { Authorization: `Bearer ${token}` } });
     if (answer.status !== 200) return fail(`reading back: ${answer.status}`);
