@@ -346,3 +346,16 @@ export const PUSHED_REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 export const REGISTRATION_PATH = '/oauth2/register';
 /** Longest `request_uri` read at the authorization endpoint: ours are 77 characters; a longer one is refused, not cut. Characters. */
 export const PUSHED_REQUEST_URI_MAX_LENGTH = 200;
+
+/**
+ * The Cron Triggers (wrangler.toml `[triggers] crons` lists both). Every run
+ * prunes what has expired (codes, tokens, sessions, device and pushed
+ * requests, audit past retention, idle clients nobody owns): daily, so
+ * tables hold about a day of dead rows (docs/scaling.md). Only the monthly
+ * run also rotates the signing keys: a device cookie is honoured only while
+ * the key that signed it is published (DEVICE_TOKEN_TTL), so keys must not
+ * turn over faster than that needs. On the 1st both fire; a second prune
+ * finds nothing left to delete.
+ */
+export const PRUNE_CRON = '0 3 * * *';
+export const KEY_ROTATION_CRON = '0 3 1 * *';

@@ -1,6 +1,6 @@
 import { app } from './app';
 import type { Bindings } from './bindings';
-import { AUDIT_RETENTION, DEVICE_AUTHORIZATION_RETENTION } from './config';
+import { AUDIT_RETENTION, DEVICE_AUTHORIZATION_RETENTION, KEY_ROTATION_CRON } from './config';
 import { createDeps } from './deps';
 import { now } from './lib/crypto';
 import { pruneIdleUnownedClients } from './services/clients';
@@ -13,22 +13,26 @@ import { prunePushedRequests } from './storage/pushed-requests';
 export { app };
 
 /**
- * The Worker: every request goes through the Hono app; the Cron Trigger
- * rotates signing keys, prunes audit events past their retention, and
- * removes clients nobody owns that have gone unused (ANONYMOUS_CLIENT_IDLE_TTL)
- * and device authorizations a day after they expired (DEVICE_AUTHORIZATION_RETENTION),
- * and pushed authorization requests (RFC 9126) once expired.
+ * The Worker: every request goes through the Hono app. Each Cron Trigger run
+ * (daily, PRUNE_CRON) prunes audit events past their retention, clients
+ * nobody owns that have gone unused (ANONYMOUS_CLIENT_IDLE_TTL), device
+ * authorizations a day after they expired (DEVICE_AUTHORIZATION_RETENTION),
+ * expired codes, tokens and sessions, and pushed authorization requests
+ * (RFC 9126) once expired; the monthly run (KEY_ROTATION_CRON) also rotates
+ * the signing keys.
  */
 export default {
   fetch: app.fetch,
-  async scheduled(_controller, env, ctx) {
+  async scheduled(controller, env, ctx) {
     const deps = createDeps(env);
     ctx.waitUntil(
       Promise.all([
-        rotateSigningKeys(deps).then((result) => {
-          // Key ids are public (they are in the JWKS); nothing secret is logged.
-          console.log('signing key rotation:', JSON.stringify(result));
-        }),
+        controller.cron === KEY_ROTATION_CRON
+          ? rotateSigningKeys(deps).then((result) => {
+              // Key ids are public (they are in the JWKS); nothing secret is logged.
+              console.log('signing key rotation:', JSON.stringify(result));
+            })
+          : null,
         pruneAudit(deps.db, now() - AUDIT_RETENTION),
         pruneDeviceAuthorizations(deps.db, now() - DEVICE_AUTHORIZATION_RETENTION),
         // Codes, refresh tokens, sessions and user API tokens a day after they expired (EXPIRED_ROW_RETENTION).

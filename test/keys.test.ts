@@ -1,11 +1,12 @@
 import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test';
 import { createLocalJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify } from 'jose';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { RETIRED_KEY_GRACE } from '../src/config';
+import { KEY_ROTATION_CRON, PRUNE_CRON, RETIRED_KEY_GRACE } from '../src/config';
 import worker from '../src/index';
 import { clearKeyCache, getKeySet, isLoopbackIssuer, rotateSigningKeys, UNSEALED_KEY_REFUSED } from '../src/services/keys';
 import { signAccessToken, verifyAccessToken } from '../src/services/tokens';
 import { createDb } from '../src/storage/db';
+import wranglerToml from '../wrangler.toml?raw';
 import { call, ISSUER } from './helpers';
 
 describe('signing keys', () => {
@@ -128,10 +129,25 @@ describe('signing key rotation', () => {
     const db = createDb(env.DB);
     const first = (await getKeySet({ db: db, env: env })).signing.kid;
     const ctx = createExecutionContext();
-    await worker.scheduled(createScheduledController({ cron: '0 3 1 * *', scheduledTime: Date.now() }), env, ctx);
+    await worker.scheduled(createScheduledController({ cron: KEY_ROTATION_CRON, scheduledTime: Date.now() }), env, ctx);
     await waitOnExecutionContext(ctx);
     clearKeyCache();
     expect((await getKeySet({ db: db, env: env })).signing.kid).not.toBe(first);
+  });
+
+  it('leaves the keys alone on the daily prune run: only the monthly run rotates', async () => {
+    const db = createDb(env.DB);
+    const first = (await getKeySet({ db: db, env: env })).signing.kid;
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: PRUNE_CRON, scheduledTime: Date.now() }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    clearKeyCache();
+    expect((await getKeySet({ db: db, env: env })).signing.kid).toBe(first);
+  });
+
+  it('is scheduled by wrangler.toml: both Cron Triggers the handler tells apart', () => {
+    const crons = /^crons\s*=\s*(\[.*\])$/m.exec(wranglerToml)?.[1];
+    expect(JSON.parse(crons ?? '[]')).toEqual([PRUNE_CRON, KEY_ROTATION_CRON]);
   });
 
   it('leaves an operator key from SIGNING_KEY alone', async () => {
