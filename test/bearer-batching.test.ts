@@ -7,6 +7,7 @@ import { bearerRead } from '../src/helpers/bearer-read';
 import { addBook, listBooksQuery } from '../src/storage/books';
 import { createDb } from '../src/storage/db';
 import { basic, bearer, call, createUser, form, ISSUER, issueTokens, registerClient, signedInBrowser, userToken } from './helpers';
+import { setReplicaClock } from './replica-support';
 
 /**
  * A read route made with `bearerRead`, over a D1 binding that records each
@@ -24,12 +25,26 @@ function probeRoute(scope: string) {
           return value.call(target, list);
         };
       }
+      // A read replica's batches (services/replica.ts) are recorded too.
+      if (prop === 'withSession') {
+        return (constraint?: string) => {
+          const session = target.withSession(constraint);
+          return {
+            prepare: (sql: string) => session.prepare(sql),
+            getBookmark: () => session.getBookmark(),
+            batch: (list: D1PreparedStatement[]) => {
+              batches.push(list.length);
+              return session.batch(list);
+            },
+          };
+        };
+      }
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
   const probe = new Hono<AppEnv>();
   probe.use(async (c, next) => {
-    c.set('deps', { db: createDb(d1), env: c.env, issuer: ISSUER });
+    c.set('deps', { db: createDb(d1), env: { ...c.env, DB: d1 }, issuer: ISSUER });
     await next();
   });
   probe.get(
@@ -73,6 +88,7 @@ describe('bearer checks batched with the read (one D1 round trip)', () => {
     const client = await registerClient(await userToken(user));
     const tokens = await issueTokens(await signedInBrowser(user), client, { scope: 'books:read' });
     await addBook(createDb(env.DB), user.id, { title: 'Secret Diary', author: 'Me' });
+    await setReplicaClock();
     const { probe, batches } = probeRoute('books:read');
     const live = await probe.request('/', { headers: bearer(tokens.access_token) }, env);
     expect(live.status).toBe(200);
@@ -84,8 +100,10 @@ describe('bearer checks batched with the read (one D1 round trip)', () => {
     const body = await revoked.text();
     expect(JSON.parse(body)).toMatchObject({ error: 'invalid_token' });
     expect(body).not.toContain('Secret Diary');
-    // Each call: one batch of two statements, the grant check and the read.
-    expect(batches).toEqual([2, 2]);
+    // Each call: one batch at a read replica, its clock, the grant check and
+    // the read; the revoked token's no is asked again at the primary (the
+    // grant check, the read, and the replica clock's set-if-stale).
+    expect(batches).toEqual([3, 3, 3]);
   });
 
   it('bearerRead answers a revoked token without the scope with 401, a standing one with 403, and reads nothing', async () => {

@@ -1,9 +1,10 @@
 import type { BatchItem } from 'drizzle-orm/batch';
 import type { Context, Handler } from 'hono';
 import type { AppEnv } from '../env';
+import { readFromReplica } from '../services/replica';
 import { type AccessTokenInfo, tokenStandsOn, type VerifiedAccessToken } from '../services/tokens';
 import type { Db } from '../storage/db';
-import { isClientCredentialsGrant, liveGrantQuery } from '../storage/grants';
+import { isClientCredentialsGrant, type LiveGrant, liveGrantQuery } from '../storage/grants';
 import { type AccessTokenOptions, accessRefusal, metadataPointer, standingUser, tokenNoLongerStands, verifiedBearer } from './bearer';
 
 /** A read a bearer route makes, unexecuted, so it can share a D1 batch with the grant check. */
@@ -16,10 +17,11 @@ export type BearerReadBuilder<R> = (db: Db, token: AccessTokenInfo) => BearerRea
 export type BearerReadResponder<R> = (c: Context<AppEnv>, rows: R, token: AccessTokenInfo) => Response | Promise<Response>;
 
 /**
- * A read-only resource route behind an access token, in one D1 round trip:
- * the token is verified (RFC 9068), then the grant check (its grant exists,
- * its jti was not revoked, its user, client and scope are the grant's) and the
- * route's read run in one `db.batch`, and the
+ * A read-only resource route behind an access token, in one D1 round trip,
+ * which a read replica answers (services/replica.ts: a fresh replica's yes, or
+ * else the primary's answer): the token is verified (RFC 9068), then the grant
+ * check (its grant exists, its jti was not revoked, its user, client and scope
+ * are the grant's) and the route's read run in one batch, and the
  * route answers only when the check found the token standing. The handler
  * owns the batch, so no route can run its read without the check; a write
  * must not happen for a revoked token and so uses `requireAccessToken`, whose
@@ -45,14 +47,21 @@ export function bearerRead<R>(options: AccessTokenOptions, read: BearerReadBuild
       await standingUser(db, verified, metadata);
       throw refused;
     }
-    const [grants, rows] = await db.batch([liveGrantQuery(db, verified.grantId, verified.jti), read(db, claims)]);
+    // The user the read was made for (known before the batch) must be the grant's own.
+    const stands = (grant: LiveGrant | undefined) => tokenStandsOn(verified, grant) && grant.userId === claims.userId;
+    // A read replica may answer (services/replica.ts): its yes is used when
+    // its replica clock is fresh; its no (a grant it has not seen yet, say)
+    // is asked again of the primary, whose answer below is final.
+    const [grants, rows] = await readFromReplica(
+      c.var.deps,
+      (replicaDb) => [liveGrantQuery(replicaDb, verified.grantId, verified.jti), read(replicaDb, claims)],
+      ([found]) => stands(found[0]),
+    );
     // No row: the grant was revoked or the jti was (RFC 7009 §2.1). A row the
     // token does not stand on: it names another user or client, or more scope
     // than the grant holds (a token signed with a leaked key). Either way
     // whatever the read found is dropped unseen.
-    // The user the read was made for (known before the batch) must be the grant's own.
-    const grant = grants[0];
-    if (!tokenStandsOn(verified, grant) || grant.userId !== claims.userId) throw tokenNoLongerStands(metadata);
+    if (!stands(grants[0])) throw tokenNoLongerStands(metadata);
     c.set('accessToken', claims);
     return respond(c, rows as R, claims);
   };

@@ -3,12 +3,13 @@ import { z } from 'zod';
 import { OPAQUE_TOKEN_MAX_LENGTH, TOKEN_MAX_LENGTH } from '../../config';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
-import { hashSecret } from '../../lib/crypto';
+import { hashSecret, timingSafeEqual } from '../../lib/crypto';
 import { keywordParam, requiredString } from '../../lib/params';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { checkClient, clientCredentialFields, type PresentedClient, presentedClient } from '../../middleware/client-auth';
 import { cors } from '../../middleware/cors';
 import { validate } from '../../middleware/validate';
+import { readFromReplica } from '../../services/replica';
 import { splitScope } from '../../services/scopes';
 import { tokenStandsOn, verifyAccessToken } from '../../services/tokens';
 import { clientQuery } from '../../storage/clients';
@@ -39,7 +40,6 @@ introspect.post(
   validate('form', introspectionSchema),
   async function introspectToken(c) {
     const body = c.req.valid('form');
-    const db = c.var.deps.db;
     const presented = presentedClient(c, body);
     const noStore = { 'Cache-Control': 'no-store' };
     // RFC 7662 §2.2: revoked, expired, unknown and foreign tokens all look alike.
@@ -51,7 +51,12 @@ introspect.post(
     // else may be a refresh token, looked up by its hash.
     const access = body.token.includes('.') ? await verifyAccessToken(c.var.deps, body.token) : null;
     if (access) {
-      const [clientRows, grantRows] = await readWithClient(db, presented, liveGrantWithEmailQuery(db, access.grantId, access.jti));
+      const [clientRows, grantRows] = await readWithClient(
+        c,
+        presented,
+        (readDb) => liveGrantWithEmailQuery(readDb, access.grantId, access.jti),
+        (client, grant) => tokenStandsOn(access, grant) && access.clientId === client.id,
+      );
       const client = await introspectingClient(c, presented, clientRows[0]);
       const grant = grantRows[0];
       // A token that does not stand on its grant (revoked, or claiming another
@@ -79,7 +84,12 @@ introspect.post(
     }
     // Anything longer than a refresh token can be is not one: no hash, no lookup.
     const refreshHash = body.token.length <= OPAQUE_TOKEN_MAX_LENGTH ? await hashSecret(body.token) : null;
-    const [clientRows, refreshRows] = await readWithClient(db, presented, refreshHash ? liveRefreshTokenQuery(db, refreshHash) : null);
+    const [clientRows, refreshRows] = await readWithClient(
+      c,
+      presented,
+      refreshHash ? (readDb) => liveRefreshTokenQuery(readDb, refreshHash) : null,
+      (client, refresh) => refresh?.token.clientId === client.id,
+    );
     const client = await introspectingClient(c, presented, clientRows[0]);
     const refresh = refreshRows[0];
     if (!refresh || refresh.token.clientId !== client.id) return inactive();
@@ -110,11 +120,38 @@ function username(email: string | null | undefined, scope: readonly string[]): {
   return email && scope.includes('email') ? { username: email } : {};
 }
 
-/** The presented client's row and the token's rows, in one D1 batch (a missing read answers no rows). */
-async function readWithClient<T>(db: Db, presented: PresentedClient, read: Bound<T[]> | null): Promise<[Client[], T[]]> {
-  const clientRead = presented.lookup ? clientQuery(db, presented.id) : null;
-  if (clientRead && read) return db.batch([clientRead, read]);
-  return [clientRead ? await clientRead : [], read ? await read : []];
+/**
+ * The presented client's row and the token's rows, in one D1 batch (a missing
+ * read answers no rows), which a read replica answers when its answer is a
+ * yes (services/replica.ts): the client authenticates with that row and
+ * `active` holds. Anything else (a client or token the replica does not know
+ * yet, a secret rotated since) is read again at the primary, whose rows are
+ * final: a replica never makes a token inactive nor a client unknown.
+ */
+async function readWithClient<T>(
+  c: Context<AppEnv>,
+  presented: PresentedClient,
+  read: ((db: Db) => Bound<T[]>) | null,
+  active: (client: Client, row: T | undefined) => boolean,
+): Promise<[Client[], T[]]> {
+  const { deps } = c.var;
+  if (!presented.lookup || !read) {
+    // Nothing to batch: no client row can authenticate, or no token to look up. The primary, as before.
+    const clientRead = presented.lookup ? clientQuery(deps.db, presented.id) : null;
+    return [clientRead ? await clientRead : [], read ? await read(deps.db) : []];
+  }
+  const secretHash = presented.secret === undefined ? undefined : await hashSecret(presented.secret);
+  return readFromReplica(
+    deps,
+    (readDb) => [clientQuery(readDb, presented.id), read(readDb)],
+    ([[client], [row]]) => !!client && authenticates(client, presented, secretHash) && active(client, row),
+  );
+}
+
+/** Whether a confidential client's row takes the presented secret: `checkClient`'s rule, without its side effects, for a replica's row. */
+function authenticates(client: Client, presented: PresentedClient, secretHash: string | undefined): boolean {
+  if (client.tokenEndpointAuthMethod !== presented.method || presented.method === 'none') return false;
+  return !!client.secretHash && secretHash !== undefined && timingSafeEqual(secretHash, client.secretHash);
 }
 
 /** The authenticated client, which must be confidential: RFC 7662 §2.1, the endpoint is protected and `none` is no authentication. */
