@@ -49,7 +49,7 @@ describe('a replica that does not know a grant, token or client yet never causes
   it('a new token is re-checked at the primary: bearer read, userinfo and introspection accept it', async () => {
     await setReplicaClock();
     const replica = laggingReplica();
-    replica.freeze(); // it knows nothing written from now on
+    await replica.freeze(); // it knows nothing written from now on
     const { client, tokens } = await setup();
     expect((await books(tokens.access_token, replica.env)).status).toBe(200);
     expect((await userinfo(tokens.access_token, replica.env)).status).toBe(200);
@@ -62,7 +62,7 @@ describe('a replica that does not know a grant, token or client yet never causes
   it('a miss costs one replica round trip and one primary round trip', async () => {
     await setReplicaClock();
     const replica = laggingReplica();
-    replica.freeze();
+    await replica.freeze();
     const { tokens } = await setup();
     const counts = newCounts();
     expect((await books(tokens.access_token, countingBindings(replica.env, counts))).status).toBe(200);
@@ -94,7 +94,7 @@ describe('a revocation a replica has not applied is honoured within REPLICA_MAX_
       await setReplicaClock(age);
       await read(tokens.access_token, replica.env);
     }
-    replica.freeze();
+    await replica.freeze();
     await revokeAs(client, tokens.access_token);
     return { client, tokens, replica };
   }

@@ -25,19 +25,53 @@ export const STALE = REPLICA_MAX_STALENESS + 1;
  * the replica has stopped applying the primary's writes: a batch it answered
  * before gets the same answer (the grant it saw, the clock it had), and a
  * batch it never saw gets no rows (a grant or token it does not know yet).
- * Everything outside a session, the primary, runs on the database as usual.
+ * Everything outside a session, the primary, runs on the database as usual;
+ * so does a session opened with a bookmark newer than the replica's state
+ * (D1 then routes it to the primary, or a replica that fresh).
  */
 export function laggingReplica(d1: D1Database = env.DB) {
-  const answers = new Map<string, D1Result[]>();
+  const answers = new Map<string, unknown>();
   let frozen = false;
+  /** The primary's bookmark when the replica froze: what it has seen. */
+  let frozenAt = '';
   const replicaBatches: string[] = [];
+  const target = () => d1;
+  // A statement prepared on a replica session: run alone, it too is answered
+  // as recorded once frozen (a page's lists); in a batch, the real one runs.
+  const real = new WeakMap<object, D1PreparedStatement>();
+  const replicaStatement = (statement: D1PreparedStatement, sql: string, params: unknown[], live: boolean): D1PreparedStatement => {
+    const run =
+      (method: 'all' | 'raw' | 'first' | 'run', none: unknown) =>
+      async (...args: unknown[]) => {
+        const key = JSON.stringify([method, sql, params, args]);
+        if (frozen && !live) return answers.has(key) ? answers.get(key) : none;
+        const answer = await (statement[method] as (...a: unknown[]) => Promise<unknown>).apply(statement, args);
+        if (!frozen) answers.set(key, answer as never); // what the replica saw before it froze
+        return answer;
+      };
+    const wrapped = {
+      statement: sql,
+      params,
+      bind: (...values: unknown[]) => replicaStatement(statement.bind(...values), sql, values, live),
+      all: run('all', { results: [], success: true, meta: {} }),
+      raw: run('raw', []),
+      first: run('first', null),
+      run: run('run', { results: [], success: true, meta: {} }),
+    } as unknown as D1PreparedStatement;
+    real.set(wrapped, statement);
+    return wrapped;
+  };
   const binding = new Proxy(d1, {
     get(target, prop) {
       if (prop === 'withSession') {
         return (constraint?: string) => {
           const session = target.withSession(constraint);
+          // A session that starts at the primary is the primary's (a browser's write).
+          if (constraint === 'first-primary') return session;
+          // A bookmark newer than the replica: D1 does not let it answer.
+          const newer = constraint !== undefined && /^[0-9a-f]/i.test(constraint) && constraint.localeCompare(frozenAt) > 0;
           return {
-            prepare: (sql: string) => session.prepare(sql),
+            prepare: (sql: string) => replicaStatement(session.prepare(sql), sql, [], newer),
             getBookmark: () => session.getBookmark(),
             async batch(statements: D1PreparedStatement[]) {
               const key = JSON.stringify(
@@ -47,11 +81,14 @@ export function laggingReplica(d1: D1Database = env.DB) {
                 }),
               );
               replicaBatches.push(key);
-              if (frozen) {
-                return answers.get(key) ?? statements.map(() => ({ results: [], success: true, meta: {} }) as unknown as D1Result);
+              if (frozen && !newer) {
+                return (
+                  (answers.get(key) as D1Result[] | undefined) ??
+                  statements.map(() => ({ results: [], success: true, meta: {} }) as unknown as D1Result)
+                );
               }
-              const answer = await session.batch(statements);
-              answers.set(key, answer);
+              const answer = await session.batch(statements.map((statement) => real.get(statement) ?? statement));
+              if (!frozen) answers.set(key, answer);
               return answer;
             },
           };
@@ -66,7 +103,10 @@ export function laggingReplica(d1: D1Database = env.DB) {
     binding,
     env: { ...env, DB: binding } as typeof env,
     /** From now on the replica answers as it did, and knows nothing newer. */
-    freeze() {
+    async freeze() {
+      const primary = target().withSession('first-primary');
+      await primary.prepare('select 1').run();
+      frozenAt = primary.getBookmark() ?? '';
       frozen = true;
     },
     /** How many batches were made through a session (a replica's round trips). */

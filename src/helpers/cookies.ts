@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { CookieOptions } from 'hono/utils/cookie';
-import { AUTH_REQUEST_COOKIE_LIMIT, AUTH_REQUEST_TTL, DEVICE_TOKEN_TTL } from '../config';
+import { AUTH_REQUEST_COOKIE_LIMIT, AUTH_REQUEST_TTL, DEVICE_TOKEN_TTL, REPLICA_MAX_STALENESS } from '../config';
 import type { AppEnv } from '../env';
 
 /**
@@ -79,4 +79,27 @@ export function writeAuthRequestCookie(c: Context<AppEnv>, id: string, sealed: s
 
 export function clearAuthRequestCookie(c: Context<AppEnv>, id: string): void {
   clearCookie(c, AUTH_REQUEST_COOKIE + id);
+}
+
+/**
+ * The browser's last write, as a D1 bookmark (D1 read replication, Sessions
+ * API), so that its next pages read at a replica at least that fresh and show
+ * what it just did (read-your-writes): a grant revoked on /account is gone
+ * from the list that follows. It lives REPLICA_MAX_STALENESS: a replica used
+ * after that has the write anyway (services/replica.ts), and the cookie rides
+ * on no more requests than it must. HttpOnly, `__Host-` and Secure on https
+ * like every cookie here.
+ */
+const BOOKMARK_COOKIE = 'tg_bookmark';
+/** A D1 bookmark: hex groups and dashes (`00000000-00000007-00000000-<32 hex>`). Anything else is ignored. */
+const BOOKMARK = /^[0-9a-f]{1,64}(-[0-9a-f]{1,64}){1,7}$/i;
+
+export function readBookmarkCookie(c: Context<AppEnv>): string | undefined {
+  const value = readCookie(c, BOOKMARK_COOKIE);
+  return value && BOOKMARK.test(value) ? value : undefined;
+}
+
+/** Keeps the bookmark of the browser's last write; none (a write D1 gave no bookmark for) keeps the cookie as it is. */
+export function writeBookmarkCookie(c: Context<AppEnv>, bookmark: string | null): void {
+  if (bookmark && BOOKMARK.test(bookmark)) writeCookie(c, BOOKMARK_COOKIE, bookmark, REPLICA_MAX_STALENESS);
 }

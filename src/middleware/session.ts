@@ -1,9 +1,12 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { SESSION_TTL } from '../config';
+import { replicaRead } from '../deps';
 import type { AppEnv } from '../env';
-import { clearCookie, readCookie, writeCookie } from '../helpers/cookies';
+import { clearCookie, readBookmarkCookie, readCookie, writeCookie } from '../helpers/cookies';
 import { hashSecret } from '../lib/crypto';
-import { createSession, deleteSession, findSession } from '../storage/sessions';
+import { readFromPrimary, replicaAnswer } from '../services/replica';
+import type { Db } from '../storage/db';
+import { createSession, deleteSession, findSession, type SessionInfo, sessionQuery, toSessionInfo } from '../storage/sessions';
 
 const SESSION_COOKIE = 'tg_session';
 /** A session cookie value is 256 bits, base64url: anything else is not looked up. */
@@ -15,6 +18,27 @@ export const loadSession: MiddlewareHandler<AppEnv> = async function loadSession
   c.set('session', token && SESSION_TOKEN.test(token) ? await findSession(c.var.deps.db, token) : null);
   await next();
 };
+
+/**
+ * The browser session for a page that only reads (GET /account), from a read
+ * replica at least as fresh as the browser's last write (its bookmark
+ * cookie), with the Db the page reads the rest from. The replica's answer is
+ * used when it finds the session and its replica clock is fresh
+ * (services/replica.ts); the page then reads in the same D1 session, which
+ * is at least as fresh. Otherwise (a session the replica has not seen yet, a
+ * stale replica) the session is read at the primary, and so is the page.
+ */
+export async function sessionForReading(c: Context<AppEnv>): Promise<{ session: SessionInfo | null; db: Db }> {
+  const { deps } = c.var;
+  const idHash = await sessionIdHash(c);
+  if (!idHash) return { session: null, db: deps.db };
+  const read = replicaRead(deps, readBookmarkCookie(c));
+  const reads = (db: Db) => [sessionQuery(db, idHash)];
+  const found = await replicaAnswer(deps, read, reads, ([rows]) => (rows?.length ?? 0) > 0);
+  if (found) return { session: toSessionInfo(idHash, found[0]!), db: read.db };
+  const [rows] = await readFromPrimary(deps, reads);
+  return { session: toSessionInfo(idHash, rows!), db: deps.db };
+}
 
 /** The stored id (hash) of the session cookie, for a caller that batches the session lookup itself. */
 export async function sessionIdHash(c: Context<AppEnv>): Promise<string | null> {

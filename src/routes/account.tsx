@@ -1,11 +1,13 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { GRANT_ID_MAX_LENGTH } from '../config';
+import { primaryWrite } from '../deps';
 import type { AppEnv } from '../env';
 import { PageError } from '../errors';
+import { writeBookmarkCookie } from '../helpers/cookies';
 import { limitBody, requireContentType } from '../middleware/body';
 import { csrfToken, verifyCsrf } from '../middleware/csrf';
-import { loadSession } from '../middleware/session';
+import { loadSession, sessionForReading } from '../middleware/session';
 import { revokeGrantOfUser } from '../services/grants';
 import { recentActivity } from '../storage/audit';
 import { listClientsOfOwner } from '../storage/clients';
@@ -15,15 +17,17 @@ import { AccountPage } from '../views/account';
 /** The signed-in user's page: the apps they authorized (each revocable) and the clients they registered. */
 export const account = new Hono<AppEnv>();
 
-account.use(loadSession);
-
+// The page reads at a D1 read replica (the session and the lists), at least
+// as fresh as the browser's last write; its writes go to the primary and keep
+// their bookmark in the browser (read-your-writes).
 account.get('/', async function accountPage(c) {
-  const session = c.var.session;
+  const { session, db } = await sessionForReading(c);
+  c.set('session', session);
   if (!session) return c.redirect('/login?return_to=%2Faccount', 302);
   const [apps, owned, activity] = await Promise.all([
-    listGrantsOfUser(c.var.deps.db, session.user.id),
-    listClientsOfOwner(c.var.deps.db, session.user.id),
-    recentActivity(c.var.deps.db, session.user.id),
+    listGrantsOfUser(db, session.user.id),
+    listClientsOfOwner(db, session.user.id),
+    recentActivity(db, session.user.id),
   ]);
   return c.html(
     <AccountPage
@@ -43,15 +47,20 @@ account.post(
   '/apps/:id/revoke',
   limitBody,
   requireContentType('application/x-www-form-urlencoded'),
+  loadSession,
   verifyCsrf,
   async function revokeApp(c) {
     const session = c.var.session;
     if (!session) return c.redirect('/login?return_to=%2Faccount', 303);
     const param = grantParam.safeParse(c.req.param());
     // Deleting the grant ends every code and token issued under it (bearer checks the grant).
-    if (!param.success || !(await revokeGrantOfUser(c.var.deps, session.user.id, param.data.id))) {
+    // Written through a primary session, whose bookmark the browser keeps: the
+    // page it goes back to reads at a replica that has the revocation.
+    const write = primaryWrite(c.var.deps);
+    if (!param.success || !(await revokeGrantOfUser({ ...c.var.deps, db: write.db }, session.user.id, param.data.id))) {
       throw new PageError('Not found', 'You have not authorized such an app.', 404);
     }
+    writeBookmarkCookie(c, write.bookmark());
     return c.redirect('/account', 303);
   },
 );

@@ -2,7 +2,7 @@ import type { BatchItem } from 'drizzle-orm/batch';
 import { REPLICA_CLOCK_REFRESH, REPLICA_MAX_STALENESS } from '../config';
 import { type Deps, replicaRead } from '../deps';
 import { now } from '../lib/crypto';
-import type { BatchResults, Db } from '../storage/db';
+import type { BatchResults, Db, ReadSession } from '../storage/db';
 import { replicaClockQuery, setReplicaClockStatement } from '../storage/replica-clock';
 
 /**
@@ -43,17 +43,32 @@ export async function readFromReplica<T extends BatchItem<'sqlite'>[]>(
   trusted: (results: NoInfer<BatchResults<T>>) => boolean,
   bookmark?: string,
 ): Promise<BatchResults<T>> {
-  const { db } = deps;
-  const [clock, ...results] = (await replicaRead(deps, bookmark).batch([replicaClockQuery(db), ...reads(db)])) as unknown[];
-  const at = (clock as { at: number }[])[0]?.at;
-  if (at !== undefined && now() - at <= REPLICA_MAX_STALENESS && trusted(results as unknown as BatchResults<T>)) {
-    return results as unknown as BatchResults<T>;
-  }
-  return readFromPrimary(deps, reads);
+  return (await replicaAnswer(deps, replicaRead(deps, bookmark), reads, trusted)) ?? readFromPrimary(deps, reads);
 }
 
-/** The same reads at the primary, setting the replica clock in their batch. */
-async function readFromPrimary<T extends BatchItem<'sqlite'>[]>(deps: Deps, reads: (db: Db) => readonly [...T]): Promise<BatchResults<T>> {
+/**
+ * `readFromReplica`'s replica half, in a session the caller keeps (to read
+ * more in it afterwards, at least as fresh): the reads' results when the
+ * replica's clock is fresh and `trusted` holds, else null (then the caller
+ * reads at the primary: `readFromPrimary`).
+ */
+export async function replicaAnswer<T extends BatchItem<'sqlite'>[]>(
+  deps: Deps,
+  session: ReadSession,
+  reads: (db: Db) => readonly [...T],
+  trusted: (results: NoInfer<BatchResults<T>>) => boolean,
+): Promise<BatchResults<T> | null> {
+  const [clock, ...results] = (await session.batch([replicaClockQuery(deps.db), ...reads(deps.db)])) as unknown[];
+  const at = (clock as { at: number }[])[0]?.at;
+  const fresh = at !== undefined && now() - at <= REPLICA_MAX_STALENESS;
+  return fresh && trusted(results as unknown as BatchResults<T>) ? (results as unknown as BatchResults<T>) : null;
+}
+
+/** The same reads at the primary, whose answer is final; the batch also sets the replica clock when it is older than REPLICA_CLOCK_REFRESH. */
+export async function readFromPrimary<T extends BatchItem<'sqlite'>[]>(
+  deps: Deps,
+  reads: (db: Db) => readonly [...T],
+): Promise<BatchResults<T>> {
   const { db } = deps;
   const time = now();
   const batch = [...reads(db), setReplicaClockStatement(db, time, time - REPLICA_CLOCK_REFRESH)] as const;

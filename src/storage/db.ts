@@ -48,6 +48,12 @@ export interface ReadSession {
   batch<T extends readonly BatchItem<'sqlite'>[]>(items: T): Promise<BatchResults<T>>;
   /** The newest bookmark this session has seen (D1's, after its reads): null before its first read. */
   bookmark(): string | null;
+  /**
+   * A Drizzle instance over the session, for reads written as plain builders
+   * (a page's lists): built on first use, per session, so only for pages,
+   * never a hot path (a Drizzle instance walks the schema when built).
+   */
+  readonly db: Db;
 }
 
 /**
@@ -63,6 +69,7 @@ export interface ReadSession {
  */
 export function readSession(d1: D1Database, constraint?: string): ReadSession {
   const session = d1.withSession(constraint);
+  let sessionDb: Db | undefined;
   return {
     async batch<T extends readonly BatchItem<'sqlite'>[]>(items: T) {
       const prepared = items.map((item) => (item as unknown as DrizzleBatchItem)._prepare());
@@ -74,6 +81,10 @@ export function readSession(d1: D1Database, constraint?: string): ReadSession {
       return results.map((result, i) => prepared[i]?.mapResult(result, true)) as BatchResults<T>;
     },
     bookmark: () => session.getBookmark(),
+    get db() {
+      sessionDb ??= drizzle(session as unknown as D1Database, { schema });
+      return sessionDb;
+    },
   };
 }
 
