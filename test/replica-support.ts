@@ -19,6 +19,15 @@ export const FRESH = REPLICA_MAX_STALENESS - 10;
 export const STALE = REPLICA_MAX_STALENESS + 1;
 
 /**
+ * A statement's parameter as a replica's answer is keyed: the current time a
+ * query binds (a session's expiry check, say) as one placeholder, so the
+ * replica answers the same query asked a second later as it did before.
+ */
+function timeless(param: unknown): unknown {
+  return typeof param === 'number' && Math.abs(param - now()) < 3600 ? 'now' : param;
+}
+
+/**
  * A D1 binding whose read replica lags: local D1 has no replicas, so this
  * stands one in. Until `freeze()`, every batch made through a session
  * (`withSession`) runs on the database and its answer is recorded; after,
@@ -43,7 +52,7 @@ export function laggingReplica(d1: D1Database = env.DB) {
     const run =
       (method: 'all' | 'raw' | 'first' | 'run', none: unknown) =>
       async (...args: unknown[]) => {
-        const key = JSON.stringify([method, sql, params, args]);
+        const key = JSON.stringify([method, sql, params.map(timeless), args]);
         if (frozen && !live) return answers.has(key) ? answers.get(key) : none;
         const answer = await (statement[method] as (...a: unknown[]) => Promise<unknown>).apply(statement, args);
         if (!frozen) answers.set(key, answer as never); // what the replica saw before it froze
@@ -77,7 +86,7 @@ export function laggingReplica(d1: D1Database = env.DB) {
               const key = JSON.stringify(
                 statements.map((statement) => {
                   const { statement: sql, params } = statement as unknown as { statement: string; params: unknown[] };
-                  return [sql, params];
+                  return [sql, params.map(timeless)];
                 }),
               );
               replicaBatches.push(key);

@@ -20,6 +20,7 @@ import { type AuthorizationRequest, type ClientRedirect, errorRedirect, type Req
 import { openSealedRequest, sealRequest } from './authorization/sealed-request';
 import { ClientMetadataError, resolveClient } from './client-metadata-documents';
 import { requestUriHash } from './pushed-requests';
+import { readFromReplica } from './replica';
 import { storedResources } from './resources';
 import { splitScope, userClaims } from './scopes';
 
@@ -71,6 +72,27 @@ async function lookUp(deps: Deps, clientId: string, sessionIdHash: string | null
 }
 
 /**
+ * lookUp for reading a request (a new one, or one back from sign-in), at a
+ * D1 read replica at least as fresh as the browser's last write (`bookmark`):
+ * its answer is used only when it has the session, the client and the grant
+ * and its replica clock is fresh (services/replica.ts); anything missing (a
+ * session just signed in, a client just registered, a first consent) is
+ * looked up at the primary, so a replica never turns a request away nor asks
+ * for consent given before. The consent answer's lookUp, and the approval and
+ * redemption that decide single use, stay at the primary.
+ */
+async function lookUpAtReplica(deps: Deps, clientId: string, sessionIdHash: string | null, bookmark?: string) {
+  if (!sessionIdHash) return lookUp(deps, clientId, null);
+  const [session, clients, grants] = await readFromReplica(
+    deps,
+    (db) => [sessionQuery(db, sessionIdHash), clientQuery(db, clientId), grantOfSessionQuery(db, sessionIdHash, clientId)],
+    ([sessions, found, granted]) => sessions.length > 0 && found.length > 0 && granted.length > 0,
+    bookmark,
+  );
+  return { client: clients[0], session: toSessionInfo(sessionIdHash, session), grant: grants[0] ?? null };
+}
+
+/**
  * Parse and validate: a new authorization request (RFC 6749 §4.1.1), or one
  * coming back from the sign-in page by `request_id` (sealed in the browser's
  * `carried` copy). Step 1 (the client and its redirect URI) throws PageError;
@@ -83,11 +105,12 @@ export async function readRequest(
   sessionIdHash: string | null,
   carried: CarriedRequest = () => undefined,
   network: NetworkKey | null = null,
+  bookmark?: string,
 ): Promise<Reading> {
-  if ('request_id' in params) return resumeRequest(deps, params, sessionIdHash, carried);
+  if ('request_id' in params) return resumeRequest(deps, params, sessionIdHash, carried, bookmark);
   if ('request_uri' in params) return readPushedRequest(deps, params, sessionIdHash, network);
   const { clientId } = readTarget(params);
-  return checkRequest(deps, params, await lookUp(deps, clientId, sessionIdHash), network, false);
+  return checkRequest(deps, params, await lookUpAtReplica(deps, clientId, sessionIdHash, bookmark), network, false);
 }
 
 /**
@@ -236,6 +259,7 @@ async function resumeRequest(
   params: RequestParameters,
   sessionIdHash: string | null,
   carried: CarriedRequest,
+  bookmark?: string,
 ): Promise<Reading> {
   const resume = resumeParameters.safeParse(params);
   const id = resume.success ? resume.data.request_id : null;
@@ -244,7 +268,7 @@ async function resumeRequest(
   if (id && sealed !== undefined) request = await openSealedRequest(deps, id, sealed);
   else if (id) request = await loadAuthRequest<AuthorizationRequest>(deps.env.KV, id);
   if (!request) throw new PageError('Request expired', 'This sign-in request has expired. Go back to the app and start again.');
-  const { client, session, grant } = await lookUp(deps, request.clientId, sessionIdHash);
+  const { client, session, grant } = await lookUpAtReplica(deps, request.clientId, sessionIdHash, bookmark);
   if (!client) throw new PageError('Unknown app', 'The app that sent you here is no longer registered.');
   // The client may have dropped the redirect URI meanwhile (RFC 7592 §2.2 update): it is never redirected to then.
   checkRedirectUri(client, request.redirectUri);

@@ -1,7 +1,7 @@
 import { type Context, Hono, type Next } from 'hono';
 import type { AppEnv } from '../../env';
 import { clientIp, clientNetwork } from '../../helpers/client-ip';
-import { clearAuthRequestCookie, readAuthRequestCookie, writeAuthRequestCookie } from '../../helpers/cookies';
+import { clearAuthRequestCookie, readAuthRequestCookie, readBookmarkCookie, writeAuthRequestCookie } from '../../helpers/cookies';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { csrfToken, verifyCsrf } from '../../middleware/csrf';
 import { loadSession, sessionIdHash } from '../../middleware/session';
@@ -99,7 +99,14 @@ authorize.get('/', refuseHead, async function authorizationRequest(c) {
 /** An authorization request, from the query (GET) or a form body (POST, OIDC Core §3.1.2.1), through the service's pipeline. */
 async function answerRequest(c: Context<AppEnv>, params: RequestParameters) {
   const deps = c.var.deps;
-  const read = await readRequest(deps, params, await sessionIdHash(c), (id) => readAuthRequestCookie(c, id), clientNetwork(c));
+  const read = await readRequest(
+    deps,
+    params,
+    await sessionIdHash(c),
+    (id) => readAuthRequestCookie(c, id),
+    clientNetwork(c),
+    readBookmarkCookie(c),
+  );
   if (!read.ok) return redirectToClient(c, read.to);
   const decision = decide(read);
   // A carried request is read once; one that goes to sign in again is sealed anew under the same name.
