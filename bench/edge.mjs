@@ -130,8 +130,10 @@ round trip to the primary ${far.model.primaryMs} ms (a PoP on another continent)
 read replica ${DEFAULTS.replicaMs} ms (a read-only round trip in a \`withSession\` session that allows a replica); a KV read
 ${DEFAULTS.kvReadHotMs} ms for a key this isolate read before (the PoP's cache), ${DEFAULTS.kvReadColdMs} ms otherwise; a KV write ${DEFAULTS.kvWriteMs} ms.
 Columns: storage calls per operation (the mean of ${COUNT_TIMES} runs), then p50 / p99 latency with 1 and 10
-connections (whole code flows: 1 and 4 loops; a flow is two HTTP requests). Today Tollgate opens no
-\`withSession\` session, so every D1 round trip goes to the primary.
+connections (whole code flows: 1 and 4 loops; a flow is two HTTP requests). Reads a replica may
+answer (src/services/replica.ts) go through a \`withSession\` session; a replica whose replica clock is
+more than 30 s old sends the read to the primary once, which sets the clock: a fraction of a primary
+round trip in a mean (0.2: one of the ${COUNT_TIMES} runs) is that refresh.
 
 ${runs.map(section).join('\n')}
 ${acceptance(runs[0])}
