@@ -44,7 +44,6 @@ export function laggingReplica(d1: D1Database = env.DB) {
   /** The primary's bookmark when the replica froze: what it has seen. */
   let frozenAt = '';
   const replicaBatches: string[] = [];
-  const target = () => d1;
   // A statement prepared on a replica session: run alone, it too is answered
   // as recorded once frozen (a page's lists); in a batch, the real one runs.
   const real = new WeakMap<object, D1PreparedStatement>();
@@ -113,7 +112,7 @@ export function laggingReplica(d1: D1Database = env.DB) {
     env: { ...env, DB: binding } as typeof env,
     /** From now on the replica answers as it did, and knows nothing newer. */
     async freeze() {
-      const primary = target().withSession('first-primary');
+      const primary = d1.withSession('first-primary');
       await primary.prepare('select 1').run();
       frozenAt = primary.getBookmark() ?? '';
       frozen = true;
