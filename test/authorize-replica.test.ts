@@ -110,9 +110,31 @@ describe('the authorization endpoint’s lookups at a replica', () => {
     expect(revoked.status).toBe(303);
     const again = await authorize(browser, client, replica.env);
     expect(again.status).toBe(200); // the consent page, through the bookmark cookie
-    // Without the cookie, that replica still has the grant: what the bookmark
-    // prevents (a replica used only while its clock is fresh; SECURITY.md).
-    browser.cookies.delete('tg_bookmark');
-    expect(codeIn(await authorize(browser, client, replica.env))).toBeTruthy();
+  });
+
+  it('a grant revoked at the primary but still at a fresh replica is not made again, and yields no code', async () => {
+    await setReplicaClock();
+    const user = await createUser();
+    const client = await registerClient(await userToken(user), { client_name: 'Revoked Elsewhere' });
+    const browser = await signedInBrowser(user);
+    await authorizeWithConsent(browser, client, { scope: 'openid books:read' });
+    const replica = laggingReplica();
+    expect(codeIn(await authorize(browser, client, replica.env))).toBeTruthy(); // the replica sees the grant
+    await replica.freeze();
+    // Revoked from another browser (no bookmark here), or by the API: the
+    // frozen replica, its clock fresh, still has the grant and says "remembered".
+    await env.DB.prepare('delete from grants where user_id = ? and client_id = ?').bind(user.id, client.client_id).run();
+    const answered = await authorize(browser, client, replica.env, { prompt: 'none' });
+    expect(answered.status).toBe(409);
+    expect(await answered.text()).toContain('withdrawn');
+    expect(codeIn(answered)).toBeNull();
+    const rows = await env.DB.prepare('select count(*) as n from grants where user_id = ? and client_id = ?')
+      .bind(user.id, client.client_id)
+      .first<{ n: number }>();
+    expect(rows?.n, 'the revoked grant stays revoked').toBe(0);
+    const codes = await env.DB.prepare('select count(*) as n from codes where user_id = ? and client_id = ?')
+      .bind(user.id, client.client_id)
+      .first<{ n: number }>();
+    expect(codes?.n, 'the earlier codes went with the grant, and none was made since').toBe(0);
   });
 });

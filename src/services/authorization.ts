@@ -10,7 +10,7 @@ import { auditStatement } from '../storage/audit';
 import { deleteAuthRequest, loadAuthRequest, newAuthRequestId, saveAuthRequest } from '../storage/auth-requests';
 import { clientQuery, findClient } from '../storage/clients';
 import { prepareCode } from '../storage/codes';
-import { isUniqueViolation } from '../storage/db';
+import { isForeignKeyViolation, isUniqueViolation } from '../storage/db';
 import { grantOfSessionQuery, upsertGrantStatement } from '../storage/grants';
 import { consumedParameters, consumePushedRequestStatement } from '../storage/pushed-requests';
 import type { Client, Grant, User } from '../storage/schema';
@@ -285,6 +285,8 @@ export interface Approval {
   approvedBefore: string | undefined;
   /** Whether the user consented just now on the page (audited), rather than consent being remembered. */
   consented: boolean;
+  /** When consent is remembered: the grant it was remembered from (the code belongs to it; approve()). */
+  rememberedGrantId?: string;
 }
 
 /**
@@ -317,7 +319,7 @@ export function decide({ request, client, session, grant }: DecisionInput): Deci
   // Remembered consent: a user who already approved every requested scope
   // for this client is not asked again, unless prompt=consent says so.
   if (grant && !request.prompt.includes('consent') && covers(grant, request.scope) && rememberedConsentAllowed(client, request)) {
-    return { kind: 'approve', approval: { request, session, approvedBefore: grant.scope, consented: false } };
+    return { kind: 'approve', approval: { request, session, approvedBefore: grant.scope, consented: false, rememberedGrantId: grant.id } };
   }
   if (request.prompt.includes('none')) {
     return {
@@ -433,6 +435,12 @@ export async function holdRequest(deps: Deps, pending: AuthorizationRequest): Pr
  *   widened grant or audit event without it;
  * - when the user consented just now, the `consent_granted` audit event, so
  *   that the record of a consent exists exactly when the consent took effect.
+ *
+ * Remembered consent writes no grant: the code is inserted under the
+ * remembered grant's id. The grant may have been read at a replica
+ * (lookUpAtReplica) and revoked since, at the primary; the code's foreign key
+ * then fails the batch, so a revoked grant is never made again by a replica's
+ * stale yes, and the app gets no code (the user starts again and is asked).
  */
 export async function approve(deps: Deps, approval: Approval, ip: string | null): Promise<ClientRedirect> {
   const { db } = deps;
@@ -450,15 +458,29 @@ export async function approve(deps: Deps, approval: Approval, ip: string | null)
     nonce: request.nonce,
     claims: request.scope.includes('openid') ? userClaims(session.user, request.scope) : null,
     authTime: session.authTime,
+    grantId: consented ? undefined : approval.rememberedGrantId,
   });
   try {
-    await db.batch([
-      upsertGrantStatement(db, userId, request.clientId, approved),
-      code.insert,
-      ...(consented ? [auditStatement(db, { type: 'consent_granted', userId, clientId: request.clientId, ip })] : []),
-    ]);
+    if (consented) {
+      await db.batch([
+        upsertGrantStatement(db, userId, request.clientId, approved),
+        code.insert,
+        auditStatement(db, { type: 'consent_granted', userId, clientId: request.clientId, ip }),
+      ]);
+    } else if (approval.rememberedGrantId !== undefined) {
+      await db.batch([code.insert]);
+    } else {
+      await db.batch([upsertGrantStatement(db, userId, request.clientId, approved), code.insert]);
+    }
   } catch (error) {
     if (isUniqueViolation(error)) throw new PageError('Already answered', 'This request was already answered. Go back to the app.');
+    if (isForeignKeyViolation(error)) {
+      throw new PageError(
+        'Access changed',
+        'Your approval for this app was withdrawn a moment ago. Go back to the app and start again.',
+        409,
+      );
+    }
     throw error;
   }
   return { redirectUri: request.redirectUri, params: { code: code.code, state: request.state } };

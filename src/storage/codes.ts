@@ -22,16 +22,25 @@ export interface CodeRequest {
   /** The user's claims for the ID token, by the granted scope. */
   claims: Record<string, unknown> | null;
   authTime: number;
+  /**
+   * When consent was remembered: the id of the grant it was remembered from,
+   * which the code then belongs to. That grant may have been read at a
+   * replica and revoked since; the code's foreign key then fails the insert
+   * (isForeignKeyViolation) rather than anything making the grant again.
+   * Absent: the code belongs to the (user, client) grant upserted in the same
+   * batch.
+   */
+  grantId?: string;
 }
 
 /**
  * Mints a code (256 bits) and returns it with the insert statement for its D1
- * row, bound to the (user, client) grant. The caller runs the statement in the
- * same batch as the grant upsert.
+ * row, bound to its grant (CodeRequest.grantId). The caller runs the
+ * statement in the same batch as the grant upsert, if any.
  */
 export async function prepareCode(db: Db, request: CodeRequest) {
   const code = randomSecret();
-  const { requestId, resource, ...fields } = request;
+  const { requestId, resource, grantId, ...fields } = request;
   const [hash, requestHash] = await Promise.all([hashSecret(code), hashSecret(requestId)]);
   const time = now();
   const expiresAt = time + CODE_TTL;
@@ -39,10 +48,11 @@ export async function prepareCode(db: Db, request: CodeRequest) {
     code,
     hash,
     expiresAt,
-    insert: bind(insertCode(db), {
+    insert: bind(grantId === undefined ? insertCode(db) : insertCodeUnderGrant(db), {
       hash,
       requestHash,
       ...fields,
+      ...(grantId === undefined ? {} : { grantId }),
       resourceJson: resource === null ? null : JSON.stringify(resource),
       expiresAt,
       createdAt: time,
@@ -50,14 +60,18 @@ export async function prepareCode(db: Db, request: CodeRequest) {
   };
 }
 
-// Every code issued runs this: prepared once (see prepared.ts). The code
-// belongs to the (user, client) grant upserted in the same batch.
-const insertCode = preparedOnce((db) =>
-  db
+// Every code issued runs one of these: prepared once (see prepared.ts). The
+// code belongs to the (user, client) grant upserted in the same batch, or to
+// the remembered grant named by id.
+const insertCode = preparedOnce((db) => insertCodeInto(db, grantIdSubquery(sql.placeholder('userId'), sql.placeholder('clientId'))));
+const insertCodeUnderGrant = preparedOnce((db) => insertCodeInto(db, sql`${sql.placeholder('grantId')}`));
+
+function insertCodeInto(db: Db, grantId: SQL) {
+  return db
     .insert(codes)
     .values({
       hash: sql.placeholder('hash'),
-      grantId: grantIdSubquery(sql.placeholder('userId'), sql.placeholder('clientId')),
+      grantId,
       requestHash: sql.placeholder('requestHash'),
       clientId: sql.placeholder('clientId'),
       userId: sql.placeholder('userId'),
@@ -74,8 +88,8 @@ const insertCode = preparedOnce((db) =>
       redeemedAt: null,
       createdAt: sql.placeholder('createdAt'),
     })
-    .prepare(),
-);
+    .prepare();
+}
 
 /** What a redemption must match, with its instant and the marker that names this request's redemption. */
 export interface ConsumeInput {

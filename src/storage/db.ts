@@ -24,10 +24,19 @@ export function createDb(d1: D1Database): Db {
 
 /** True when a D1 error is a UNIQUE constraint violation (the loser of an insert race). */
 export function isUniqueViolation(error: unknown): boolean {
+  return isConstraintFailure(error, /UNIQUE constraint failed/i);
+}
+
+/** Whether a D1 error is a FOREIGN KEY failure: a row refers to one that is gone. */
+export function isForeignKeyViolation(error: unknown): boolean {
+  return isConstraintFailure(error, /FOREIGN KEY constraint failed/i);
+}
+
+function isConstraintFailure(error: unknown, failure: RegExp): boolean {
   let current: unknown = error;
   // Drizzle wraps the D1 error; walk the cause chain.
   for (let depth = 0; current && depth < 5; depth++) {
-    if (current instanceof Error && /UNIQUE constraint failed/i.test(current.message)) return true;
+    if (current instanceof Error && failure.test(current.message)) return true;
     current = current instanceof Error ? current.cause : undefined;
   }
   return false;
