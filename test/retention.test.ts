@@ -83,3 +83,13 @@ describe('the Cron Trigger deletes rows past their use', () => {
     expect((await live.browser.get('/account')).status).toBe(200);
   });
 });
+
+describe('the prune finds expired rows by index, not by reading each table whole', () => {
+  for (const table of ['codes', 'refresh_tokens', 'sessions', 'user_api_tokens']) {
+    it(`deletes from ${table} through an index on expires_at`, async () => {
+      const plan = await env.DB.prepare(`EXPLAIN QUERY PLAN DELETE FROM ${table} WHERE expires_at < ?`).bind(0).all<{ detail: string }>();
+      const details = plan.results.map((row) => row.detail).join('\n');
+      expect(details).toMatch(new RegExp(`USING (COVERING )?INDEX ${table}_expires_idx`));
+    });
+  }
+});

@@ -27,7 +27,8 @@ export const sessions = sqliteTable(
     authTime: integer('auth_time').notNull(),
     expiresAt: integer('expires_at').notNull(),
   },
-  (t) => [index('sessions_user_idx').on(t.userId)],
+  // expires_at: the daily prune (storage/retention.ts) deletes by it.
+  (t) => [index('sessions_user_idx').on(t.userId), index('sessions_expires_idx').on(t.expiresAt)],
 );
 
 /**
@@ -50,7 +51,7 @@ export const userApiTokens = sqliteTable(
     /** The token's own `exp`: after it the row can go. */
     expiresAt: integer('expires_at').notNull(),
   },
-  (t) => [index('user_api_tokens_user_idx').on(t.userId, t.expiresAt)],
+  (t) => [index('user_api_tokens_user_idx').on(t.userId, t.expiresAt), index('user_api_tokens_expires_idx').on(t.expiresAt)],
 );
 
 export const clients = sqliteTable(
@@ -153,7 +154,12 @@ export const refreshTokens = sqliteTable(
     expiresAt: integer('expires_at').notNull(),
     absoluteExpiresAt: integer('absolute_expires_at').notNull(),
   },
-  (t) => [index('refresh_tokens_grant_idx').on(t.grantId), index('refresh_tokens_replaced_by_idx').on(t.replacedBy)],
+  (t) => [
+    index('refresh_tokens_grant_idx').on(t.grantId),
+    index('refresh_tokens_replaced_by_idx').on(t.replacedBy),
+    // The daily prune (storage/retention.ts) deletes by expiry.
+    index('refresh_tokens_expires_idx').on(t.expiresAt),
+  ],
 );
 
 /** Access tokens revoked one by one (RFC 7009) before they expire, by `jti`. */
