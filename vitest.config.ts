@@ -24,6 +24,7 @@ export default defineConfig({
           USER_CODE_IP_LIMITER: { simple: { limit: 100_000, period: 60 } },
           USER_CODE_ACCOUNT_LIMITER: { simple: { limit: 100_000, period: 60 } },
           DEVICE_AUTHORIZATION_IP_LIMITER: { simple: { limit: 100_000, period: 60 } },
+          PUSHED_REQUEST_IP_LIMITER: { simple: { limit: 100_000, period: 60 } },
           TIGHT_LIMITER: { simple: { limit: 2, period: 60 } },
         },
         // Tests reach no network: every fetch() the Worker makes goes to a

@@ -2,10 +2,12 @@ import { PUSHED_REQUEST_TTL, PUSHED_REQUEST_URI_PREFIX } from '../config';
 import type { Deps } from '../deps';
 import { OAuthError, PageError } from '../errors';
 import { hashSecret, now, randomSecret } from '../lib/crypto';
+import { type NetworkKey, networkKey } from '../lib/network';
 import { deleteExpiredOfClientStatement, insertPushedRequestStatement } from '../storage/pushed-requests';
 import type { Client } from '../storage/schema';
 import { AUTHORIZATION_CHECKS, AUTHORIZATION_PARAMETERS, checkRedirectUri, readTarget, runChecks } from './authorization/checks';
 import type { RequestParameters } from './authorization/request';
+import { countAttempt } from './rate-limits';
 
 // Pushed authorization requests (RFC 9126): a client sends its authorization
 // request straight to the server, authenticated, and gets a short-lived,
@@ -57,7 +59,15 @@ function asClientError<T>(step: () => T, description?: string): T {
  * One D1 batch: the insert, and the delete of this client's expired rows,
  * which rides on the same round trip.
  */
-export async function pushAuthorizationRequest(deps: Deps, client: Client, params: RequestParameters): Promise<PushedRequestResponse> {
+export async function pushAuthorizationRequest(
+  deps: Deps,
+  client: Client,
+  params: RequestParameters,
+  network: NetworkKey | null,
+): Promise<PushedRequestResponse> {
+  // Each push is a D1 row for a minute, and a public client's id is no
+  // secret: pushes are counted per client network, like device requests.
+  await countAttempt(deps, 'pushedRequestNetwork', network ?? networkKey('unknown network'));
   if ('request_uri' in params) {
     throw new OAuthError('invalid_request', {
       description: 'request_uri must not be sent in a pushed authorization request (RFC 9126 §2.1)',

@@ -27,6 +27,8 @@ const LIMITERS = {
   userCodeNetwork: 'USER_CODE_IP_LIMITER',
   /** Device authorization requests (each a D1 row for 10 minutes) per client network. */
   deviceAuthorizationNetwork: 'DEVICE_AUTHORIZATION_IP_LIMITER',
+  /** Pushed authorization requests (each a D1 row for a minute) per client network. */
+  pushedRequestNetwork: 'PUSHED_REQUEST_IP_LIMITER',
   /** User-code lookups on /device per signed-in account (every session of it together). */
   userCodeAccount: 'USER_CODE_ACCOUNT_LIMITER',
 } as const satisfies Record<string, keyof Bindings>;
@@ -37,7 +39,13 @@ export type LimitName = keyof typeof LIMITERS;
  * (lib/network.ts: an IPv4 address or an IPv6 /64), so no per-IP limit can be
  * keyed on a raw address, which one IPv6 subscriber has 2^64 of.
  */
-type NetworkLimit = 'signInNetwork' | 'signupNetwork' | 'openRegistration' | 'userCodeNetwork' | 'deviceAuthorizationNetwork';
+type NetworkLimit =
+  | 'signInNetwork'
+  | 'signupNetwork'
+  | 'openRegistration'
+  | 'userCodeNetwork'
+  | 'deviceAuthorizationNetwork'
+  | 'pushedRequestNetwork';
 export type LimitSubject<N extends LimitName> = N extends NetworkLimit ? NetworkKey : string;
 
 /** KV key prefix of a "stop checking passwords" flag; the rest is the hashed limit key. */

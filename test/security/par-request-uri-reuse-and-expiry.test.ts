@@ -135,3 +135,41 @@ describe('request_uri reuse, expiry and theft (RFC 9126 §7)', () => {
     expect(await env.DB.prepare('select hash from pushed_requests where hash = ?').bind(live.hash).first()).not.toBeNull();
   });
 });
+
+describe('pushed requests per client network', () => {
+  it('past the limit a network gets 429 and nothing is stored: a public client id is no secret', async () => {
+    const { client } = await victim({ token_endpoint_auth_method: 'none' });
+    const tight = { ...env, PUSHED_REQUEST_IP_LIMITER: env.TIGHT_LIMITER };
+    const address = `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
+    const pushFrom = async (ip: string) => {
+      const { challenge } = await pkce();
+      return worker.fetch(
+        new Request('http://localhost:8787/oauth2/par', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'CF-Connecting-IP': ip },
+          body: new URLSearchParams({
+            client_id: client.client_id,
+            response_type: 'code',
+            redirect_uri: REDIRECT_URI,
+            scope: 'books:read',
+            code_challenge: challenge,
+            code_challenge_method: 'S256',
+          }).toString(),
+        }),
+        tight,
+        createExecutionContext(),
+      );
+    };
+    expect((await pushFrom(address)).status).toBe(201);
+    expect((await pushFrom(address)).status).toBe(201);
+    const limited = await pushFrom(address);
+    await expectJsonError(limited, 429, 'too_many_requests');
+    expect(limited.headers.get('Retry-After')).toBe('60');
+    const stored = await env.DB.prepare('select count(*) as n from pushed_requests where client_id = ?')
+      .bind(client.client_id)
+      .first<{ n: number }>();
+    expect(stored?.n).toBe(2);
+    // Another network is counted apart.
+    expect((await pushFrom(`192.0.2.${Math.floor(Math.random() * 250) + 1}`)).status).toBe(201);
+  });
+});

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { PARAMETER_MAX_LENGTH } from '../../config';
 import type { AppEnv } from '../../env';
+import { clientNetwork } from '../../helpers/client-ip';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { authenticateClient, clientCredentialFields } from '../../middleware/client-auth';
 import { validate } from '../../middleware/validate';
@@ -42,7 +43,7 @@ par.post(
     const body = c.req.valid('form');
     const client = await authenticateClient(c, body);
     const { client_secret: _secret, ...params } = body;
-    const response = await pushAuthorizationRequest(c.var.deps, client, params);
+    const response = await pushAuthorizationRequest(c.var.deps, client, params, clientNetwork(c));
     // RFC 9126 §2.2: 201 Created; the request_uri stands for the request, so it is never cached.
     return c.json(response, 201, { 'Cache-Control': 'no-store', Pragma: 'no-cache' });
   },
