@@ -146,6 +146,21 @@ describe('PUT /oauth2/register/:client_id', () => {
     expect(introspect.status).toBe(200);
   });
 
+  it('is audited client_updated for the owner once it took effect, and a refused update is not', async () => {
+    const client = await registered({ client_name: 'Audited' });
+    const events = async () =>
+      (
+        await env.DB.prepare("select user_id from audit_events where type = 'client_updated' and client_id = ?")
+          .bind(client.client_id)
+          .all<{ user_id: string | null }>()
+      ).results;
+    await expectJsonError(await put(client, { client_id: 'someone-else', redirect_uris: [OTHER_URI] }), 400, 'invalid_request');
+    expect(await events()).toEqual([]);
+    expect((await put(client, { client_id: client.client_id, redirect_uris: [OTHER_URI] })).status).toBe(200);
+    const owner = await env.DB.prepare('select owner_id from clients where id = ?').bind(client.client_id).first<{ owner_id: string }>();
+    expect(await events()).toEqual([{ user_id: owner?.owner_id }]);
+  });
+
   it('accepts the current client_secret in the body, and refuses another (RFC 7592 §2.2)', async () => {
     const client = await registered();
     const base = { client_id: client.client_id, client_name: 'Reading List', redirect_uris: [REDIRECT_URI] };

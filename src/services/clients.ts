@@ -289,7 +289,10 @@ export async function updateClient(
     ...(hasCredentials && !hadCredentials ? [clientCredentialsGrantStatement(db, client.id)] : []),
     ...(hadCredentials && !hasCredentials ? [deleteClientCredentialsGrantStatement(db, client.id)] : []),
   ]);
-  return updated.length > 0 ? { client, secret } : undefined;
+  if (updated.length === 0) return undefined;
+  // Like a deletion, recorded once the update found the client (a rare call: its own round trip).
+  await recordAudit(db, { type: 'client_updated', userId: current.ownerId, clientId: client.id });
+  return { client, secret };
 }
 
 /**

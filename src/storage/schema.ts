@@ -274,6 +274,7 @@ export type AuditEventType =
   | 'code_replay'
   | 'client_created'
   | 'client_deleted'
+  | 'client_updated'
   | 'key_rotated';
 
 /**

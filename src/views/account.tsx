@@ -39,6 +39,8 @@ function describe(item: ActivityItem): string {
       return `Registered the client ${app}`;
     case 'client_deleted':
       return 'Deleted a client';
+    case 'client_updated':
+      return `Changed the registration of ${app}`;
     case 'key_rotated':
       return 'Signing keys rotated';
   }
