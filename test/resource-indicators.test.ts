@@ -285,3 +285,32 @@ describe('a resource carried through sign-in', () => {
     expect(audience(issued.access_token)).toBe(MCP);
   });
 });
+
+describe('the consent page names where the token will be used', () => {
+  async function consentPageFor(resources: string[]): Promise<string> {
+    const user = await createUser();
+    const client = await registerClient(await userToken(user));
+    const browser = await signedInBrowser(user);
+    const { challenge } = await pkce();
+    const query = authorizeUrl({
+      response_type: 'code',
+      client_id: client.client_id,
+      redirect_uri: client.redirect_uris[0],
+      scope: 'books:read',
+      state: 's',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
+    const page = await browser.get(query + resources.map((resource) => `&resource=${encodeURIComponent(resource)}`).join(''));
+    expect(page.status).toBe(200);
+    return page.text();
+  }
+
+  it('by the resource names of RFC 9728: the MCP server, the books API, or both', async () => {
+    const mcp = await consentPageFor([MCP]);
+    expect(mcp).toContain('Through: Tollgate books MCP server.');
+    expect(mcp).not.toContain('Tollgate books API');
+    expect(await consentPageFor([])).toContain('Through: Tollgate books API.');
+    expect(await consentPageFor([BOOKS, MCP])).toContain('Through: Tollgate books API, Tollgate books MCP server.');
+  });
+});

@@ -9,6 +9,7 @@ import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { loadSession } from '../middleware/session';
 import { validatePage } from '../middleware/validate';
 import { answerUserCode, formatUserCode, lookUpUserCode, normalizeUserCode } from '../services/device-authorization';
+import { resourceNames } from '../services/resources';
 import { DeviceConsentPage } from '../views/consent';
 import { DeviceDonePage, DevicePage } from '../views/device';
 
@@ -66,6 +67,7 @@ device.post('/', ...formPost, async function enterUserCode(c) {
         clientName={pending.client.name}
         userName={session.user.name}
         scopes={pending.authorization.scope.split(' ')}
+        resources={resourceNames(c.var.deps.issuer, pending.authorization.resource)}
         unverified={pending.client.ownerId === null}
       />,
     );

@@ -132,6 +132,15 @@ export function storedResources(issuer: string, resources: readonly string[] | n
   return resources.length === 1 && resources[0] === fallback ? null : [...resources];
 }
 
+/**
+ * The names of the resources a request is for (RFC 9728 §2 `resource_name`),
+ * for the consent page: the default resource when it names none.
+ */
+export function resourceNames(issuer: string, resources: readonly string[] | null): string[] {
+  const asked = resources ?? [defaultResourceUri(issuer)];
+  return PROTECTED_RESOURCES.filter((resource) => asked.includes(resourceUri(issuer, resource))).map((resource) => resource.name);
+}
+
 /** The access token's `aud` (RFC 9068 §2.2, RFC 8707 §2.2): the one resource, or all of them. */
 export function audienceClaim(issuer: string, resources: readonly string[] | null): string | string[] {
   if (resources === null || resources.length === 0) return defaultResourceUri(issuer);

@@ -8,6 +8,8 @@ export interface ConsentPageProps {
   redirectHost: string;
   userName: string;
   scopes: string[];
+  /** The names of the resources the token will be for (services/resources.ts resourceNames). */
+  resources: string[];
   /**
    * The client belongs to no one (registered anonymously, or from a client ID
    * metadata document): its name is only what it calls itself, so the page
@@ -16,8 +18,12 @@ export interface ConsentPageProps {
   unverified?: boolean;
 }
 
-/** What the app asks for, each scope in the words the user reads (config.ts SCOPES). */
-function ScopeList(props: { scopes: string[] }) {
+/**
+ * What the app asks for, each scope in the words the user reads (config.ts
+ * SCOPES), and where it may use them: the resources its token will be for
+ * (RFC 8707), by name.
+ */
+function ScopeList(props: { scopes: string[]; resources: string[] }) {
   return (
     <>
       <h2>This app will be able to:</h2>
@@ -26,6 +32,7 @@ function ScopeList(props: { scopes: string[] }) {
           <li>{SCOPES[scope as Scope] ?? scope}</li>
         ))}
       </ul>
+      {props.resources.length > 0 ? <p class="resources">Through: {props.resources.join(', ')}.</p> : null}
     </>
   );
 }
@@ -72,7 +79,7 @@ export function ConsentPage(props: ConsentPageProps) {
       <p>
         You will be sent back to <strong>{props.redirectHost}</strong>.
       </p>
-      <ScopeList scopes={props.scopes} />
+      <ScopeList scopes={props.scopes} resources={props.resources} />
       <Decision action="/oauth2/authorize" csrf={props.csrf} name="request_id" value={props.requestId} />
     </Layout>
   );
@@ -87,6 +94,8 @@ export interface DeviceConsentPageProps {
   clientName: string;
   userName: string;
   scopes: string[];
+  /** The names of the resources the token will be for (services/resources.ts resourceNames). */
+  resources: string[];
   /** As on ConsentPage: the client belongs to no one, so its name is only what it calls itself. */
   unverified?: boolean;
 }
@@ -119,7 +128,7 @@ export function DeviceConsentPage(props: DeviceConsentPageProps) {
         Only allow this if you started signing in on a device yourself and it shows this same code. If someone sent you this code or link,
         press Deny: allowing it would let their device into your account.
       </p>
-      <ScopeList scopes={props.scopes} />
+      <ScopeList scopes={props.scopes} resources={props.resources} />
       <Decision action="/device/answer" csrf={props.csrf} name="user_code" value={props.userCode} />
     </Layout>
   );

@@ -16,6 +16,7 @@ import {
   readRequest,
   sealForSignIn,
 } from '../../services/authorization';
+import { resourceNames } from '../../services/resources';
 import type { Client, User } from '../../storage/schema';
 import { ConsentPage } from '../../views/consent';
 
@@ -87,6 +88,7 @@ function consentPage(c: Context<AppEnv>, pending: AuthorizationRequest, client: 
       redirectHost={new URL(pending.redirectUri).host || pending.redirectUri}
       userName={user.name}
       scopes={pending.scope}
+      resources={resourceNames(c.var.deps.issuer, pending.resource ?? null)}
       unverified={client.ownerId === null}
     />,
   );
