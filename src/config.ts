@@ -224,6 +224,12 @@ export const DEMO_CLI_CLIENT_ID = 'demo-cli';
 
 /** Audience of the user API token: only the management API accepts it. */
 export const USER_API_AUDIENCE = 'urn:tollgate:user-api';
+/**
+ * JOSE `typ` of the user API token (RFC 8725 §3.11: explicit typing). ID
+ * tokens are typed `JWT` as OIDC clients expect; a user API token is typed
+ * apart, so no other JWT Tollgate signs passes as one, whatever its `aud`.
+ */
+export const USER_API_TOKEN_TYPE = 'tollgate-user-api+jwt';
 /** Path of the protected books API; the access token audience is the issuer plus this. */
 export const BOOKS_API_PATH = '/api/books';
 /** Path of the books MCP server (Streamable HTTP); its resource identifier (RFC 8707) is the issuer plus this. */

@@ -1,6 +1,9 @@
 import { env } from 'cloudflare:test';
+import { type JWTPayload, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { call, createUser, decodeJwt, json, unique } from './helpers';
+import { getKeySet } from '../src/services/keys';
+import { createDb } from '../src/storage/db';
+import { call, createUser, decodeJwt, ISSUER, json, unique } from './helpers';
 
 describe('POST /api/users', () => {
   it('creates an account: 201 with id, email and name, and a salted PBKDF2 hash at rest', async () => {
@@ -63,8 +66,24 @@ describe('POST /api/login', () => {
     const body = (await response.json()) as Record<string, unknown>;
     expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 900 });
     const { header, payload } = decodeJwt(body.access_token as string);
-    expect(header).toMatchObject({ alg: 'ES256', typ: 'JWT' });
+    // RFC 8725 §3.11: typed apart from every other JWT Tollgate signs.
+    expect(header).toMatchObject({ alg: 'ES256', typ: 'tollgate-user-api+jwt' });
     expect(payload).toMatchObject({ sub: user.id, aud: 'urn:tollgate:user-api' });
+  });
+
+  it('accepts only its own typ: the same claims, signed by the same key, typed JWT (as ID tokens are) are refused', async () => {
+    const user = await createUser();
+    const login = (await (await json('/api/login', { email: user.email, password: user.password })).json()) as { access_token: string };
+    const { payload } = decodeJwt(login.access_token);
+    const deps = { db: createDb(env.DB), env, issuer: ISSUER };
+    const { signing } = await getKeySet(deps);
+    // Everything as the real token has it (its jti's row stands), but the typ.
+    const retyped = await new SignJWT(payload as JWTPayload)
+      .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: signing.kid })
+      .sign(signing.key);
+    const asUser = (token: string) => call('/api/clients', { headers: { Authorization: `Bearer ${token}` } });
+    expect((await asUser(login.access_token)).status).toBe(200);
+    expect((await asUser(retyped)).status).toBe(401);
   });
 
   it('answers an unknown email exactly like a wrong password', async () => {

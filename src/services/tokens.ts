@@ -8,6 +8,7 @@ import {
   ID_TOKEN_TTL,
   SIGNING_ALG,
   USER_API_AUDIENCE,
+  USER_API_TOKEN_TYPE,
   USER_TOKEN_TTL,
   VERIFIED_TOKEN_CACHE_SIZE,
 } from '../config';
@@ -129,7 +130,7 @@ export async function signIdToken(deps: Deps, claims: IdTokenClaims): Promise<st
  * token stands only while that row does (services/user-api-tokens.ts).
  */
 export async function signUserToken(deps: Deps, userId: string, jti: string): Promise<string> {
-  return sign(deps, 'JWT', { sub: userId, aud: USER_API_AUDIENCE, jti }, USER_TOKEN_TTL);
+  return sign(deps, USER_API_TOKEN_TYPE, { sub: userId, aud: USER_API_AUDIENCE, jti }, USER_TOKEN_TTL);
 }
 
 async function verify(deps: Deps, token: string, typ: string, audience: string | string[]): Promise<JWTPayload | null> {
@@ -245,7 +246,7 @@ export function tokenStandsOn<G extends LiveGrant>(token: VerifiedAccessToken, g
  * check (services/user-api-tokens.ts).
  */
 export async function verifyUserToken(deps: Deps, token: string): Promise<{ userId: string; jti: string } | null> {
-  const payload = await verify(deps, token, 'JWT', USER_API_AUDIENCE);
+  const payload = await verify(deps, token, USER_API_TOKEN_TYPE, USER_API_AUDIENCE);
   if (typeof payload?.sub !== 'string' || typeof payload.jti !== 'string') return null;
   return { userId: payload.sub, jti: payload.jti };
 }
