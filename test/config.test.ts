@@ -24,7 +24,7 @@ import {
   SCOPE_MAX_LENGTH,
   TOKEN_MAX_LENGTH,
 } from '../src/config';
-import { randomSecret } from '../src/lib/crypto';
+import { base64url, fromBase64url, randomSecret } from '../src/lib/crypto';
 import { hashPassword, needsRehash, verifyPassword } from '../src/services/passwords';
 
 // Local workerd does not enforce production limits, so they are asserted here.
@@ -79,7 +79,7 @@ describe('password hashing', () => {
   it('stores algorithm, iterations, salt and hash, and verifies only the right password', async () => {
     const stored = await hashPassword('correct horse battery');
     const [algorithm, iterations, salt, hash] = stored.split('$');
-    expect(algorithm).toBe('pbkdf2-sha256');
+    expect(algorithm).toBe('pbkdf2-sha256-nfkc');
     expect(Number(iterations)).toBe(PBKDF2_ITERATIONS);
     expect(salt).toMatch(/^[A-Za-z0-9_-]{22}$/); // 16 bytes
     expect(hash).toMatch(/^[A-Za-z0-9_-]{43}$/); // 32 bytes
@@ -98,5 +98,21 @@ describe('password hashing', () => {
     expect(await verifyPassword('secret password', 'bcrypt$10$abc$def')).toBe(false);
     expect(await verifyPassword('secret password', 'garbage')).toBe(false);
     expect(needsRehash('pbkdf2-sha256$50000$a$b')).toBe(true);
+    // An untagged hash at today's cost is redone too, with the -nfkc tag.
+    expect(needsRehash(stored.replace('pbkdf2-sha256-nfkc$', 'pbkdf2-sha256$'))).toBe(true);
+  });
+
+  it('checks a tagged hash against the normalized password only: the raw form of a password NFKC changes does not match', async () => {
+    const raw = 'cafe\u0301 \ufb01le';
+    // A hash of the raw string, tagged as normalized, which hashPassword never makes: only the normalized form is tried.
+    const rawHash = (await hashPassword('placeholder')).split('$');
+    const salt = fromBase64url(rawHash[2]!);
+    const material = await crypto.subtle.importKey('raw', new TextEncoder().encode(raw), 'PBKDF2', false, ['deriveBits']);
+    const bits = await crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations: PBKDF2_ITERATIONS }, material, 256);
+    const overRaw = [rawHash[0], rawHash[1], rawHash[2], base64url(new Uint8Array(bits))].join('$');
+    expect(await verifyPassword(raw, overRaw)).toBe(false);
+    // The same hash untagged (as made before normalization) verifies through the raw form.
+    expect(await verifyPassword(raw, overRaw.replace('pbkdf2-sha256-nfkc$', 'pbkdf2-sha256$'))).toBe(true);
+    expect(await verifyPassword(raw, await hashPassword(raw))).toBe(true);
   });
 });

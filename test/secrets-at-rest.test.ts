@@ -72,7 +72,7 @@ describe('secrets at rest', () => {
     }
     // The scan sees real data: the stored forms are there, hashed.
     expect(stored).toContain(client.client_id);
-    expect(stored).toContain('pbkdf2-sha256$100000$');
+    expect(stored).toContain('pbkdf2-sha256-nfkc$100000$');
   });
 });
 

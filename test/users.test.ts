@@ -13,7 +13,7 @@ describe('POST /api/users', () => {
     const body = (await response.json()) as Record<string, string>;
     expect(body).toEqual({ id: expect.any(String), email: email.toLowerCase(), name: 'New Reader' });
     const row = await env.DB.prepare('select password_hash from users where id = ?').bind(body.id).first<{ password_hash: string }>();
-    expect(row?.password_hash).toMatch(/^pbkdf2-sha256\$100000\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
+    expect(row?.password_hash).toMatch(/^pbkdf2-sha256-nfkc\$100000\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
     expect(row?.password_hash).not.toContain('long enough pw');
   });
 

@@ -1,10 +1,14 @@
 import { PBKDF2_ITERATIONS, PBKDF2_MAX_ITERATIONS, PBKDF2_SALT_BYTES } from '../config';
 import { base64url, fromBase64url, timingSafeEqual } from '../lib/crypto';
 
-// Stored form: `pbkdf2-sha256$<iterations>$<salt>$<hash>` (salt and hash base64url).
-// The string names its algorithm and parameters, so a later release can raise
-// the cost or change the algorithm and rehash at the next sign-in.
-const ALGORITHM = 'pbkdf2-sha256';
+// Stored form: `pbkdf2-sha256-nfkc$<iterations>$<salt>$<hash>` (salt and hash
+// base64url). The string names its algorithm and parameters, so a later
+// release can raise the cost or change the algorithm and rehash at the next
+// sign-in. `-nfkc`: the password was normalized (normalizePassword) before
+// hashing. Hashes tagged plain `pbkdf2-sha256` came before that tag and may
+// hold the raw or the normalized password; they are rehashed at sign-in.
+const ALGORITHM = 'pbkdf2-sha256-nfkc';
+const UNTAGGED_ALGORITHM = 'pbkdf2-sha256';
 const HASH_BYTES = 32;
 
 async function derive(password: string, salt: Uint8Array, iterations: number): Promise<string> {
@@ -32,13 +36,15 @@ export async function hashPassword(password: string): Promise<string> {
 
 /**
  * Checks a password against a stored hash in constant time; false for any
- * malformed hash. Hashes made before passwords were normalized hold the raw
- * string: when normalizing changes the password, the raw form is tried too,
- * so such an account still signs in (only such passwords pay a second run).
+ * malformed hash. A `-nfkc` hash is checked against the normalized password
+ * only: one PBKDF2 run. An untagged hash may hold the raw string (made before
+ * passwords were normalized): when normalizing changes the password, the raw
+ * form is tried too, so such an account still signs in, and its hash is then
+ * redone with the tag (needsRehash).
  */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const parts = stored.split('$');
-  if (parts.length !== 4 || parts[0] !== ALGORITHM) return false;
+  if (parts.length !== 4 || (parts[0] !== ALGORITHM && parts[0] !== UNTAGGED_ALGORITHM)) return false;
   const iterations = Number(parts[1]);
   // Workers rejects more than 100,000 iterations in production: such a hash could never verify there.
   if (!Number.isInteger(iterations) || iterations < 1 || iterations > PBKDF2_MAX_ITERATIONS) return false;
@@ -46,7 +52,8 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const expected = parts[3] ?? '';
   const normalized = normalizePassword(password);
   if (timingSafeEqual(await derive(normalized, salt, iterations), expected)) return true;
-  return normalized !== password && timingSafeEqual(await derive(password, salt, iterations), expected);
+  if (parts[0] === ALGORITHM || normalized === password) return false;
+  return timingSafeEqual(await derive(password, salt, iterations), expected);
 }
 
 /** True when a stored hash was made with other parameters than today's and should be redone. */

@@ -10,7 +10,7 @@ export const users = sqliteTable('users', {
   /** Lower-cased and trimmed, so sign-in is case-insensitive. */
   email: text('email').notNull().unique(),
   name: text('name').notNull(),
-  /** `pbkdf2-sha256$<iterations>$<salt>$<hash>`: carries its own parameters. */
+  /** `pbkdf2-sha256-nfkc$<iterations>$<salt>$<hash>`: carries its own parameters (services/passwords.ts). */
   passwordHash: text('password_hash').notNull(),
   createdAt: integer('created_at').notNull(),
 });

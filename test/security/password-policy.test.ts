@@ -151,5 +151,10 @@ describe('sign-in does not apply the policy, and matches the normalized password
     const raw = 'cafe\u0301 ﬁle ｐｗ 2019';
     await insertUser(email, await legacyHash(raw));
     expect((await apiLogin(email, raw)).status).toBe(200);
+    // That sign-in redid the hash over the normalized password, tagged: from now on one PBKDF2 run.
+    const row = await env.DB.prepare('select password_hash from users where email = ?').bind(email).first<{ password_hash: string }>();
+    expect(row?.password_hash).toMatch(/^pbkdf2-sha256-nfkc\$100000\$/);
+    expect((await apiLogin(email, raw)).status).toBe(200);
+    expect((await apiLogin(email, raw.normalize('NFKC'))).status).toBe(200);
   });
 });
