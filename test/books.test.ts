@@ -111,9 +111,9 @@ describe('GET /api/books', () => {
     await expectInvalidToken(await call(BOOKS, { headers: bearer(`${header}.${base64urlJson(widened)}.${signature}`) }));
   });
 
-  it('refuses the user API token from /api/login (typ JWT, another audience)', async () => {
+  it('refuses the user API token from /api/login (its own typ, another audience)', async () => {
     const token = await userToken(alice);
-    expect(decodeProtectedHeader(token).typ).toBe('JWT');
+    expect(decodeProtectedHeader(token).typ).toBe('tollgate-user-api+jwt');
     await expectInvalidToken(await call(BOOKS, { headers: bearer(token) }));
   });
 
