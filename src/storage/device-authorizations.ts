@@ -4,6 +4,7 @@ import { type ClientGuard, clientAuthenticates, clientMayRefresh } from './clien
 import { holdsResources, resourcePlaceholders } from './codes';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
+import { firstRefreshTokenSelection, holdsOfflineAccess } from './refresh-tokens';
 import { auditEvents, type Client, clients, type DeviceAuthorization, deviceAuthorizations, grants, refreshTokens } from './schema';
 
 // Device authorization requests (RFC 8628). Statements only: the service
@@ -248,28 +249,14 @@ const refreshTokenFromDeviceVariants = [false, true].map((requireOfflineAccess) 
       .insert(refreshTokens)
       .select(
         db
-          .select({
-            hash: sql<string>`${sql.placeholder('tokenHash')}`.as('hash'),
-            grantId: sql<string>`${deviceAuthorizations.grantId}`.as('grant_id'),
-            clientId: deviceAuthorizations.clientId,
-            userId: sql<string>`${deviceAuthorizations.userId}`.as('user_id'),
-            scope: deviceAuthorizations.scope,
-            // RFC 8707 §2.2: the request's resources, not the first token's narrowing of them.
-            resource: deviceAuthorizations.resource,
-            authTime: sql<number>`${deviceAuthorizations.authTime}`.as('auth_time'),
-            parentHash: sql<null>`null`.as('parent_hash'),
-            replacedBy: sql<null>`null`.as('replaced_by'),
-            usedAt: sql<null>`null`.as('used_at'),
-            createdAt: sql<number>`${sql.placeholder('time')}`.as('created_at'),
-            expiresAt: sql<number>`${sql.placeholder('expiresAt')}`.as('expires_at'),
-            absoluteExpiresAt: sql<number>`${sql.placeholder('absoluteExpiresAt')}`.as('absolute_expires_at'),
-          })
+          // RFC 8707 §2.2: the request's resources, not the first token's narrowing of them.
+          .select(firstRefreshTokenSelection(deviceAuthorizations))
           .from(deviceAuthorizations)
           .where(
             and(
               eq(deviceAuthorizations.deviceCodeHash, sql.placeholder('deviceCodeHash')),
               eq(deviceAuthorizations.redemption, sql.placeholder('marker')),
-              requireOfflineAccess ? sql`instr(' ' || ${deviceAuthorizations.scope} || ' ', ' offline_access ') > 0` : undefined,
+              requireOfflineAccess ? holdsOfflineAccess(deviceAuthorizations.scope) : undefined,
               // Only a client registered for refresh_token gets one (grants/issue.ts offersRefreshToken).
               clientMayRefresh(deviceAuthorizations.clientId),
             ),

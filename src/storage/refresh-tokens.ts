@@ -1,4 +1,5 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { MAX_RESOURCES_PER_REQUEST, REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL, SUPPORTED_SCOPES } from '../config';
 import { now } from '../lib/crypto';
 import { type ClientGuard, clientAuthenticates, clientMayRefresh } from './clients';
@@ -30,6 +31,44 @@ export function refreshTokenFromCodeStatement(
   });
 }
 
+/** The row a family's first refresh token is minted from (a code, a device authorization): the columns it copies. */
+interface MintedFrom {
+  grantId: SQLiteColumn;
+  clientId: SQLiteColumn;
+  userId: SQLiteColumn;
+  scope: SQLiteColumn;
+  resource: SQLiteColumn;
+  authTime: SQLiteColumn;
+}
+
+/**
+ * The columns of a family's first refresh token for an INSERT ... SELECT from
+ * the row it is minted from; hash and times are placeholders (tokenHash,
+ * time, expiresAt, absoluteExpiresAt).
+ */
+export function firstRefreshTokenSelection(from: MintedFrom) {
+  return {
+    hash: sql<string>`${sql.placeholder('tokenHash')}`.as('hash'),
+    grantId: sql<string>`${from.grantId}`.as('grant_id'),
+    clientId: sql<string>`${from.clientId}`.as('client_id'),
+    userId: sql<string>`${from.userId}`.as('user_id'),
+    scope: sql<string>`${from.scope}`.as('scope'),
+    resource: sql<string | null>`${from.resource}`.as('resource'),
+    authTime: sql<number>`${from.authTime}`.as('auth_time'),
+    parentHash: sql<null>`null`.as('parent_hash'),
+    replacedBy: sql<null>`null`.as('replaced_by'),
+    usedAt: sql<null>`null`.as('used_at'),
+    createdAt: sql<number>`${sql.placeholder('time')}`.as('created_at'),
+    expiresAt: sql<number>`${sql.placeholder('expiresAt')}`.as('expires_at'),
+    absoluteExpiresAt: sql<number>`${sql.placeholder('absoluteExpiresAt')}`.as('absolute_expires_at'),
+  };
+}
+
+/** SQL: a space-delimited scope column holds offline_access (OIDC Core §11). */
+export function holdsOfflineAccess(scope: SQLiteColumn) {
+  return sql`instr(' ' || ${scope} || ' ', ' offline_access ') > 0`;
+}
+
 // Every redemption with offline access runs one of these two: prepared once (see prepared.ts).
 const refreshTokenFromCodeVariants = [false, true].map((requireOfflineAccess) =>
   preparedOnce((db) =>
@@ -37,28 +76,14 @@ const refreshTokenFromCodeVariants = [false, true].map((requireOfflineAccess) =>
       .insert(refreshTokens)
       .select(
         db
-          .select({
-            hash: sql<string>`${sql.placeholder('tokenHash')}`.as('hash'),
-            grantId: codes.grantId,
-            clientId: codes.clientId,
-            userId: codes.userId,
-            scope: codes.scope,
-            // RFC 8707 §2.2: the grant's resources, not the first token's narrowing of them.
-            resource: codes.resource,
-            authTime: codes.authTime,
-            parentHash: sql<null>`null`.as('parent_hash'),
-            replacedBy: sql<null>`null`.as('replaced_by'),
-            usedAt: sql<null>`null`.as('used_at'),
-            createdAt: sql<number>`${sql.placeholder('time')}`.as('created_at'),
-            expiresAt: sql<number>`${sql.placeholder('expiresAt')}`.as('expires_at'),
-            absoluteExpiresAt: sql<number>`${sql.placeholder('absoluteExpiresAt')}`.as('absolute_expires_at'),
-          })
+          // RFC 8707 §2.2: the code's resources, not the first token's narrowing of them.
+          .select(firstRefreshTokenSelection(codes))
           .from(codes)
           .where(
             and(
               eq(codes.hash, sql.placeholder('codeHash')),
               eq(codes.redemption, sql.placeholder('marker')),
-              requireOfflineAccess ? sql`instr(' ' || ${codes.scope} || ' ', ' offline_access ') > 0` : undefined,
+              requireOfflineAccess ? holdsOfflineAccess(codes.scope) : undefined,
               // Only a client registered for refresh_token gets one (grants/issue.ts offersRefreshToken).
               clientMayRefresh(codes.clientId),
             ),
