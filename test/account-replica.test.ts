@@ -1,20 +1,9 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { countingBindings, newCounts } from '../bench/counting-bindings';
-import { app } from '../src/app';
 import { REPLICA_MAX_STALENESS } from '../src/config';
-import {
-  authorizeWithConsent,
-  type Browser,
-  createUser,
-  formAction,
-  hiddenFields,
-  ISSUER,
-  registerClient,
-  signedInBrowser,
-  userToken,
-} from './helpers';
-import { laggingReplica, setReplicaClock } from './replica-support';
+import { authorizeWithConsent, createUser, formAction, hiddenFields, registerClient, signedInBrowser, userToken } from './helpers';
+import { laggingReplica, setReplicaClock, visit } from './replica-support';
 
 // Issue 16 item 2: browser sessions carry a D1 bookmark so that a user reads
 // their own writes from a replica. GET /account reads at a replica; a revoke
@@ -22,19 +11,6 @@ import { laggingReplica, setReplicaClock } from './replica-support';
 // (helpers/cookies.ts tg_bookmark), so the page after shows the app gone even
 // from a replica that had not applied the revocation (a stand-in, local D1
 // has no replicas).
-
-/** `browser`'s request, made against `on` (the Worker's bindings), keeping its cookies as the Browser does. */
-async function visit(browser: Browser, path: string, on: typeof env, init: RequestInit = {}) {
-  const headers = new Headers(init.headers);
-  headers.set('Cookie', [...browser.cookies].map(([name, value]) => `${name}=${value}`).join('; '));
-  const response = await app.request(`${ISSUER}${path}`, { ...init, headers }, on);
-  for (const cookie of response.headers.getSetCookie()) {
-    const [pair = ''] = cookie.split(';');
-    const eq = pair.indexOf('=');
-    browser.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-  }
-  return response;
-}
 
 async function accountWithApp(name: string) {
   const user = await createUser();

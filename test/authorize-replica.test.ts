@@ -1,7 +1,6 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { countingBindings, newCounts } from '../bench/counting-bindings';
-import { app } from '../src/app';
 import {
   authorizeUrl,
   authorizeWithConsent,
@@ -9,33 +8,19 @@ import {
   createUser,
   formAction,
   hiddenFields,
-  ISSUER,
   pkce,
   type RegisteredClient,
   registerClient,
   signedInBrowser,
   userToken,
 } from './helpers';
-import { laggingReplica, setReplicaClock } from './replica-support';
+import { laggingReplica, setReplicaClock, visit } from './replica-support';
 
 // Issue 16 item 2: the authorization endpoint reads the session, the client
 // and the grant at a read replica (services/authorization.ts lookUpAtReplica);
 // what the replica does not have yet is looked up at the primary, and the
 // browser's bookmark makes it read its own revocation. Against the stand-in
 // lagging replica (local D1 has none).
-
-/** `browser`'s request against `on`, keeping its cookies. */
-async function visit(browser: Browser, path: string, on: typeof env, init: RequestInit = {}) {
-  const headers = new Headers(init.headers);
-  headers.set('Cookie', [...browser.cookies].map(([name, value]) => `${name}=${value}`).join('; '));
-  const response = await app.request(`${ISSUER}${path}`, { ...init, headers }, on);
-  for (const cookie of response.headers.getSetCookie()) {
-    const [pair = ''] = cookie.split(';');
-    const eq = pair.indexOf('=');
-    browser.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-  }
-  return response;
-}
 
 async function authorize(browser: Browser, client: RegisteredClient, on: typeof env, extra: Record<string, string> = {}) {
   const { challenge } = await pkce();

@@ -1,6 +1,8 @@
 import { env } from 'cloudflare:test';
+import { app } from '../src/app';
 import { REPLICA_MAX_STALENESS } from '../src/config';
 import { now } from '../src/lib/crypto';
+import { type Browser, ISSUER } from './helpers';
 
 /** Sets the replica clock (storage/replica-clock.ts) `age` seconds into the past, at the primary. */
 export async function setReplicaClock(age = 0): Promise<void> {
@@ -122,4 +124,17 @@ export function laggingReplica(d1: D1Database = env.DB) {
       return replicaBatches.length;
     },
   };
+}
+
+/** `browser`'s request, made against `on` (the Worker's bindings, e.g. a lagging replica's), keeping its cookies as the Browser does. */
+export async function visit(browser: Browser, path: string, on: typeof env, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('Cookie', [...browser.cookies].map(([name, value]) => `${name}=${value}`).join('; '));
+  const response = await app.request(`${ISSUER}${path}`, { ...init, headers }, on);
+  for (const cookie of response.headers.getSetCookie()) {
+    const [pair = ''] = cookie.split(';');
+    const eq = pair.indexOf('=');
+    browser.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+  }
+  return response;
 }
