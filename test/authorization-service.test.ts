@@ -30,7 +30,16 @@ const client: Client = {
   registrationTokenHash: null,
 };
 
-const user: User = { id: 'user-1', email: 'ada@example.com', name: 'Ada Reader', passwordHash: 'x', createdAt: 0 };
+const user: User = {
+  id: 'user-1',
+  email: 'ada@example.com',
+  name: 'Ada Reader',
+  passwordHash: 'x',
+  createdAt: 0,
+  emailVerifiedAt: null,
+  role: 'user',
+  disabledAt: null,
+};
 
 function session(idHash: string, authTime: number): SessionInfo {
   return { idHash, user, authTime };

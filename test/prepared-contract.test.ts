@@ -30,7 +30,16 @@ async function contract(what: string, check: () => Promise<void> | void): Promis
 
 const db: Db = createDb(env.DB);
 const suffix = crypto.randomUUID();
-const user: User = { id: `u-${suffix}`, email: `contract-${suffix}@example.com`, name: 'Contract', passwordHash: 'x', createdAt: 1000 };
+const user: User = {
+  id: `u-${suffix}`,
+  email: `contract-${suffix}@example.com`,
+  name: 'Contract',
+  passwordHash: 'x',
+  createdAt: 1000,
+  emailVerifiedAt: null,
+  role: 'user',
+  disabledAt: null,
+};
 const session = { idHash: `s-${suffix}`, userId: user.id, authTime: 1500, expiresAt: 9_999_999_999 };
 const client: Client = {
   id: `c-${suffix}`,

@@ -5,15 +5,27 @@ import type { ClientAuthMethod, GrantType } from '../config';
 // Every time is whole seconds since the epoch. Every secret is stored as its
 // SHA-256 (base64url) only; docs/storage-schema.md describes each table.
 
-export const users = sqliteTable('users', {
-  id: text('id').primaryKey(),
-  /** Lower-cased and trimmed, so sign-in is case-insensitive. */
-  email: text('email').notNull().unique(),
-  name: text('name').notNull(),
-  /** `pbkdf2-sha256-nfkc$<iterations>$<salt>$<hash>`: carries its own parameters (services/passwords.ts). */
-  passwordHash: text('password_hash').notNull(),
-  createdAt: integer('created_at').notNull(),
-});
+export const users = sqliteTable(
+  'users',
+  {
+    id: text('id').primaryKey(),
+    /** Lower-cased and trimmed, so sign-in is case-insensitive. */
+    email: text('email').notNull().unique(),
+    name: text('name').notNull(),
+    /** `pbkdf2-sha256-nfkc$<iterations>$<salt>$<hash>`: carries its own parameters (services/passwords.ts). */
+    passwordHash: text('password_hash').notNull(),
+    createdAt: integer('created_at').notNull(),
+    /** When the user proved they receive mail at `email` (a verification link), or null: the `email_verified` claim (OIDC Core §5.1). */
+    emailVerifiedAt: integer('email_verified_at'),
+    /** `user` or `admin` (the admin console, issue 18). */
+    role: text('role', { enum: ['user', 'admin'] })
+      .notNull()
+      .default('user'),
+    /** When an admin disabled the account, or null: a disabled user cannot sign in and their tokens stop working. */
+    disabledAt: integer('disabled_at'),
+  },
+  (t) => [index('users_role_idx').on(t.role)],
+);
 
 export const sessions = sqliteTable(
   'sessions',
@@ -26,6 +38,16 @@ export const sessions = sqliteTable(
     /** When the user last entered their password (OIDC Core `auth_time`). */
     authTime: integer('auth_time').notNull(),
     expiresAt: integer('expires_at').notNull(),
+    /**
+     * How the user signed in, a JSON array of RFC 8176 `amr` values (e.g.
+     * `["pwd"]`, `["pwd","otp"]`, `["hwk","user"]`, `["fed"]`): the ID token's
+     * `amr` and `acr` follow it.
+     */
+    amr: text('amr', { mode: 'json' }).$type<string[]>().notNull().default(sql`'["pwd"]'`),
+    /** The browser's User-Agent at sign-in (cut short), for the sessions list on /account. */
+    userAgent: text('user_agent'),
+    /** When the session was last used (updated at most every few minutes), for the sessions list. */
+    lastSeenAt: integer('last_seen_at'),
   },
   // expires_at: the daily prune (storage/retention.ts) deletes by it.
   (t) => [index('sessions_user_idx').on(t.userId), index('sessions_expires_idx').on(t.expiresAt)],

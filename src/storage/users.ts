@@ -13,7 +13,7 @@ export interface NewUser {
 
 /** Inserts a user; returns null when the email is taken (decided by the UNIQUE index, so races are safe). */
 export async function createUser(db: Db, input: NewUser): Promise<User | null> {
-  const user: User = { id: crypto.randomUUID(), createdAt: now(), ...input };
+  const user: User = { id: crypto.randomUUID(), createdAt: now(), emailVerifiedAt: null, role: 'user', disabledAt: null, ...input };
   try {
     await db.insert(users).values(user);
     return user;
