@@ -27,6 +27,7 @@ const row = {
   metadata_expires_at: null,
   require_pushed_authorization_requests: 0,
   registration_token_hash: null,
+  dpop_bound_access_tokens: 0,
 };
 
 /** A D1 statement that answers the one row at once. */
@@ -67,6 +68,7 @@ const mapClient = (r: typeof row): schema.Client => ({
   metadataExpiresAt: r.metadata_expires_at,
   requirePushedAuthorizationRequests: Boolean(r.require_pushed_authorization_requests),
   registrationTokenHash: r.registration_token_hash,
+  dpopBoundAccessTokens: Boolean(r.dpop_bound_access_tokens),
 });
 
 const ways: Record<string, () => Promise<unknown>> = {

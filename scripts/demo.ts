@@ -65,6 +65,7 @@ export async function seedDemo(d1: D1Database, demo: DemoCredentials, issuer: st
     metadataExpiresAt: null,
     requirePushedAuthorizationRequests: false,
     registrationTokenHash: null,
+    dpopBoundAccessTokens: false,
   };
   const spa: Client = {
     ...web,

@@ -28,6 +28,7 @@ const client: Client = {
   metadataExpiresAt: null,
   requirePushedAuthorizationRequests: false,
   registrationTokenHash: null,
+  dpopBoundAccessTokens: false,
 };
 
 const user: User = {

@@ -55,6 +55,7 @@ const client: Client = {
   metadataExpiresAt: null,
   requirePushedAuthorizationRequests: false,
   registrationTokenHash: null,
+  dpopBoundAccessTokens: false,
 };
 const bookId = (name: string) => `${name}-${suffix}`;
 const book = (name: string, title = 'Original') => ({ id: bookId(name), userId: user.id, title, author: 'Author', createdAt: 3000 });

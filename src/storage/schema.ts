@@ -115,6 +115,12 @@ export const clients = sqliteTable(
      * registered before RFC 7592 support, or a client ID metadata document's).
      */
     registrationTokenHash: text('registration_token_hash'),
+    /**
+     * RFC 9449 §5.2 `dpop_bound_access_tokens`: the token endpoint issues this
+     * client only DPoP-bound access tokens, so a token request without a DPoP
+     * proof is refused.
+     */
+    dpopBoundAccessTokens: integer('dpop_bound_access_tokens', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [index('clients_owner_idx').on(t.ownerId)],
 );
@@ -175,6 +181,13 @@ export const refreshTokens = sqliteTable(
     /** Sliding: now + idle lifetime at each rotation, never past absolute_expires_at. */
     expiresAt: integer('expires_at').notNull(),
     absoluteExpiresAt: integer('absolute_expires_at').notNull(),
+    /**
+     * RFC 9449 §5: the JWK thumbprint (RFC 7638) of the DPoP key a public
+     * client's family is bound to; every rotation keeps it and must prove
+     * possession of that key. Null: not bound (a confidential client's, or one
+     * issued without DPoP).
+     */
+    dpopJkt: text('dpop_jkt'),
   },
   (t) => [
     index('refresh_tokens_grant_idx').on(t.grantId),
@@ -246,8 +259,31 @@ export const codes = sqliteTable(
      */
     redemption: text('redemption'),
     createdAt: integer('created_at').notNull(),
+    /**
+     * RFC 9449 §10 `dpop_jkt` from the authorization request: the code is
+     * redeemed only with a DPoP proof signed by the key of that thumbprint.
+     * Null: the request named none.
+     */
+    dpopJkt: text('dpop_jkt'),
   },
   (t) => [index('codes_grant_idx').on(t.grantId), index('codes_expires_idx').on(t.expiresAt)],
+);
+
+/**
+ * DPoP proofs seen (RFC 9449 §11.1): one row per (key, `jti`) while the proof
+ * could still pass the `iat` window. A proof is accepted only by the request
+ * whose insert made its row, in the same D1 batch as the request's own
+ * statements (KV cannot decide single use). The daily prune deletes expired rows.
+ */
+export const dpopProofs = sqliteTable(
+  'dpop_proofs',
+  {
+    /** SHA-256 of the key's JWK thumbprint and the proof's `jti`: bounded, whatever the client sent. */
+    hash: text('hash').primaryKey(),
+    /** When the proof's `iat` falls out of the accepted window: after it the row can go. */
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('dpop_proofs_expires_idx').on(t.expiresAt)],
 );
 
 export const books = sqliteTable(

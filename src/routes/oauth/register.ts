@@ -132,6 +132,7 @@ register.post(
       metadataExpiresAt: null,
       requirePushedAuthorizationRequests: input.require_pushed_authorization_requests,
       registrationTokenHash: registration.hash,
+      dpopBoundAccessTokens: false,
     };
     await createClient(c.var.deps, client);
     return c.json(clientInformation(c, client, registration.token, secret), 201, NO_STORE);
