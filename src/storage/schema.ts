@@ -333,6 +333,7 @@ export type AuditEventType =
   | 'client_created'
   | 'client_deleted'
   | 'client_updated'
+  | 'client_secret_rotated'
   | 'key_rotated';
 
 /**

@@ -41,6 +41,8 @@ function describe(item: ActivityItem): string {
       return 'Deleted a client';
     case 'client_updated':
       return `Changed the registration of ${app}`;
+    case 'client_secret_rotated':
+      return `Gave ${app} a new client secret (the old one no longer works)`;
     case 'key_rotated':
       return 'Signing keys rotated';
   }
