@@ -334,7 +334,18 @@ export type AuditEventType =
   | 'client_deleted'
   | 'client_updated'
   | 'client_secret_rotated'
-  | 'key_rotated';
+  | 'key_rotated'
+  // The admin console (issue 18): `user_id` is the user acted on, `actor_id` the admin.
+  | 'sign_in_refused'
+  | 'user_disabled'
+  | 'user_enabled'
+  | 'user_signed_out'
+  | 'password_reset_required'
+  | 'two_factor_reset'
+  | 'admin_granted'
+  | 'admin_revoked'
+  | 'client_disabled'
+  | 'client_enabled';
 
 /**
  * Security events, for the user's "Recent activity" and for operators. Never
@@ -351,9 +362,66 @@ export const auditEvents = sqliteTable(
     clientId: text('client_id'),
     /** CF-Connecting-IP, when the request came through Cloudflare. */
     ip: text('ip'),
+    /** Who did it, when not the user themselves: the admin of an admin action (no foreign key: the trail outlives the admin's account). */
+    actorId: text('actor_id'),
   },
-  (t) => [index('audit_events_user_idx').on(t.userId, t.at), index('audit_events_at_idx').on(t.at)],
+  // client and type: the admin audit log's filters, each with the time range.
+  (t) => [
+    index('audit_events_user_idx').on(t.userId, t.at),
+    index('audit_events_at_idx').on(t.at),
+    index('audit_events_client_idx').on(t.clientId, t.at),
+    index('audit_events_type_idx').on(t.type, t.at),
+  ],
 );
+
+/**
+ * Hourly counts of events for the admin dashboard (issue 18): one row per
+ * (hour, event). Kept by SQL triggers (migration 0009) in the statement that
+ * records the event: an audit event's insert, a code's or device
+ * authorization's redemption, a refresh token's rotation, an access token's
+ * revocation, a sign-up. So a count never exists without its event, nothing
+ * calls anything more, and reading a week of charts reads at most
+ * 7 × 24 rows per event whatever the size of the audit log.
+ */
+export const auditCounters = sqliteTable(
+  'audit_counters',
+  {
+    /** The hour's first second (Unix seconds, a multiple of 3600). */
+    hour: integer('hour').notNull(),
+    /** An audit event type, or a counted event that has no audit row (`token_<grant>`, `token_revoked`, `user_registered`, `server_error`). */
+    event: text('event').notNull(),
+    count: integer('count').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.hour, t.event] })],
+);
+
+/**
+ * Clients an admin disabled: such a client authenticates nowhere and its
+ * tokens stop working. A table of its own, not a column of `clients`: RFC 7592
+ * updates and client ID metadata document refreshes rewrite the client's row,
+ * and must never undo an admin's decision.
+ */
+export const disabledClients = sqliteTable('disabled_clients', {
+  clientId: text('client_id')
+    .primaryKey()
+    .references(() => clients.id, { onDelete: 'cascade' }),
+  disabledAt: integer('disabled_at').notNull(),
+  /** The admin who disabled it (no foreign key: the record outlives the admin's account). */
+  disabledBy: text('disabled_by'),
+});
+
+/**
+ * Users an admin asked to choose a new password: their password no longer
+ * signs them in until they set a new one (the reset flow deletes the row).
+ * A table of its own so `users` rows (and every literal of them) stay as they are.
+ */
+export const passwordResetRequirements = sqliteTable('password_reset_requirements', {
+  userId: text('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  requiredAt: integer('required_at').notNull(),
+  requiredBy: text('required_by'),
+});
 
 export type User = typeof users.$inferSelect;
 export type Client = typeof clients.$inferSelect;

@@ -45,13 +45,27 @@ function describe(item: ActivityItem): string {
       return `Gave ${app} a new client secret (the old one no longer works)`;
     case 'key_rotated':
       return 'Signing keys rotated';
+    case 'sign_in_refused':
+      return 'A sign-in with the right password was refused (the account is disabled or needs a new password)';
+    case 'user_disabled':
+      return 'An administrator disabled the account';
+    case 'user_enabled':
+      return 'An administrator enabled the account';
+    case 'user_signed_out':
+      return 'An administrator signed the account out everywhere';
+    case 'password_reset_required':
+      return 'An administrator asked for a new password';
+    case 'two_factor_reset':
+      return 'An administrator turned two-factor sign-in off';
+    case 'admin_granted':
+      return 'Made an administrator';
+    case 'admin_revoked':
+      return 'No longer an administrator';
+    case 'client_disabled':
+      return `An administrator disabled the client ${app}`;
+    case 'client_enabled':
+      return `An administrator enabled the client ${app}`;
   }
-}
-
-export interface OwnedClient {
-  id: string;
-  name: string;
-  redirectUris: string[];
 }
 
 function date(seconds: number): string {
