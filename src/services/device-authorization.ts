@@ -125,6 +125,7 @@ export async function startDeviceAuthorization(
         grantId: null,
         claims: null,
         authTime: null,
+        amr: null,
         decision: null,
         interval: DEVICE_CODE_INTERVAL,
         lastPolledAt: null,

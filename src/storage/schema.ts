@@ -54,6 +54,70 @@ export const sessions = sqliteTable(
 );
 
 /**
+ * TOTP two-factor (RFC 6238), one row per user. Made unconfirmed when the
+ * user starts setup on /account and confirmed by a first code; only a
+ * confirmed row asks for a code at sign-in. A code is accepted once: its time
+ * step must be greater than `last_used_step`, checked and set in one atomic
+ * UPDATE (RFC 6238 §5.2).
+ */
+export const totpCredentials = sqliteTable('totp_credentials', {
+  userId: text('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  /**
+   * The 20-byte shared secret (RFC 4226 §4) in base32, sealed with
+   * AES-256-GCM under KEY_ENCRYPTION_KEY with `totp:<user id>` as additional
+   * data (`aes256gcm:<iv>:<ciphertext>`); in clear only for a loopback issuer
+   * without that secret (services/key-encryption.ts).
+   */
+  secret: text('secret').notNull(),
+  /** When the first code confirmed it, or null while setup is unfinished. */
+  confirmedAt: integer('confirmed_at'),
+  /** The last time step (Unix time / 30 s) a code was accepted for; 0 before any. */
+  lastUsedStep: integer('last_used_step').notNull().default(0),
+  createdAt: integer('created_at').notNull(),
+});
+
+/** Two-factor recovery codes: ten per setup, shown once, each usable once in place of a code. Only hashes. */
+export const recoveryCodes = sqliteTable(
+  'recovery_codes',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** SHA-256 of the code (normalized: lower-case, no dash). */
+    codeHash: text('code_hash').notNull(),
+    usedAt: integer('used_at'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.codeHash] })],
+);
+
+/**
+ * A sign-in whose password was right and whose second factor is still asked
+ * for: keyed by the SHA-256 of a random cookie value (so bound to the browser
+ * holding the cookie), bound to where the sign-in returns to, and deleted by
+ * the code that completes it (single use). Lives PENDING_SIGN_IN_TTL.
+ */
+export const pendingSignIns = sqliteTable(
+  'pending_sign_ins',
+  {
+    /** SHA-256 of the pending sign-in cookie's value. */
+    idHash: text('id_hash').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The same-origin path the sign-in goes on to (routes/login.tsx safeReturnTo). */
+    returnTo: text('return_to').notNull(),
+    /** RFC 8176 values of the factor already given, e.g. `["pwd"]`. */
+    amr: text('amr', { mode: 'json' }).$type<string[]>().notNull(),
+    createdAt: integer('created_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('pending_sign_ins_user_idx').on(t.userId), index('pending_sign_ins_expires_idx').on(t.expiresAt)],
+);
+
+/**
  * User API tokens from `POST /api/login`, one row per token. The token is a
  * JWT whose `jti` is a 256-bit random secret; only its SHA-256 is kept, and a
  * token stands only while its row does: `POST /api/logout` deletes one, and
@@ -172,6 +236,8 @@ export const refreshTokens = sqliteTable(
      */
     resource: text('resource', { mode: 'json' }).$type<string[]>(),
     authTime: integer('auth_time').notNull(),
+    /** How the user signed in (RFC 8176 `amr`, from the session): the ID token's `amr` and `acr`. Rows from before it: `["pwd"]`. */
+    amr: text('amr', { mode: 'json' }).$type<string[]>().notNull().default(sql`'["pwd"]'`),
     /** The token this one replaced; null for the first of the family. */
     parentHash: text('parent_hash'),
     /** Set with used_at: the token that replaced this one. */
@@ -250,6 +316,8 @@ export const codes = sqliteTable(
      */
     requestHash: text('request_hash').notNull().unique(),
     authTime: integer('auth_time').notNull(),
+    /** How the user signed in (RFC 8176 `amr`, from the session): the ID token's `amr` and `acr`. Rows from before it: `["pwd"]`. */
+    amr: text('amr', { mode: 'json' }).$type<string[]>().notNull().default(sql`'["pwd"]'`),
     expiresAt: integer('expires_at').notNull(),
     redeemedAt: integer('redeemed_at'),
     /**
@@ -345,7 +413,13 @@ export type AuditEventType =
   | 'admin_granted'
   | 'admin_revoked'
   | 'client_disabled'
-  | 'client_enabled';
+  | 'client_enabled'
+  // Two-factor sign-in (TOTP, issue 15).
+  | 'password_accepted'
+  | 'two_factor_enabled'
+  | 'two_factor_disabled'
+  | 'two_factor_failed'
+  | 'recovery_code_used';
 
 /**
  * Security events, for the user's "Recent activity" and for operators. Never
@@ -464,6 +538,8 @@ export const deviceAuthorizations = sqliteTable(
     claims: text('claims', { mode: 'json' }).$type<Record<string, unknown>>(),
     /** The approving session's sign-in time (OIDC Core `auth_time`). */
     authTime: integer('auth_time'),
+    /** Set with auth_time at approval: how the user signed in (RFC 8176 `amr`, from the session). */
+    amr: text('amr', { mode: 'json' }).$type<string[]>(),
     /** A random marker set with the answer: the grant and audit rows in the same batch act only where it is theirs. */
     decision: text('decision'),
     /** Seconds a device must wait between polls; grows by DEVICE_CODE_SLOW_DOWN_STEP per slow_down. */
