@@ -419,7 +419,12 @@ export type AuditEventType =
   | 'two_factor_enabled'
   | 'two_factor_disabled'
   | 'two_factor_failed'
-  | 'recovery_code_used';
+  | 'recovery_code_used'
+  // Passkeys (WebAuthn, issue 15).
+  | 'passkey_added'
+  | 'passkey_removed'
+  | 'passkey_sign_in_failed'
+  | 'passkey_clone_suspected';
 
 /**
  * Security events, for the user's "Recent activity" and for operators. Never
@@ -600,3 +605,65 @@ export const replicaClock = sqliteTable('replica_clock', {
   /** When the primary last set the clock (Unix seconds, the Worker's clock). */
   at: integer('at').notNull(),
 });
+
+/** Where a stored WebAuthn credential keeps its private key: one device, or synced between devices (W3C WebAuthn §6.1.3, the BE flag). */
+export type PasskeyDeviceType = 'singleDevice' | 'multiDevice';
+
+/**
+ * Passkeys (W3C WebAuthn Level 3): one row per credential a user registered
+ * on /account. Only public material: the credential id and its COSE public
+ * key. The signature counter and the backup state are rewritten at every
+ * sign-in (§6.1.1, §6.1.3); a counter that does not grow is refused.
+ */
+export const passkeys = sqliteTable(
+  'passkeys',
+  {
+    /** The credential id (base64url), as the authenticator made it. */
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The credential public key, COSE_Key (RFC 9052 §7), base64url. */
+    publicKey: text('public_key').notNull(),
+    /** The signature counter last seen (§6.1.1); 0 for authenticators that keep none. */
+    counter: integer('counter').notNull(),
+    /** AuthenticatorTransport values the browser reported at registration, for allowCredentials (§5.8.4). */
+    transports: text('transports', { mode: 'json' }).$type<string[]>().notNull(),
+    /** `singleDevice` (not backup eligible, device-bound) or `multiDevice` (backup eligible, synced): the BE flag. */
+    deviceType: text('device_type').$type<PasskeyDeviceType>().notNull(),
+    /** The BS flag at the last ceremony: the key is backed up (synced). */
+    backedUp: integer('backed_up', { mode: 'boolean' }).notNull(),
+    /** What the user called it (may be empty). */
+    name: text('name').notNull(),
+    createdAt: integer('created_at').notNull(),
+    lastUsedAt: integer('last_used_at'),
+  },
+  (t) => [index('passkeys_user_idx').on(t.userId)],
+);
+
+export type Passkey = typeof passkeys.$inferSelect;
+
+/** What a WebAuthn challenge is for. */
+export type WebAuthnPurpose = 'registration' | 'authentication';
+
+/**
+ * WebAuthn challenges (§13.4.3: random, used once, short-lived): one row per
+ * ceremony begun, bound to the browser by the random value of its
+ * `tg_webauthn` cookie, of which only the SHA-256 is kept. Finishing the
+ * ceremony deletes the row with one `DELETE … RETURNING`, so a challenge is
+ * answered at most once; the Cron Trigger deletes expired rows.
+ */
+export const webauthnChallenges = sqliteTable(
+  'webauthn_challenges',
+  {
+    /** SHA-256 of the `tg_webauthn` cookie's value (256-bit random). */
+    idHash: text('id_hash').primaryKey(),
+    /** Registration: the signed-in user. Sign-in: the user the typed email named, or null (discoverable). */
+    userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    purpose: text('purpose').$type<WebAuthnPurpose>().notNull(),
+    /** The challenge sent to the browser (base64url, 256-bit random). */
+    challenge: text('challenge').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('webauthn_challenges_expires_idx').on(t.expiresAt)],
+);
