@@ -28,6 +28,10 @@ const row = {
   require_pushed_authorization_requests: 0,
   registration_token_hash: null,
   dpop_bound_access_tokens: 0,
+  jwks: null,
+  jwks_uri: null,
+  jwks_uri_cache: null,
+  token_endpoint_auth_signing_alg: null,
 };
 
 /** A D1 statement that answers the one row at once. */
@@ -69,6 +73,10 @@ const mapClient = (r: typeof row): schema.Client => ({
   requirePushedAuthorizationRequests: Boolean(r.require_pushed_authorization_requests),
   registrationTokenHash: r.registration_token_hash,
   dpopBoundAccessTokens: Boolean(r.dpop_bound_access_tokens),
+  jwks: null,
+  jwksUri: null,
+  jwksUriCache: null,
+  tokenEndpointAuthSigningAlg: null,
 });
 
 const ways: Record<string, () => Promise<unknown>> = {

@@ -66,6 +66,10 @@ export async function seedDemo(d1: D1Database, demo: DemoCredentials, issuer: st
     requirePushedAuthorizationRequests: false,
     registrationTokenHash: null,
     dpopBoundAccessTokens: false,
+    jwks: null,
+    jwksUri: null,
+    jwksUriCache: null,
+    tokenEndpointAuthSigningAlg: null,
   };
   const spa: Client = {
     ...web,

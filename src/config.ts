@@ -365,3 +365,44 @@ export const PUSHED_REQUEST_URI_MAX_LENGTH = 200;
  */
 export const PRUNE_CRON = '0 3 * * *';
 export const KEY_ROTATION_CRON = '0 3 1 * *';
+
+/**
+ * `private_key_jwt` client authentication (RFC 7523 §2.2 and §3, OIDC Core
+ * §9): the `client_assertion_type` a client sends with its signed assertion.
+ */
+export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/**
+ * JWS algorithms a client assertion may be signed with: asymmetric only
+ * (never `none`, never HS*: RFC 8725 §3.1, and an HMAC "signed" with a public
+ * key proves nothing). Also `token_endpoint_auth_signing_alg_values_supported`.
+ */
+export const CLIENT_ASSERTION_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+export type ClientAssertionAlg = (typeof CLIENT_ASSERTION_ALGS)[number];
+/**
+ * The longest a client assertion may live: its `exp` at most this far after
+ * its `iat` and after now (RFC 7523 §3 asks for an `exp`; a short one bounds
+ * how long a leaked assertion and its `jti` row matter). 5 minutes, seconds.
+ */
+export const CLIENT_ASSERTION_MAX_LIFETIME = 5 * 60;
+/** Clock skew allowed on a client assertion's `exp`, `nbf` and `iat` (RFC 7519 §4.1.4 "some small leeway"). 30 seconds, seconds. */
+export const CLIENT_ASSERTION_CLOCK_SKEW = 30;
+/** Longest `client_assertion` read: an RS256 assertion with a 4096-bit key is under 1,500. Characters. */
+export const CLIENT_ASSERTION_MAX_LENGTH = 4096;
+/** Longest `jti` a client assertion may carry (its SHA-256 is what is stored). Characters. */
+export const CLIENT_ASSERTION_JTI_MAX_LENGTH = 256;
+/** Keys a client's JWK Set (`jwks`, or what its `jwks_uri` serves) may hold. Keys. */
+export const CLIENT_JWKS_MAX_KEYS = 10;
+/** Largest client JWK Set, registered or fetched (reading a `jwks_uri` stops there). 16 KiB, bytes. */
+export const CLIENT_JWKS_MAX_BYTES = 16 * 1024;
+/** Smallest RSA modulus a client key may have (RFC 7518 §3.3: 2048 bits or larger). Bits. */
+export const CLIENT_RSA_MIN_BITS = 2048;
+/** How long a `jwks_uri` fetch may take before it is abandoned. 3 seconds, seconds. */
+export const CLIENT_JWKS_FETCH_TIMEOUT = 3;
+/**
+ * Shortest time between two fetches of a client's `jwks_uri` when an
+ * assertion names a `kid` its cached keys lack (a key rotation): made-up kids
+ * must not turn into a fetch per request. 1 minute, seconds. Otherwise the
+ * keys are kept as their Cache-Control says, within CLIENT_METADATA_MIN_TTL
+ * and CLIENT_METADATA_MAX_TTL (the client ID metadata documents' rule).
+ */
+export const CLIENT_JWKS_REFETCH_MIN_INTERVAL = 60;

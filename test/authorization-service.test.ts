@@ -29,6 +29,10 @@ const client: Client = {
   requirePushedAuthorizationRequests: false,
   registrationTokenHash: null,
   dpopBoundAccessTokens: false,
+  jwks: null,
+  jwksUri: null,
+  jwksUriCache: null,
+  tokenEndpointAuthSigningAlg: null,
 };
 
 const user: User = {

@@ -56,6 +56,10 @@ const client: Client = {
   requirePushedAuthorizationRequests: false,
   registrationTokenHash: null,
   dpopBoundAccessTokens: false,
+  jwks: null,
+  jwksUri: null,
+  jwksUriCache: null,
+  tokenEndpointAuthSigningAlg: null,
 };
 const bookId = (name: string) => `${name}-${suffix}`;
 const book = (name: string, title = 'Original') => ({ id: bookId(name), userId: user.id, title, author: 'Author', createdAt: 3000 });

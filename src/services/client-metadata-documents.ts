@@ -96,6 +96,10 @@ function documentClient(id: string, document: unknown, createdAt: number, expire
     requirePushedAuthorizationRequests: parsed.data.require_pushed_authorization_requests,
     registrationTokenHash: null,
     dpopBoundAccessTokens: false,
+    jwks: null,
+    jwksUri: null,
+    jwksUriCache: null,
+    tokenEndpointAuthSigningAlg: null,
   };
 }
 

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import type { ClientAuthMethod, GrantType } from '../config';
+import type { JSONWebKeySet, JWK } from 'jose';
+import type { ClientAssertionAlg, ClientAuthMethod, GrantType } from '../config';
 
 // Every time is whole seconds since the epoch. Every secret is stored as its
 // SHA-256 (base64url) only; docs/storage-schema.md describes each table.
@@ -185,8 +186,53 @@ export const clients = sqliteTable(
      * proof is refused.
      */
     dpopBoundAccessTokens: integer('dpop_bound_access_tokens', { mode: 'boolean' }).notNull().default(false),
+    /**
+     * RFC 7591 §2 `jwks`: the public keys a `private_key_jwt` client signs its
+     * assertions with (RFC 7523 §2.2), checked at registration. Null unless
+     * the client registered them by value (else it has `jwks_uri`).
+     */
+    jwks: text('jwks', { mode: 'json' }).$type<JSONWebKeySet>(),
+    /** RFC 7591 §2 `jwks_uri`: where a `private_key_jwt` client publishes its public keys (https, public host). */
+    jwksUri: text('jwks_uri'),
+    /**
+     * The keys last fetched from `jwks_uri`, with when they were fetched and
+     * when they go stale (their Cache-Control, clamped): null until the first
+     * assertion. Public keys only, so nothing secret.
+     */
+    jwksUriCache: text('jwks_uri_cache', { mode: 'json' }).$type<CachedJwks>(),
+    /** RFC 7591 §2 `token_endpoint_auth_signing_alg`: the one algorithm its assertions must use; null: any of CLIENT_ASSERTION_ALGS. */
+    tokenEndpointAuthSigningAlg: text('token_endpoint_auth_signing_alg').$type<ClientAssertionAlg>(),
   },
   (t) => [index('clients_owner_idx').on(t.ownerId)],
+);
+
+/** A client's `jwks_uri` keys as last fetched (clients.jwks_uri_cache). Times in seconds since the epoch. */
+export interface CachedJwks {
+  keys: JWK[];
+  fetchedAt: number;
+  expiresAt: number;
+}
+
+/**
+ * Client assertions spent (RFC 7523 §3 item 7: "The authorization server MAY
+ * ensure that JWTs are not replayed by maintaining the set of used jti
+ * values"): one row per accepted `private_key_jwt` assertion, until it would
+ * fail its `exp` check anyway. At the token endpoint a plain INSERT in the
+ * grant's own D1 batch decides single use: a replay's insert violates the
+ * primary key and the whole batch fails (invalid_client).
+ */
+export const clientAssertions = sqliteTable(
+  'client_assertions',
+  {
+    /** SHA-256 of the client id and the assertion's `jti` (bounded, whatever the client sent; jti is unique per issuer). */
+    jtiHash: text('jti_hash').primaryKey(),
+    clientId: text('client_id')
+      .notNull()
+      .references(() => clients.id, { onDelete: 'cascade' }),
+    /** The assertion's `exp` plus the clock skew: after it the row can go. */
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('client_assertions_client_idx').on(t.clientId), index('client_assertions_expires_idx').on(t.expiresAt)],
 );
 
 /**

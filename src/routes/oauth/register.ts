@@ -133,6 +133,10 @@ register.post(
       requirePushedAuthorizationRequests: input.require_pushed_authorization_requests,
       registrationTokenHash: registration.hash,
       dpopBoundAccessTokens: false,
+      jwks: null,
+      jwksUri: null,
+      jwksUriCache: null,
+      tokenEndpointAuthSigningAlg: null,
     };
     await createClient(c.var.deps, client);
     return c.json(clientInformation(c, client, registration.token, secret), 201, NO_STORE);
