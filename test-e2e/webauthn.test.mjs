@@ -11,6 +11,8 @@
 // credential with transports ['internal'], as below; a create() without an
 // attachment, a get() with an empty allowCredentials (discoverable sign-in) or
 // mediation 'conditional' need a full Chromium (CHROMIUM_PATH or an installed one).
+// test-e2e/passkeys.test.mjs, against the real server, sidesteps both on the
+// shell: it asks for the platform authenticator and signs in email-first there.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchChromium } from './browser.mjs';
