@@ -111,11 +111,18 @@ export function freePort() {
  * state, and waits (at most `deadlineMs`) for discovery to answer. The issuer
  * is http://127.0.0.1:<port>, so every request stays on 127.0.0.1. `stop()`
  * ends the script, wrangler and workerd together by process group id.
+ *
+ * `issuerHost: 'localhost'` makes the issuer http://localhost:<port> instead
+ * (still served on 127.0.0.1), for passkeys: the WebAuthn RP id is the
+ * issuer's host and must be a domain, never an IP address (W3C WebAuthn
+ * §5.1.4.1), and http://localhost is a secure context. `baseUrl` is then the
+ * localhost origin a browser must use; Node's own requests here go to 127.0.0.1.
  */
-export async function startTollgate({ deadlineMs = 30_000 } = {}) {
+export async function startTollgate({ deadlineMs = 30_000, issuerHost = '127.0.0.1' } = {}) {
   const port = await freePort();
   const stateDir = mkdtempSync(path.join(tmpdir(), 'tollgate-state-'));
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = `http://${issuerHost}:${port}`;
+  const loopbackUrl = `http://127.0.0.1:${port}`;
   const started = Date.now();
   const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'start.mjs')], {
     cwd: ROOT,
@@ -151,7 +158,7 @@ export async function startTollgate({ deadlineMs = 30_000 } = {}) {
   let metadata = null;
   while (!exited && Date.now() - started < deadlineMs) {
     try {
-      const response = await fetch(`${baseUrl}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(2000) });
+      const response = await fetch(`${loopbackUrl}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(2000) });
       if (response.ok) {
         metadata = await response.json();
         break;
