@@ -470,7 +470,10 @@ export type AuditEventType =
   | 'passkey_added'
   | 'passkey_removed'
   | 'passkey_sign_in_failed'
-  | 'passkey_clone_suspected';
+  | 'passkey_clone_suspected'
+  | 'password_reset'
+  | 'email_verified'
+  | 'session_ended';
 
 /**
  * Security events, for the user's "Recent activity" and for operators. Never
@@ -713,3 +716,53 @@ export const webauthnChallenges = sqliteTable(
   },
   (t) => [index('webauthn_challenges_expires_idx').on(t.expiresAt)],
 );
+
+/** What an emailed link is for: confirming the address, or setting a new password. */
+export type EmailTokenPurpose = 'verify_email' | 'reset_password';
+
+/**
+ * Links mailed to users (services/email-verification.ts, password-reset.ts):
+ * one row per link, keyed by the SHA-256 of its 256-bit token (the token
+ * itself is only in the mail). A link is used once: one UPDATE sets
+ * `used_at` and a random `consumption` marker where it is unused and
+ * unexpired, and the statements of the same D1 batch act only for the row
+ * carrying that marker. The daily prune deletes expired rows.
+ */
+export const emailTokens = sqliteTable(
+  'email_tokens',
+  {
+    /** SHA-256 of the link's token. */
+    hash: text('hash').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    purpose: text('purpose').$type<EmailTokenPurpose>().notNull(),
+    /** The address the link was mailed to: a verification counts only while the user's email is still this one. */
+    email: text('email').notNull(),
+    createdAt: integer('created_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    /** Set when the link was used: it never works again. */
+    usedAt: integer('used_at'),
+    /** A random marker set by the batch that used the link (see codes.redemption). */
+    consumption: text('consumption'),
+  },
+  (t) => [index('email_tokens_user_idx').on(t.userId, t.purpose, t.createdAt), index('email_tokens_expires_idx').on(t.expiresAt)],
+);
+
+/**
+ * The dev mailbox (DEV_MAILBOX=true, refused unless the issuer is http on a
+ * loopback host): every mail Tollgate sends is kept here instead of leaving
+ * the machine, and listed at /dev/mailbox. Holds links in clear, which is why
+ * it can never be on in production. Bounded: each insert deletes all but the
+ * newest DEV_MAILBOX_MAX_MESSAGES.
+ */
+export const devMailbox = sqliteTable('dev_mailbox', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  to: text('to_address').notNull(),
+  subject: text('subject').notNull(),
+  text: text('text_body').notNull(),
+  html: text('html_body').notNull(),
+  /** The http(s) links of the text part, in order (JSON list). */
+  links: text('links', { mode: 'json' }).$type<string[]>().notNull(),
+  sentAt: integer('sent_at').notNull(),
+});
