@@ -6,11 +6,13 @@ import {
   Browser,
   call,
   createUser,
+  decodeJwt,
   expectErrorPage,
   expectLabelledField,
   formAction,
   hiddenFields,
   ISSUER,
+  issueTokens,
   json,
   pkce,
   registerClient,
@@ -317,6 +319,19 @@ describe('signing in with a passkey', () => {
     const decision = await browser.post(formAction(html), { ...hiddenFields(html), decision: 'allow' });
     expect(decision.status).toBe(303);
     expect(new URL(decision.headers.get('Location')!).searchParams.get('code')).toBeTruthy();
+  });
+});
+
+describe('what the ID token says of a passkey sign-in', () => {
+  it('amr ["hwk","user"] and the multi-factor acr (RFC 8176, OIDC Core §2): a passkey with user verification is two factors', async () => {
+    const { user, authenticator } = await userWithPasskey();
+    const client = await registerClient(await userToken(user));
+    const browser = new Browser();
+    expect((await signInWithPasskey(browser, authenticator)).status).toBe(303);
+    const tokens = await issueTokens(browser, client, { scope: 'openid' });
+    const { payload } = decodeJwt(tokens.id_token!);
+    expect(payload.amr).toEqual(['hwk', 'user']);
+    expect(payload.acr).toBe('urn:tollgate:acr:mfa');
   });
 });
 
