@@ -1,6 +1,6 @@
 import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { EXPIRED_ROW_RETENTION, PASSKEY_NAME_MAX_LENGTH, WEBAUTHN_CHALLENGE_TTL } from '../src/config';
+import { EXPIRED_ROW_RETENTION, PASSKEY_NAME_MAX_LENGTH, PASSKEYS_PER_USER_MAX, WEBAUTHN_CHALLENGE_TTL } from '../src/config';
 import worker from '../src/index';
 import {
   Browser,
@@ -186,6 +186,27 @@ describe('adding a passkey on /account', () => {
     expect((await passkeysOf(user.id)).results.map((row) => row.id)).toEqual([existing]);
     expect((await passkeysOf(other.id)).results).toHaveLength(0);
     expect(await auditTypes(other.id)).not.toContain('passkey_added');
+  });
+});
+
+describe('how many passkeys', () => {
+  it('an account holds at most PASSKEYS_PER_USER_MAX: past it the options are a 400 saying so', async () => {
+    const user = await createUser();
+    const browser = await signedInBrowser(user);
+    const time = Math.floor(Date.now() / 1000);
+    await env.DB.batch(
+      Array.from({ length: PASSKEYS_PER_USER_MAX }, (_, index) =>
+        env.DB.prepare(
+          "insert into passkeys (id, user_id, public_key, counter, transports, device_type, backed_up, name, created_at) values (?, ?, 'x', 0, '[]', 'singleDevice', 0, ?, ?)",
+        ).bind(unique('cred'), user.id, `Key ${index}`, time),
+      ),
+    );
+    const csrf = await csrfOf(browser, '/account');
+    const response = await browser.post('/account/passkeys/options', { csrf_token: csrf });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error_description: string }).error_description).toContain(
+      `at most ${PASSKEYS_PER_USER_MAX} passkeys`,
+    );
   });
 });
 
