@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import {
@@ -13,10 +13,16 @@ import { createDeps } from './deps';
 import type { AppEnv } from './env';
 import { fromHttpException, OAuthError, oauthErrorResponse, PageError } from './errors';
 import { account } from './routes/account';
+import { accountClients } from './routes/account-clients';
+import { accountSessions } from './routes/account-sessions';
+import { admin } from './routes/admin';
+import { adminApi } from './routes/admin-api';
 import { books } from './routes/books';
 import { clients } from './routes/clients';
 import { demo } from './routes/demo';
+import { devMailbox } from './routes/dev-mailbox';
 import { device } from './routes/device';
+import { emailVerification } from './routes/email-verification';
 import { pages } from './routes/login';
 import { mcp } from './routes/mcp';
 import { authorize } from './routes/oauth/authorize';
@@ -28,10 +34,15 @@ import { register } from './routes/oauth/register';
 import { revoke } from './routes/oauth/revoke';
 import { token } from './routes/oauth/token';
 import { userinfo } from './routes/oauth/userinfo';
+import { passkeyAccount, passkeySignIn } from './routes/passkeys';
+import { passwordReset } from './routes/password-reset';
 import { protectedResource } from './routes/protected-resource';
 import { staticAssets } from './routes/static';
+import { twoFactorAccount, twoFactorSignIn } from './routes/two-factor';
 import { users } from './routes/users';
 import { wellKnown } from './routes/well-known';
+import { recordServerError } from './services/admin-dashboard';
+import { assertMailConfig } from './services/mailer';
 import { turnstileSiteKey } from './services/turnstile';
 import { ErrorPage } from './views/error';
 
@@ -71,6 +82,8 @@ app.use(function securityHeaders(c, next) {
 });
 
 app.use(async function requestContext(c, next) {
+  // Fails closed: DEV_MAILBOX under an https issuer answers server_error to everything.
+  assertMailConfig(c.env);
   c.set('deps', createDeps(c.env));
   await next();
   // Pages carry CSRF tokens and personal data: never cache them.
@@ -90,15 +103,26 @@ app.route('/oauth2/revoke', revoke);
 app.route('/oauth2/introspect', introspect);
 app.route('/oauth2/logout', logout);
 app.route('/oauth2/userinfo', userinfo);
+app.route('/api/admin', adminApi);
 app.route('/api', users);
 app.route('/api/clients', clients);
 app.route('/api/books', books);
 app.route(MCP_PATH, mcp);
+app.route('/account/clients', accountClients);
+app.route('/account/passkeys', passkeyAccount);
+app.route('/account/sessions', accountSessions);
+app.route('/account/two-factor', twoFactorAccount);
 app.route('/account', account);
+app.route('/admin', admin);
+app.route('/login/passkey', passkeySignIn);
+app.route('/login/two-factor', twoFactorSignIn);
 app.route('/demo', demo);
 app.route(DEVICE_VERIFICATION_PATH, device);
 app.route('/static', staticAssets);
 app.route('/', pages);
+app.route('/', passwordReset);
+app.route('/', emailVerification);
+app.route('/dev', devMailbox);
 
 app.get('/', (c) => c.redirect('/account', 302));
 
@@ -107,6 +131,19 @@ app.notFound((c) =>
     new OAuthError('not_found', { status: 404, description: `no route for ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 200)}` }),
   ),
 );
+
+/**
+ * Counts an unexpected error for the admin dashboard, after the response
+ * (waitUntil): best effort, since the error may be D1's own. Only 500s count:
+ * a client's bad request costs no write.
+ */
+function countServerError(c: Context<AppEnv>): void {
+  try {
+    c.executionCtx.waitUntil(recordServerError(c.var.deps ?? createDeps(c.env)).catch(() => undefined));
+  } catch {
+    // No execution context (a test calling app.request) or no bindings: nothing to count with.
+  }
+}
 
 app.onError(function handleError(error, c) {
   if (error instanceof OAuthError) return oauthErrorResponse(error);
@@ -118,5 +155,6 @@ app.onError(function handleError(error, c) {
   // the driver's own error underneath is logged.
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
   console.error('unhandled error:', cause instanceof Error ? `${cause.name}: ${cause.message}` : 'non-Error thrown');
+  countServerError(c);
   return oauthErrorResponse(new OAuthError('server_error', { status: 500, description: 'internal server error' }));
 });

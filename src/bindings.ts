@@ -19,6 +19,8 @@ export interface Bindings {
    */
   TURNSTILE_SITE_KEY?: string;
   TURNSTILE_SECRET_KEY?: string;
+  /** Days audit events and the admin dashboard's counters are kept (a var; default 90): services/retention.ts. */
+  AUDIT_RETENTION_DAYS?: string;
   /**
    * `public` (the default, also when unset): anyone may register a public
    * client at /oauth2/register without a token, and a client_id may be the
@@ -27,6 +29,27 @@ export interface Bindings {
    * registration needs a user API token, and URL client ids are unknown.
    */
   OPEN_REGISTRATION?: string;
+  /**
+   * Upstream identity providers users may sign in through (issue 17): a JSON
+   * array of `{id, name, type: "oidc" | "github", issuer?, client_id}`. Each
+   * provider's client secret is the secret `UPSTREAM_<ID>_CLIENT_SECRET`
+   * (services/upstream-providers.ts). Unset: none.
+   */
+  UPSTREAM_PROVIDERS?: string;
+  /**
+   * `true` keeps every mail in D1 and lists it at /dev/mailbox instead of
+   * sending it (`npm start` sets it). Refused (every request answers
+   * server_error) unless the issuer is http on a loopback host.
+   */
+  DEV_MAILBOX?: string;
+  /** An HTTP mail API to send mail through: `resend` (Resend's JSON API). */
+  MAIL_API?: string;
+  /** The HTTP mail API's key (a secret: `wrangler secret put MAIL_API_KEY`). */
+  MAIL_API_KEY?: string;
+  /** The sender of Tollgate's mail, e.g. `Tollgate <auth@example.com>`. */
+  MAIL_FROM?: string;
+  /** Cloudflare Email Routing's `send_email` binding (wrangler.toml `[[send_email]]`), used when MAIL_API is unset. */
+  SEND_EMAIL?: SendEmail;
   /** Static files from ./public (the demo app's script). */
   ASSETS: Fetcher;
   /** Rate Limiting bindings (wrangler.toml [[ratelimits]]). */
@@ -42,4 +65,8 @@ export interface Bindings {
   DEVICE_AUTHORIZATION_IP_LIMITER: RateLimit;
   PUSHED_REQUEST_IP_LIMITER: RateLimit;
   OPEN_REGISTRATION_LIMITER: RateLimit;
+  PASSKEY_CHALLENGE_IP_LIMITER: RateLimit;
+  PASSWORD_RESET_IP_LIMITER: RateLimit;
+  MAIL_ADDRESS_LIMITER: RateLimit;
+  TWO_FACTOR_LIMITER: RateLimit;
 }

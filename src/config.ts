@@ -115,8 +115,6 @@ export const STYLESHEET_MAX_AGE = 60 * 60;
  * over its limit. 1 minute, seconds (also KV's minimum TTL).
  */
 export const RATE_LIMIT_WINDOW = 60;
-/** How long audit events are kept; older ones are pruned by the Cron Trigger. 90 days, seconds. */
-export const AUDIT_RETENTION = 90 * 24 * 60 * 60;
 /**
  * How long a code, refresh token, session or user API token row is kept
  * after it expired; then the Cron Trigger deletes it (services/retention.ts).
@@ -214,7 +212,7 @@ export const GRANT_TYPES = [
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 /** Client authentication methods at the token endpoint (RFC 7591 §2). */
-export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
 /** The seeded public client that the /demo single-page app signs in as (scripts/start.mjs seeds it). */
@@ -406,3 +404,139 @@ export const CLIENT_JWKS_FETCH_TIMEOUT = 3;
  * and CLIENT_METADATA_MAX_TTL (the client ID metadata documents' rule).
  */
 export const CLIENT_JWKS_REFETCH_MIN_INTERVAL = 60;
+/** The token endpoint (RFC 6749 §3.2), under the issuer: one of the audiences a client assertion may name. */
+export const TOKEN_PATH = '/oauth2/token';
+
+// Two-factor: TOTP (RFC 6238) and recovery codes.
+/** TOTP time step X (RFC 6238 §4.1, §5.2 recommends 30 s). 30 seconds, seconds. */
+export const TOTP_PERIOD = 30;
+/** Digits of a TOTP code (RFC 4226 §5.3: at least 6). 6 digits. */
+export const TOTP_DIGITS = 6;
+/** Steps of clock drift accepted either side of now (RFC 6238 §5.2 recommends at most one). 1 step. */
+export const TOTP_DRIFT_STEPS = 1;
+/** The TOTP shared secret (RFC 4226 §4 R6: 160 bits recommended). 20 bytes. */
+export const TOTP_SECRET_BYTES = 20;
+/** Recovery codes made at each setup, each usable once. 10 codes. */
+export const RECOVERY_CODE_COUNT = 10;
+/** Entropy of one recovery code (shown as 16 base32 characters). 10 bytes (80 bits). */
+export const RECOVERY_CODE_BYTES = 10;
+/** The longest code field read (a TOTP code or a recovery code with dashes and spaces). 64 characters. */
+export const TWO_FACTOR_CODE_MAX_LENGTH = 64;
+/**
+ * How long a sign-in whose password was right waits for its code (the
+ * pending sign-in row and its cookie). 5 minutes, seconds.
+ */
+export const PENDING_SIGN_IN_TTL = 5 * 60;
+/**
+ * RFC 8176 `amr` values and the `acr` each sign-in earns (README, "Two-factor
+ * sign-in"): a password alone is `urn:tollgate:acr:pwd`; a password and a
+ * second factor, or a passkey (which is both something held and something
+ * known or are), is `urn:tollgate:acr:mfa`.
+ */
+export const ACR_PASSWORD = 'urn:tollgate:acr:pwd';
+export const ACR_MFA = 'urn:tollgate:acr:mfa';
+/** The `acr` values the ID token may carry (`acr_values_supported`, OIDC Discovery §3). */
+export const ACR_VALUES_SUPPORTED = [ACR_PASSWORD, ACR_MFA] as const;
+
+/**
+ * Mail (services/mailer.ts). A password reset link lives 30 minutes (issue
+ * 15; OWASP Forgot Password Cheat Sheet: short-lived, single use), seconds.
+ */
+export const PASSWORD_RESET_TTL = 30 * 60;
+/** An email verification link lives a day: mail can be slow and read late. 24 hours, seconds. */
+export const EMAIL_VERIFICATION_TTL = 24 * 60 * 60;
+/**
+ * At most this many links of one kind (reset, verification) are made for one
+ * user per EMAIL_TOKEN_WINDOW, whatever the rate limits let through: nobody
+ * can make Tollgate mail-bomb an address. Links.
+ */
+export const EMAIL_TOKENS_PER_WINDOW = 3;
+/** The window of EMAIL_TOKENS_PER_WINDOW. 1 hour, seconds. */
+export const EMAIL_TOKEN_WINDOW = 60 * 60;
+/** The longest link token accepted from a URL or form (ours are 43 characters). Characters. */
+export const EMAIL_TOKEN_MAX_LENGTH = 100;
+/** The HTTP mail API's answer is awaited at most this long. 10 seconds, seconds. */
+export const MAIL_API_TIMEOUT = 10;
+/** The dev mailbox (DEV_MAILBOX=true, loopback issuers only) keeps the newest this many mails. Mails. */
+export const DEV_MAILBOX_MAX_MESSAGES = 500;
+/** The stored User-Agent of a session is cut to this length (only a device name is made of it). Characters. */
+export const SESSION_USER_AGENT_MAX_LENGTH = 256;
+/** A session's last_seen_at is written at most this often (a page view, off the response's path). 5 minutes, seconds. */
+export const SESSION_LAST_SEEN_INTERVAL = 5 * 60;
+
+// Sign-in through upstream identity providers (issue 17, services/upstream*.ts).
+/** A pending upstream sign-in (Tollgate → provider → callback), sealed in a cookie, used once. 10 minutes, seconds. */
+export const UPSTREAM_REQUEST_TTL = 10 * 60;
+/** A pending link of an upstream account to an existing account, waiting for its owner to sign in. 10 minutes, seconds. */
+export const UPSTREAM_LINK_TTL = 10 * 60;
+/** How long a provider's discovery document is cached (KV and the isolate). 1 hour, seconds. */
+export const UPSTREAM_METADATA_TTL = 60 * 60;
+/** Each outbound call to a provider (discovery, JWKS, token, userinfo, GitHub's API). 5 seconds, milliseconds. */
+export const UPSTREAM_FETCH_TIMEOUT_MS = 5_000;
+/** The largest response read from a provider. 256 KiB, bytes. */
+export const UPSTREAM_RESPONSE_MAX_BYTES = 256 * 1024;
+/** Providers `UPSTREAM_PROVIDERS` may configure. 20 providers. */
+export const UPSTREAM_PROVIDERS_MAX = 20;
+/** The longest callback parameter read (`code`, `state`, `iss`, `error`). 2048 characters. */
+export const UPSTREAM_CALLBACK_PARAM_MAX_LENGTH = 2048;
+
+// DPoP, RFC 9449 (issue 14, services/dpop.ts).
+/**
+ * JWS algorithms a DPoP proof may be signed with (RFC 9449 §5.1
+ * `dpop_signing_alg_values_supported`): asymmetric only, never `none` or an
+ * HMAC (§4.3 (5): a proof must be verifiable by anyone holding the public key).
+ */
+export const DPOP_SIGNING_ALGS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
+/** How old a proof's `iat` may be (RFC 9449 §4.3 (11), §11.1). 5 minutes, seconds. */
+export const DPOP_PROOF_MAX_AGE = 5 * 60;
+/** How far in the future a proof's `iat` may be (clock skew, RFC 9449 §11.1). 1 minute, seconds. */
+export const DPOP_PROOF_MAX_FUTURE = 60;
+/** The longest DPoP proof read (a compact JWS with an RSA 4096 key in its header is about 2 KB). Characters. */
+export const DPOP_PROOF_MAX_LENGTH = 8 * 1024;
+/** The longest `jti` a proof may carry (RFC 9449 §4.2: 96 bits of randomness suffice). Characters. */
+export const DPOP_JTI_MAX_LENGTH = 256;
+/**
+ * Whether the token endpoint requires a server nonce in every DPoP proof
+ * (RFC 9449 §8): on by default, so a proof cannot be made ahead of time.
+ */
+export const DPOP_NONCE_REQUIRED_AT_TOKEN_ENDPOINT = true;
+/**
+ * A server nonce is an HMAC over a time slot of this length; the current and
+ * the previous slot's nonces are accepted, so one lives 5 to 10 minutes. 5 minutes, seconds.
+ */
+export const DPOP_NONCE_SLOT = 5 * 60;
+
+/** The relying party's name shown by authenticators at registration (W3C WebAuthn §5.4.1 `rp.name`). */
+export const WEBAUTHN_RP_NAME = 'Tollgate';
+/**
+ * How long a WebAuthn challenge may be answered, once (W3C WebAuthn §13.4.3).
+ * The browser's ceremony is given the same time (`timeout`). 5 minutes, seconds.
+ */
+export const WEBAUTHN_CHALLENGE_TTL = 5 * 60;
+/** Longest credential (the JSON of a PublicKeyCredential) a passkey form takes; a ceremony's is 1-3 KB. Characters. */
+export const WEBAUTHN_RESPONSE_MAX_LENGTH = 16 * 1024;
+/** Longest name a user may give a passkey on /account. Characters. */
+export const PASSKEY_NAME_MAX_LENGTH = 64;
+/** Most passkeys one account may register (each is a row and an allowCredentials entry). */
+export const PASSKEYS_PER_USER_MAX = 20;
+/** Bytes of the credential id made up for an email with no passkeys (username-first sign-in; no enumeration). */
+export const WEBAUTHN_DECOY_CREDENTIAL_BYTES = 16;
+
+// The admin console (issue 18).
+/** Rows per page of the admin lists (users, clients, audit log). */
+export const ADMIN_PAGE_SIZE = 25;
+/** The highest page number the admin lists accept: offset paging beyond it reads too much. */
+export const ADMIN_MAX_PAGE = 400;
+/** The longest search text of the admin lists, characters. */
+export const ADMIN_SEARCH_MAX_LENGTH = 200;
+/** The most audit events one CSV export holds, newest first (narrow the filters for older ones). */
+export const AUDIT_CSV_MAX_ROWS = 10_000;
+/** Default of the `AUDIT_RETENTION_DAYS` var: audit events and dashboard counters older than this are pruned daily. Days. */
+export const AUDIT_RETENTION_DAYS_DEFAULT = 90;
+/** The dashboard's two windows: the last day in hours and the last week in days. Hours. */
+export const DASHBOARD_DAY_HOURS = 24;
+export const DASHBOARD_WEEK_HOURS = 7 * 24;
+/** One counter bucket of audit_counters (what the migration's triggers round `at` down to). 1 hour, seconds. */
+export const COUNTER_BUCKET = 60 * 60;
+/** The longest `dpop_jkt` read at the authorization endpoint (a SHA-256 thumbprint is 43; longer is described, not cut). Characters. */
+export const DPOP_JKT_MAX_LENGTH = 128;

@@ -277,3 +277,24 @@ describe('storage round trips at /mcp', () => {
     expect(cost(listed.counts)).toEqual({ primary: 2, replica: 0, kvGet: 0, kvPut: 0 });
   });
 });
+
+describe('storage round trips of a passkey sign-in', () => {
+  it('beginning one is one D1 round trip and no KV call, discoverable or username-first, for a known email or not (the credentials read and the challenge written in one batch)', async () => {
+    const user = await createUser();
+    const csrf = 'c'.repeat(43); // double submit: the same value in the cookie and the form
+    for (const email of [undefined, user.email, 'nobody-at-all@example.com']) {
+      const { env: counted, counts } = countingEnv();
+      const response = await app.request(
+        '/login/passkey/options',
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: `tg_csrf=${csrf}` },
+          body: new URLSearchParams({ csrf_token: csrf, ...(email ? { email } : {}) }).toString(),
+        },
+        counted,
+      );
+      expect(response.status, email).toBe(200);
+      expect(cost(counts), email).toEqual({ primary: 1, replica: 0, kvGet: 0, kvPut: 0 });
+    }
+  });
+});

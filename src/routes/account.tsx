@@ -9,10 +9,14 @@ import { limitBody, requireContentType } from '../middleware/body';
 import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { loadSession, sessionForReading } from '../middleware/session';
 import { revokeGrantOfUser } from '../services/grants';
+import { listPasskeys } from '../services/passkeys';
+import { sessionsOfUser } from '../services/sessions-list';
+import { twoFactorStatus } from '../services/totp';
 import { recentActivity } from '../storage/audit';
 import { listClientsOfOwner } from '../storage/clients';
 import { listGrantsOfUser } from '../storage/grants';
 import { AccountPage } from '../views/account';
+import { developerClient } from '../views/account-clients';
 
 /** The signed-in user's page: the apps they authorized (each revocable) and the clients they registered. */
 export const account = new Hono<AppEnv>();
@@ -24,10 +28,13 @@ account.get('/', async function accountPage(c) {
   const { session, db } = await sessionForReading(c);
   c.set('session', session);
   if (!session) return c.redirect('/login?return_to=%2Faccount', 302);
-  const [apps, owned, activity] = await Promise.all([
+  const [apps, owned, activity, passkeys, sessions, twoFactor] = await Promise.all([
     listGrantsOfUser(db, session.user.id),
     listClientsOfOwner(db, session.user.id),
     recentActivity(db, session.user.id),
+    listPasskeys(db, session.user.id),
+    sessionsOfUser(db, session.user.id, session.idHash),
+    twoFactorStatus(db, session.user.id),
   ]);
   return c.html(
     <AccountPage
@@ -35,8 +42,12 @@ account.get('/', async function accountPage(c) {
       userName={session.user.name}
       email={session.user.email}
       apps={apps}
-      clients={owned.map((client) => ({ id: client.id, name: client.name, redirectUris: client.redirectUris }))}
+      clients={owned.map(developerClient)}
+      sessions={sessions}
+      emailVerified={session.user.emailVerifiedAt !== null}
       activity={activity}
+      passkeys={passkeys}
+      twoFactor={twoFactor}
     />,
   );
 });

@@ -31,6 +31,14 @@ const LIMITERS = {
   pushedRequestNetwork: 'PUSHED_REQUEST_IP_LIMITER',
   /** User-code lookups on /device per signed-in account (every session of it together). */
   userCodeAccount: 'USER_CODE_ACCOUNT_LIMITER',
+  /** Password reset requests (/forgot) per client network. */
+  passwordResetNetwork: 'PASSWORD_RESET_IP_LIMITER',
+  /** Reset and verification mails asked for one email address, from anywhere. */
+  mailAddress: 'MAIL_ADDRESS_LIMITER',
+  /** Wrong two-factor codes (TOTP or recovery) per account, by user id: at sign-in, setup and turning it off. */
+  twoFactor: 'TWO_FACTOR_LIMITER',
+  /** Passkey ceremonies begun (each a D1 challenge row for 5 minutes) per client network. */
+  passkeyChallengeNetwork: 'PASSKEY_CHALLENGE_IP_LIMITER',
 } as const satisfies Record<string, keyof Bindings>;
 export type LimitName = keyof typeof LIMITERS;
 
@@ -45,7 +53,9 @@ type NetworkLimit =
   | 'openRegistration'
   | 'userCodeNetwork'
   | 'deviceAuthorizationNetwork'
-  | 'pushedRequestNetwork';
+  | 'pushedRequestNetwork'
+  | 'passwordResetNetwork'
+  | 'passkeyChallengeNetwork';
 export type LimitSubject<N extends LimitName> = N extends NetworkLimit ? NetworkKey : string;
 
 /** KV key prefix of a "stop checking passwords" flag; the rest is the hashed limit key. */

@@ -1,6 +1,8 @@
 import { lt } from 'drizzle-orm';
 import type { Db } from './db';
-import { codes, refreshTokens, sessions, userApiTokens } from './schema';
+import { pruneKeptMailStatement } from './dev-mailbox';
+import { pruneEmailTokensStatement } from './email-tokens';
+import { clientAssertions, codes, dpopProofs, refreshTokens, sessions, userApiTokens, webauthnChallenges } from './schema';
 
 /**
  * The deletes of rows that expired before `before`, for the Cron Trigger
@@ -16,5 +18,15 @@ export function pruneExpiredStatements(db: Db, before: number) {
     db.delete(refreshTokens).where(lt(refreshTokens.expiresAt, before)),
     db.delete(sessions).where(lt(sessions.expiresAt, before)),
     db.delete(userApiTokens).where(lt(userApiTokens.expiresAt, before)),
+    // DPoP proofs seen (RFC 9449 §11.1): past expires_at a proof fails its iat check anyway.
+    db.delete(dpopProofs).where(lt(dpopProofs.expiresAt, before)),
+    // WebAuthn challenges (passkeys): an expired one can no longer be answered.
+    db.delete(webauthnChallenges).where(lt(webauthnChallenges.expiresAt, before)),
+    // private_key_jwt assertions spent (RFC 7523 §3): past expires_at an assertion fails its exp check anyway.
+    db.delete(clientAssertions).where(lt(clientAssertions.expiresAt, before)),
+    // Mailed links (password reset, email verification): an expired one can no longer be used.
+    pruneEmailTokensStatement(db, before),
+    // The dev mailbox (only with DEV_MAILBOX=true): a day of mail; at most DEV_MAILBOX_MAX_MESSAGES rows, so no index.
+    pruneKeptMailStatement(db, before),
   ] as const;
 }

@@ -1,6 +1,13 @@
 import { SCOPES, type Scope } from '../config';
-import type { AuditEventType } from '../storage/schema';
+import type { SessionRow } from '../services/sessions-list';
+import type { TwoFactorStatus } from '../services/totp';
+import type { AuditEventType, Passkey } from '../storage/schema';
+import { type DeveloperClient, DeveloperSection } from './account-clients';
+import { VerificationNotice } from './email-verification';
 import { CsrfField, Layout } from './layout';
+import { PasskeysSection } from './passkeys';
+import { SessionsSection } from './sessions-list';
+import { TwoFactorSection } from './two-factor';
 
 export interface AuthorizedApp {
   id: string;
@@ -45,6 +52,34 @@ function describe(item: ActivityItem): string {
       return `Gave ${app} a new client secret (the old one no longer works)`;
     case 'key_rotated':
       return 'Signing keys rotated';
+    case 'password_accepted':
+      return 'Your password was entered; the sign-in asked for a two-factor code';
+    case 'two_factor_enabled':
+      return 'Turned on two-factor sign-in';
+    case 'two_factor_disabled':
+      return 'Turned off two-factor sign-in';
+    case 'two_factor_failed':
+      return 'A wrong two-factor code was entered';
+    case 'recovery_code_used':
+      return 'Signed in with a recovery code';
+    case 'password_reset':
+      return 'Password changed through a reset link: every session and app access ended';
+    case 'email_verified':
+      return 'Email address verified';
+    case 'session_ended':
+      return 'Ended a session on another device';
+    case 'identity_linked':
+      return 'Linked a sign-in provider';
+    case 'identity_unlinked':
+      return 'Unlinked a sign-in provider';
+    case 'passkey_added':
+      return 'Added a passkey';
+    case 'passkey_removed':
+      return 'Removed a passkey';
+    case 'passkey_sign_in_failed':
+      return 'A sign-in with a passkey failed';
+    case 'passkey_clone_suspected':
+      return 'A passkey was refused: its signature counter went back, so it may have been copied';
     case 'sign_in_refused':
       return 'A sign-in with the right password was refused (the account is disabled or needs a new password)';
     case 'user_disabled':
@@ -77,8 +112,15 @@ export interface AccountPageProps {
   userName: string;
   email: string;
   apps: AuthorizedApp[];
-  clients: OwnedClient[];
+  clients: DeveloperClient[];
   activity: ActivityItem[];
+  /** The user's live sessions (Where you are signed in), the current one marked. */
+  sessions: SessionRow[];
+  /** Whether users.email_verified_at is set: if not, the page offers to resend the link. */
+  emailVerified: boolean;
+  passkeys: Passkey[];
+  /** Two-factor sign-in: on or not, and the recovery codes left. */
+  twoFactor: TwoFactorStatus;
 }
 
 export function AccountPage(props: AccountPageProps) {
@@ -87,6 +129,7 @@ export function AccountPage(props: AccountPageProps) {
       <p>
         Signed in as <strong>{props.userName}</strong> ({props.email}).
       </p>
+      <VerificationNotice csrf={props.csrf} verified={props.emailVerified} />
       <h2>Authorized apps</h2>
       {props.apps.length === 0 ? (
         <p>You have not authorized any apps.</p>
@@ -112,21 +155,9 @@ export function AccountPage(props: AccountPageProps) {
           ))}
         </ul>
       )}
-      <h2>Your registered clients</h2>
-      {props.clients.length === 0 ? (
-        <p>You have not registered any clients.</p>
-      ) : (
-        <ul class="apps">
-          {props.clients.map((client) => (
-            <li>
-              <strong>{client.name}</strong>
-              <span class="meta">
-                <code>{client.id}</code> · {client.redirectUris.join(', ')}
-              </span>
-            </li>
-          ))}
-        </ul>
-      )}
+      <PasskeysSection csrf={props.csrf} passkeys={props.passkeys} />
+      <TwoFactorSection csrf={props.csrf} on={props.twoFactor.on} unusedRecoveryCodes={props.twoFactor.unusedRecoveryCodes} />
+      <DeveloperSection csrf={props.csrf} clients={props.clients} />
       <h2>Recent activity</h2>
       {props.activity.length === 0 ? (
         <p>Nothing yet.</p>
@@ -144,6 +175,7 @@ export function AccountPage(props: AccountPageProps) {
           ))}
         </ul>
       )}
+      <SessionsSection csrf={props.csrf} sessions={props.sessions} />
       <form method="post" action="/logout">
         <CsrfField token={props.csrf} />
         <button type="submit" class="secondary">

@@ -1,5 +1,6 @@
 import { PASSWORD_MIN_LENGTH, TURNSTILE_ACTION, TURNSTILE_SCRIPT_URL } from '../config';
 import { Alert, CsrfField, Field, Layout } from './layout';
+import { PasskeySignInForm } from './passkeys';
 
 export interface LoginPageProps {
   csrf: string;
@@ -37,6 +38,10 @@ export function LoginPage(props: LoginPageProps) {
         {props.turnstileSiteKey ? <TurnstileChallenge siteKey={props.turnstileSiteKey} /> : null}
         <button type="submit">Sign in</button>
       </form>
+      <p>
+        <a href="/forgot">Forgot password?</a>
+      </p>
+      <PasskeySignInForm csrf={props.csrf} returnTo={props.returnTo} />
       <p>
         New here? <a href={signupHref}>Create an account</a>
       </p>
