@@ -473,7 +473,10 @@ export type AuditEventType =
   | 'passkey_clone_suspected'
   | 'password_reset'
   | 'email_verified'
-  | 'session_ended';
+  | 'session_ended'
+  // Upstream identity providers (issue 17).
+  | 'identity_linked'
+  | 'identity_unlinked';
 
 /**
  * Security events, for the user's "Recent activity" and for operators. Never
@@ -766,3 +769,42 @@ export const devMailbox = sqliteTable('dev_mailbox', {
   links: text('links', { mode: 'json' }).$type<string[]>().notNull(),
   sentAt: integer('sent_at').notNull(),
 });
+
+/**
+ * Accounts at upstream identity providers linked to a Tollgate user (issue
+ * 17): one row per provider account, keyed by the provider's id in
+ * `UPSTREAM_PROVIDERS` and its stable subject (OIDC `sub`, GitHub's numeric
+ * user id), never by email. A provider account belongs to one user.
+ */
+export const userIdentities = sqliteTable(
+  'user_identities',
+  {
+    providerId: text('provider_id').notNull(),
+    subject: text('subject').notNull(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The email the provider gave when the link was made (shown on /account), or null. */
+    email: text('email'),
+    linkedAt: integer('linked_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.providerId, t.subject] }), index('user_identities_user_idx').on(t.userId)],
+);
+
+export type UserIdentity = typeof userIdentities.$inferSelect;
+
+/**
+ * Pending upstream requests already used (the sealed sign-in state in the
+ * browser's cookie, and a pending link): one row each, inserted once on
+ * use, so a replayed cookie finds its row and is refused. The id names a
+ * sealed cookie and opens nothing by itself.
+ */
+export const upstreamRequestsUsed = sqliteTable(
+  'upstream_requests_used',
+  {
+    id: text('id').primaryKey(),
+    /** When the request would have expired anyway: after it the row can go. */
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('upstream_requests_used_expires_idx').on(t.expiresAt)],
+);
