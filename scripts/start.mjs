@@ -31,6 +31,7 @@ function printWelcome(demo, challenge) {
 Tollgate: ${ISSUER}   (local D1 and KV in ${path.relative(process.cwd(), STATE_DIR) || '.'})
 
   Demo user            ${demo.email}  password: ${demo.password}
+  Admin console        ${ISSUER}/admin  (the demo user is an admin; npm run admin -- grant <email> makes another)
   Demo web app         client_id: ${demo.webClientId}  client_secret: ${demo.webClientSecret}  (client_secret_basic)
   Demo single-page app client_id: ${demo.spaClientId}  (public: PKCE, no secret): open ${ISSUER}/demo
   Redirect URI         ${demo.redirectUri}
@@ -58,6 +59,8 @@ const { demo, created } = demoCredentials(newDemoCredentials);
 const { env, dispose } = await localBindings();
 try {
   await seedDemo(env.DB, demo, ISSUER);
+  // The admin console (/admin): the demo user is an admin, on every start (also for state seeded before it existed).
+  await env.DB.prepare(`update users set role = 'admin' where id = ? and role <> 'admin'`).bind(demo.userId).run();
 } finally {
   await dispose(); // before wrangler dev opens the same local D1
 }

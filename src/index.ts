@@ -1,12 +1,11 @@
 import { app } from './app';
 import type { Bindings } from './bindings';
-import { AUDIT_RETENTION, DEVICE_AUTHORIZATION_RETENTION, KEY_ROTATION_CRON } from './config';
+import { DEVICE_AUTHORIZATION_RETENTION, KEY_ROTATION_CRON } from './config';
 import { createDeps } from './deps';
 import { now } from './lib/crypto';
 import { pruneIdleUnownedClients } from './services/clients';
 import { rotateSigningKeys } from './services/keys';
-import { pruneExpiredRows } from './services/retention';
-import { pruneAudit } from './storage/audit';
+import { pruneAuditHistory, pruneExpiredRows } from './services/retention';
 import { pruneDeviceAuthorizations } from './storage/device-authorizations';
 import { prunePushedRequests } from './storage/pushed-requests';
 
@@ -33,7 +32,8 @@ export default {
               console.log('signing key rotation:', JSON.stringify(result));
             })
           : null,
-        pruneAudit(deps.db, now() - AUDIT_RETENTION),
+        // Audit events and the dashboard's counters past AUDIT_RETENTION_DAYS (default 90).
+        pruneAuditHistory(deps, now()),
         pruneDeviceAuthorizations(deps.db, now() - DEVICE_AUTHORIZATION_RETENTION),
         // Codes, refresh tokens, sessions and user API tokens a day after they expired (EXPIRED_ROW_RETENTION).
         pruneExpiredRows(deps, now()),

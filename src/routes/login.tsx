@@ -12,7 +12,7 @@ import { endSession, loadSession, startSession } from '../middleware/session';
 import { validatePage } from '../middleware/validate';
 import { credentialsSchema, signUp, signupSchema } from '../services/accounts';
 import { countAttempt } from '../services/rate-limits';
-import { ChallengeRequired, deviceTokenFor, signIn } from '../services/sign-in';
+import { ChallengeRequired, deviceTokenFor, SignInRefused, signIn } from '../services/sign-in';
 import { LoginPage, SignupPage } from '../views/auth-pages';
 
 /** Where a signed-in user lands when no (valid) return path was given. */
@@ -84,6 +84,12 @@ async function rateLimited<T>(step: () => Promise<T>): Promise<T | typeof RATE_L
   }
 }
 
+/** A right password that may not sign in comes back as a value too, for the page to say why. */
+function refusal(error: unknown): SignInRefused {
+  if (error instanceof SignInRefused) return error;
+  throw error;
+}
+
 /** A field of a form that failed validation, to fill the form in again. */
 function rawField(body: Record<string, unknown>, name: string): string | undefined {
   const value = body[name];
@@ -108,7 +114,15 @@ pages.post('/login', ...formPost, async function signInForm(c) {
     canShowChallenge: true,
     turnstileToken: form.data['cf-turnstile-response'],
   };
-  const user = await rateLimited(() => signIn(c.var.deps, form.data, attempt));
+  const user = await rateLimited(() => signIn(c.var.deps, form.data, attempt)).catch(refusal);
+  if (user instanceof SignInRefused) {
+    // The admin console: a disabled account, or one an admin asked to set a new password.
+    const error =
+      user.reason === 'disabled'
+        ? 'This account is disabled. Ask an administrator.'
+        : 'An administrator asked you to choose a new password: use Forgot password? to set one.';
+    return c.html(<LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error={error} />, 403);
+  }
   if (user instanceof ChallengeRequired) {
     // Friction instead of refusal (OWASP): solving the challenge lets the password be checked.
     const error = 'Too many attempts for this account. Confirm you are a person, then sign in.';

@@ -2,6 +2,7 @@ import type { Deps } from '../deps';
 import { OAuthError } from '../errors';
 import { base64url, sha256 } from '../lib/crypto';
 import type { NetworkKey } from '../lib/network';
+import { passwordResetRequired } from '../storage/admin-users';
 import { recordAudit } from '../storage/audit';
 import type { User } from '../storage/schema';
 import { authenticate, type Credentials } from './accounts';
@@ -68,12 +69,39 @@ export async function signIn(deps: Deps, credentials: Credentials, attempt: Sign
   const challenged = await assertMayTry(deps, subjects, attempt);
   const result = await authenticate(deps, credentials);
   if (result.ok) {
+    await assertMaySignIn(deps, result.user, attempt.ip);
     await recordAudit(deps.db, { type: 'sign_in', userId: result.user.id, ip: attempt.ip });
     return result.user;
   }
   await recordAudit(deps.db, { type: 'sign_in_failed', userId: result.userId, ip: attempt.ip });
   await countFailure(deps, subjects, challenged, { userId: result.userId, ip: attempt.ip });
   return null;
+}
+
+/**
+ * A right password that still signs nobody in (the admin console, issue 18):
+ * the account is disabled, or an admin asked for a new password. Said only
+ * after the password was right, so it tells a guesser nothing. 403.
+ */
+export class SignInRefused extends OAuthError {
+  readonly reason: 'disabled' | 'password_reset';
+
+  constructor(reason: 'disabled' | 'password_reset') {
+    super('access_denied', {
+      status: 403,
+      description:
+        reason === 'disabled' ? 'this account is disabled' : 'this account needs a new password: use Forgot password? to set one',
+    });
+    this.reason = reason;
+  }
+}
+
+/** Refuses (and audits) a right password of a disabled account or of one that must set a new password. */
+async function assertMaySignIn(deps: Deps, user: User, ip: string | null): Promise<void> {
+  const reason = user.disabledAt !== null ? 'disabled' : (await passwordResetRequired(deps.db, user.id)) ? 'password_reset' : null;
+  if (!reason) return;
+  await recordAudit(deps.db, { type: 'sign_in_refused', userId: user.id, ip });
+  throw new SignInRefused(reason);
 }
 
 /** The device cookie's token for a browser that just proved it knows the account's password. */

@@ -9,6 +9,8 @@ export interface AuditEvent {
   userId?: string | null;
   clientId?: string | null;
   ip?: string | null;
+  /** The admin who acted on `userId` or `clientId`, when not the user themselves (the admin console). */
+  actorId?: string | null;
 }
 
 /** The insert for one event, unexecuted, to share a D1 batch with the change it records. */
@@ -19,6 +21,7 @@ export function auditStatement(db: Db, event: AuditEvent) {
     userId: event.userId ?? null,
     clientId: event.clientId ?? null,
     ip: event.ip ?? null,
+    actorId: event.actorId ?? null,
   });
 }
 
@@ -32,6 +35,7 @@ const insertAuditEvent = preparedOnce((db) =>
       userId: sql.placeholder('userId'),
       clientId: sql.placeholder('clientId'),
       ip: sql.placeholder('ip'),
+      actorId: sql.placeholder('actorId'),
     })
     .prepare(),
 );
@@ -40,9 +44,9 @@ export async function recordAudit(db: Db, event: AuditEvent): Promise<void> {
   await auditStatement(db, event);
 }
 
-/** Deletes events older than `before` (the Cron Trigger keeps AUDIT_RETENTION). */
-export async function pruneAudit(db: Db, before: number): Promise<void> {
-  await db.delete(auditEvents).where(lt(auditEvents.at, before));
+/** Deletes events older than `before` (the Cron Trigger keeps `AUDIT_RETENTION_DAYS`: services/retention.ts). Unexecuted, to share a batch. */
+export function pruneAuditStatement(db: Db, before: number) {
+  return db.delete(auditEvents).where(lt(auditEvents.at, before));
 }
 
 /** A user's latest events, newest first, with the client's name when it still exists. */

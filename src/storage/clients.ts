@@ -63,11 +63,12 @@ export async function findClient(db: Db, id: string): Promise<Client | undefined
 }
 
 // Every client authentication reads this: prepared once (see prepared.ts).
+// A client an admin disabled is no client at all here (the admin console reads it its own way).
 const clientById = preparedOnce((db) =>
   db
     .select()
     .from(clients)
-    .where(eq(clients.id, sql.placeholder('id')))
+    .where(and(eq(clients.id, sql.placeholder('id')), notDisabled))
     .limit(1)
     .prepare(),
 );
@@ -142,7 +143,11 @@ export interface ClientGuard {
  * its secret's hash unless it is public, registered for the grant type, and a
  * fresh row where freshness is asked for. SQL text with the ClientGuard placeholders.
  */
-const authenticatesRow = sql`clients.token_endpoint_auth_method = ${sql.placeholder('guardMethod')}
+/** The `clients` row in scope was not disabled by an admin (the admin console): a primary-key probe. */
+const notDisabled = sql`not exists (select 1 from disabled_clients where disabled_clients.client_id = clients.id)`;
+
+const authenticatesRow = sql`${notDisabled}
+  and clients.token_endpoint_auth_method = ${sql.placeholder('guardMethod')}
   and (clients.token_endpoint_auth_method = 'none' or clients.secret_hash = ${sql.placeholder('guardSecretHash')})
   and exists (select 1 from json_each(clients.grant_types) where json_each.value = ${sql.placeholder('guardGrantType')})
   and (${sql.placeholder('guardFreshAfter')} is null or clients.metadata_expires_at > ${sql.placeholder('guardFreshAfter')})`;
@@ -166,7 +171,7 @@ const guardedClient = preparedOnce((db) =>
   db
     .select({ client: clients, authenticated: sql<number>`(${authenticatesRow})` })
     .from(clients)
-    .where(eq(clients.id, sql.placeholder('guardClientId')))
+    .where(and(eq(clients.id, sql.placeholder('guardClientId')), notDisabled))
     .limit(1)
     .prepare(),
 );

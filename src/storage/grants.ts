@@ -2,7 +2,7 @@ import { and, desc, eq, isNotNull, notExists, type Placeholder, sql } from 'driz
 import { now } from '../lib/crypto';
 import type { Db } from './db';
 import { type Bound, bind, preparedOnce } from './prepared';
-import { clients, grants, revokedTokens, sessions, users } from './schema';
+import { clients, disabledClients, grants, revokedTokens, sessions, users } from './schema';
 
 export async function findGrant(db: Db, userId: string, clientId: string) {
   return db.query.grants.findFirst({ where: and(eq(grants.userId, userId), eq(grants.clientId, clientId)) });
@@ -101,7 +101,12 @@ export async function liveGrant(db: Db, grantId: string, jti: string): Promise<L
   return (await liveGrantQuery(db, grantId, jti))[0];
 }
 
-/** An access token stands: its grant exists and its jti was not revoked (placeholders `grantId`, `jti`). */
+/**
+ * An access token stands: its grant exists, its jti was not revoked, its
+ * user (if any) is not disabled and its client is not disabled by an admin
+ * (placeholders `grantId`, `jti`). The two admin conditions are primary-key
+ * probes in the same statement: no round trip more for any bearer call.
+ */
 function tokenStands(db: Db) {
   return and(
     eq(grants.id, sql.placeholder('grantId')),
@@ -111,6 +116,13 @@ function tokenStands(db: Db) {
         .from(revokedTokens)
         .where(eq(revokedTokens.jti, sql.placeholder('jti'))),
     ),
+    notExists(
+      db
+        .select({ one: sql`1` })
+        .from(users)
+        .where(and(eq(users.id, grants.userId), isNotNull(users.disabledAt))),
+    ),
+    notExists(db.select({ one: sql`1` }).from(disabledClients).where(eq(disabledClients.clientId, grants.clientId))),
   );
 }
 

@@ -1,0 +1,315 @@
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { adminAction, auditEventsOf, makeAdmin, signedInAdmin, userRow } from './admin-support';
+import {
+  Browser,
+  bearer,
+  call,
+  createUser,
+  expectLabelledField,
+  form,
+  issueTokens,
+  json,
+  postAsClient,
+  refreshAs,
+  registerClient,
+  signedInBrowser,
+  userToken,
+} from './helpers';
+
+/** A user with an app that holds an access token and a refresh token for them, and their API token. */
+async function userWithTokens() {
+  const user = await createUser();
+  const owner = await createUser();
+  const client = await registerClient(await userToken(owner), { grant_types: ['authorization_code', 'refresh_token'] });
+  const browser = await signedInBrowser(user);
+  const tokens = await issueTokens(browser, client, { scope: 'openid books:read offline_access' });
+  return { user, client, browser, tokens, apiToken: await userToken(user) };
+}
+
+describe('admin pages', () => {
+  it('the dashboard, the users list with its Search field, a user page, the clients list and the audit log', async () => {
+    const { browser } = await signedInAdmin();
+    const dashboard = await browser.get('/admin');
+    expect(dashboard.status).toBe(200);
+    const html = await dashboard.text();
+    expect(html).toContain('<script src="/static/admin/uPlot.iife.min.js" defer="">');
+    expect(html).toContain('data-dashboard=');
+    expect(html).not.toMatch(/<script>(?!<)/);
+
+    const target = await createUser({ name: 'Searchable Person' });
+    const users = await browser.get(`/admin/users?q=${encodeURIComponent('searchable')}`);
+    expect(users.status).toBe(200);
+    const list = await users.text();
+    expectLabelledField(list, 'Search');
+    expect(list).toContain(target.email);
+    expect(list).toContain('>Disable</button>');
+
+    const byEmail = await (await browser.get(`/admin/users?q=${encodeURIComponent(target.email.toUpperCase())}`)).text();
+    expect(byEmail).toContain(target.email);
+    const none = await (await browser.get('/admin/users?q=%25%25nobody_like_this')).text();
+    expect(none).toContain('No users found.');
+
+    const page = await browser.get(`/admin/users/${target.id}`);
+    expect(page.status).toBe(200);
+    const userHtml = await page.text();
+    expect(userHtml).toContain('Searchable Person');
+    expect(userHtml).toContain('Sign out everywhere');
+    expect(userHtml).toContain('Require a password reset');
+
+    expect((await browser.get('/admin/clients')).status).toBe(200);
+    expect((await browser.get('/admin/audit')).status).toBe(200);
+    expect((await browser.get('/admin/users/no-such-user')).status).toBe(404);
+  });
+
+  it('refuses bad list input with a 400 page, not a 500', async () => {
+    const { browser } = await signedInAdmin();
+    for (const path of [
+      '/admin/users?page=0',
+      '/admin/users?page=abc',
+      '/admin/users?page=999999',
+      `/admin/users?q=${'x'.repeat(300)}`,
+      '/admin/audit?type=nope',
+      '/admin/audit?from=yesterday',
+    ]) {
+      const response = await browser.get(path);
+      expect(response.status, path).toBe(400);
+      expect(response.headers.get('Content-Type')).toContain('text/html');
+    }
+  });
+});
+
+describe('disabling a user', () => {
+  it('ends their sessions and tokens, refuses their sign-in, and enabling lets them sign in again', async () => {
+    const { admin, browser } = await signedInAdmin();
+    const { user, client, browser: theirs, tokens, apiToken } = await userWithTokens();
+    expect((await call('/api/books', { headers: bearer(tokens.access_token) })).status).toBe(200);
+
+    const disabled = await adminAction(browser, `/admin/users/${user.id}/disable`, { return_to: '/admin/users' });
+    expect(disabled.status).toBe(303);
+    expect(disabled.headers.get('Location')).toBe('/admin/users');
+    expect((await userRow(user.id))?.disabled_at).not.toBeNull();
+
+    // Their access token, refresh token, user API token and browser session all stop.
+    expect((await call('/api/books', { headers: bearer(tokens.access_token) })).status).toBe(401);
+    expect((await call('/oauth2/userinfo', { headers: bearer(tokens.access_token) })).status).toBe(401);
+    const refreshed = await refreshAs(client, tokens.refresh_token as string);
+    expect(refreshed.status).toBe(400);
+    expect(((await refreshed.json()) as { error: string }).error).toBe('invalid_grant');
+    expect((await call('/api/clients', { headers: bearer(apiToken) })).status).toBe(401);
+    const account = await theirs.get('/account');
+    expect(account.status).toBe(302);
+
+    // Their right password no longer signs them in, on the page or the API.
+    const page = await new Browser().submit('/login', { email: user.email, password: user.password });
+    expect(page.status).toBe(403);
+    expect(await page.text()).toContain('This account is disabled');
+    const api = await json('/api/login', { email: user.email, password: user.password });
+    expect(api.status).toBe(403);
+    expect(((await api.json()) as { error: string }).error).toBe('access_denied');
+    // A wrong password still says only that it is wrong.
+    expect((await json('/api/login', { email: user.email, password: 'wrong password here' })).status).toBe(401);
+
+    const [event] = await auditEventsOf('user_disabled', { userId: user.id });
+    expect(event?.actor_id).toBe(admin.id);
+    expect(await auditEventsOf('sign_in_refused', { userId: user.id })).toHaveLength(2);
+
+    // Disabling again changes nothing and audits nothing.
+    expect((await adminAction(browser, `/admin/users/${user.id}/disable`)).status).toBe(303);
+    expect(await auditEventsOf('user_disabled', { userId: user.id })).toHaveLength(1);
+
+    const enabled = await adminAction(browser, `/admin/users/${user.id}/enable`);
+    expect(enabled.status).toBe(303);
+    expect(enabled.headers.get('Location')).toBe(`/admin/users/${user.id}`);
+    expect((await userRow(user.id))?.disabled_at).toBeNull();
+    await signedInBrowser(user);
+    expect((await auditEventsOf('user_enabled', { userId: user.id }))[0]?.actor_id).toBe(admin.id);
+    // The old refresh token stays ended; the old access token's grant stands again (it expires on its own).
+    expect((await refreshAs(client, tokens.refresh_token as string)).status).toBe(400);
+  });
+
+  it('sign out everywhere ends sessions and user API tokens but keeps the account usable', async () => {
+    const { browser } = await signedInAdmin();
+    const { user, browser: theirs, apiToken } = await userWithTokens();
+    expect((await adminAction(browser, `/admin/users/${user.id}/sign-out`)).status).toBe(303);
+    expect((await theirs.get('/account')).status).toBe(302);
+    expect((await call('/api/clients', { headers: bearer(apiToken) })).status).toBe(401);
+    await signedInBrowser(user);
+    expect(await auditEventsOf('user_signed_out', { userId: user.id })).toHaveLength(1);
+  });
+
+  it('require a password reset: signed out, and the password signs them in no more', async () => {
+    const { browser } = await signedInAdmin();
+    const { user, browser: theirs } = await userWithTokens();
+    expect((await adminAction(browser, `/admin/users/${user.id}/require-password-reset`)).status).toBe(303);
+    expect((await theirs.get('/account')).status).toBe(302);
+    const page = await new Browser().submit('/login', { email: user.email, password: user.password });
+    expect(page.status).toBe(403);
+    expect(await page.text()).toContain('choose a new password');
+    expect(await auditEventsOf('password_reset_required', { userId: user.id })).toHaveLength(1);
+    // Asked twice: one requirement, one event.
+    expect((await adminAction(browser, `/admin/users/${user.id}/require-password-reset`)).status).toBe(303);
+    expect(await auditEventsOf('password_reset_required', { userId: user.id })).toHaveLength(1);
+  });
+
+  it('an unknown user is a 404 page, and nothing is written', async () => {
+    const { browser } = await signedInAdmin();
+    const before = await env.DB.prepare('select count(*) as n from audit_events').first<{ n: number }>();
+    for (const action of ['disable', 'enable', 'sign-out', 'require-password-reset', 'role/admin']) {
+      expect((await adminAction(browser, `/admin/users/nobody/${action}`)).status, action).toBe(404);
+    }
+    const after = await env.DB.prepare('select count(*) as n from audit_events').first<{ n: number }>();
+    expect(after?.n).toBe(before?.n);
+  });
+});
+
+describe('roles', () => {
+  it('an admin makes another admin and takes the role away, audited', async () => {
+    const { admin, browser } = await signedInAdmin();
+    const user = await createUser();
+    expect((await adminAction(browser, `/admin/users/${user.id}/role/admin`)).status).toBe(303);
+    expect((await userRow(user.id))?.role).toBe('admin');
+    expect((await signedInBrowser(user).then((b) => b.get('/admin'))).status).toBe(200);
+    expect((await adminAction(browser, `/admin/users/${user.id}/role/user`)).status).toBe(303);
+    expect((await userRow(user.id))?.role).toBe('user');
+    expect((await auditEventsOf('admin_granted', { userId: user.id }))[0]?.actor_id).toBe(admin.id);
+    expect((await auditEventsOf('admin_revoked', { userId: user.id }))[0]?.actor_id).toBe(admin.id);
+  });
+});
+
+describe('clients', () => {
+  it('a disabled client authenticates nowhere and its tokens stop; enabled, it works again', async () => {
+    const { admin, browser } = await signedInAdmin();
+    const owner = await createUser();
+    const client = await registerClient(await userToken(owner), { grant_types: ['client_credentials'], scope: 'books:read' });
+    const issue = () => postAsClient('/oauth2/token', client, { grant_type: 'client_credentials', scope: 'books:read' });
+    expect((await issue()).status).toBe(200);
+
+    const list = await (await browser.get(`/admin/clients?q=${encodeURIComponent(client.client_id)}`)).text();
+    expect(list).toContain('Reading List');
+    expect((await adminAction(browser, `/admin/clients/${client.client_id}/disable`)).status).toBe(303);
+    const refused = await issue();
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { error: string }).error).toBe('invalid_client');
+    expect((await browser.get(`/admin/clients/${client.client_id}`)).status).toBe(200);
+    expect((await auditEventsOf('client_disabled', { clientId: client.client_id }))[0]?.actor_id).toBe(admin.id);
+
+    expect((await adminAction(browser, `/admin/clients/${client.client_id}/enable`)).status).toBe(303);
+    expect((await issue()).status).toBe(200);
+  });
+
+  it("a disabled client's access tokens stop, it cannot refresh nor start a flow; enabled, its tokens stand again", async () => {
+    const { browser } = await signedInAdmin();
+    const { client, tokens } = await userWithTokens();
+    expect((await adminAction(browser, `/admin/clients/${client.client_id}/disable`)).status).toBe(303);
+    expect((await call('/api/books', { headers: bearer(tokens.access_token) })).status).toBe(401);
+    const refreshed = await refreshAs(client, tokens.refresh_token as string);
+    expect(refreshed.status).toBe(401);
+    expect(((await refreshed.json()) as { error: string }).error).toBe('invalid_client');
+    const authorize = await browser.get(
+      `/oauth2/authorize?response_type=code&client_id=${client.client_id}&redirect_uri=${encodeURIComponent(client.redirect_uris[0]!)}`,
+    );
+    expect(authorize.status).toBe(400);
+    expect((await adminAction(browser, `/admin/clients/${client.client_id}/enable`)).status).toBe(303);
+    expect((await call('/api/books', { headers: bearer(tokens.access_token) })).status).toBe(200);
+    expect((await refreshAs(client, tokens.refresh_token as string)).status).toBe(200);
+  });
+
+  it('delete removes the client and what was issued to it', async () => {
+    const { browser } = await signedInAdmin();
+    const { client, tokens } = await userWithTokens();
+    const deleted = await adminAction(browser, `/admin/clients/${client.client_id}/delete`);
+    expect(deleted.status).toBe(303);
+    expect(deleted.headers.get('Location')).toBe('/admin/clients');
+    const grants = await env.DB.prepare('select count(*) as n from grants where client_id = ?')
+      .bind(client.client_id)
+      .first<{ n: number }>();
+    expect(grants?.n).toBe(0);
+    expect((await call('/api/books', { headers: bearer(tokens.access_token) })).status).toBe(401);
+    expect((await browser.get(`/admin/clients/${client.client_id}`)).status).toBe(404);
+    expect(await auditEventsOf('client_deleted', { clientId: client.client_id })).toHaveLength(1);
+  });
+});
+
+describe('audit log', () => {
+  it('filters by user, client, type and time, and exports CSV with formula cells defused', async () => {
+    const { browser } = await signedInAdmin();
+    const hostile = await createUser({ name: '=HYPERLINK("http://evil.example")' });
+    const owner = await createUser();
+    const client = await registerClient(await userToken(owner), { client_name: '@SUM(1+1)' });
+    await signedInBrowser(hostile);
+
+    const byUser = await (await browser.get(`/admin/audit?user=${encodeURIComponent(hostile.email)}&type=sign_in`)).text();
+    expect(byUser).toContain('sign_in');
+    expect(byUser).toContain(hostile.email);
+    const byClient = await (await browser.get(`/admin/audit?client=${encodeURIComponent(client.client_id)}`)).text();
+    expect(byClient).toContain('client_created');
+    const future = await (await browser.get('/admin/audit?type=sign_in&from=2999-01-01')).text();
+    expect(future).toContain('No events.');
+
+    const csv = await browser.get(`/admin/audit.csv?client=${encodeURIComponent(client.client_id)}`);
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('Content-Type')).toContain('text/csv');
+    const text = await csv.text();
+    expect(text.split('\r\n')[0]).toBe('"time","type","user_id","user_email","client_id","client_name","ip","actor_id","actor_email"');
+    expect(text).toContain(`"'@SUM(1+1)"`);
+    expect(text).not.toMatch(/(^|,)"[=+\-@]/m);
+  });
+});
+
+describe('admin API', () => {
+  it('the same actions as JSON with an admin user API token', async () => {
+    const { admin } = await signedInAdmin();
+    const token = await userToken(admin);
+    const user = await createUser({ name: 'Api Target' });
+    const listed = await call(`/api/admin/users?q=${encodeURIComponent(user.email)}`, { headers: bearer(token) });
+    expect(listed.status).toBe(200);
+    const body = (await listed.json()) as { users: { id: string }[]; has_next: boolean };
+    expect(body.users.map((u) => u.id)).toEqual([user.id]);
+
+    const disabled = await call(`/api/admin/users/${user.id}/disable`, { method: 'POST', headers: bearer(token) });
+    expect(disabled.status).toBe(200);
+    expect(await disabled.json()).toEqual({ result: 'done' });
+    expect((await json('/api/login', { email: user.email, password: user.password })).status).toBe(403);
+    const again = await call(`/api/admin/users/${user.id}/disable`, { method: 'POST', headers: bearer(token) });
+    expect(await again.json()).toEqual({ result: 'unchanged' });
+    expect((await call(`/api/admin/users/${user.id}/enable`, { method: 'POST', headers: bearer(token) })).status).toBe(200);
+    await userToken(user);
+
+    const role = await call(`/api/admin/users/${user.id}/role`, {
+      method: 'PUT',
+      headers: { ...bearer(token), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ role: 'boss' }),
+    });
+    expect(role.status).toBe(400);
+    expect((await call(`/api/admin/users/nobody/disable`, { method: 'POST', headers: bearer(token) })).status).toBe(404);
+
+    const dashboard = await call('/api/admin/dashboard', { headers: bearer(token) });
+    expect(dashboard.status).toBe(200);
+    const data = (await dashboard.json()) as { day: { times: number[] }; week: { times: number[] } };
+    expect(data.day.times).toHaveLength(24);
+    expect(data.week.times).toHaveLength(7);
+    const audit = await call(`/api/admin/audit?user=${user.id}&type=user_disabled`, { headers: bearer(token) });
+    expect(((await audit.json()) as { events: unknown[] }).events).toHaveLength(1);
+  });
+});
+
+describe('last admin', () => {
+  it('with another admin, one admin may disable the other', async () => {
+    const { browser } = await signedInAdmin();
+    const other = await createUser();
+    await makeAdmin(other);
+    expect((await adminAction(browser, `/admin/users/${other.id}/disable`)).status).toBe(303);
+    expect((await userRow(other.id))?.disabled_at).not.toBeNull();
+  });
+});
+
+describe('the sign-in form', () => {
+  it('a disabled user posting the form sees why, with a 403', async () => {
+    const user = await createUser();
+    await env.DB.prepare('update users set disabled_at = 1 where id = ?').bind(user.id).run();
+    const response = await new Browser().submit('/login', { email: user.email, password: user.password });
+    expect(response.status).toBe(403);
+    expect((await form('/api/login', {})).status).toBe(415);
+  });
+});

@@ -1,0 +1,79 @@
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { adminAction, auditEventsOf, csrfOf, makeAdmin, signedInAdmin, userRow } from '../admin-support';
+import { bearer, call, createUser, ISSUER, userToken } from '../helpers';
+
+// Attacks on the admin console's actions: a cross-site form that rides an
+// admin's session (CSRF), and removing the last admin so that nobody can run
+// the server's console any more.
+
+describe('CSRF on admin actions', () => {
+  it('a POST without the form token, with a wrong one, or from another origin changes nothing', async () => {
+    const { browser } = await signedInAdmin();
+    const victim = await createUser();
+    const token = await csrfOf(browser);
+    const attempts: [string, Record<string, string>, Record<string, string>][] = [
+      ['no token', {}, {}],
+      ['wrong token', { csrf_token: 'x'.repeat(43) }, {}],
+      ['another origin', { csrf_token: token }, { Origin: 'https://evil.example' }],
+    ];
+    for (const [what, fields, headers] of attempts) {
+      for (const action of ['disable', 'sign-out', 'require-password-reset', 'role/admin']) {
+        const response = await browser.post(`/admin/users/${victim.id}/${action}`, fields, headers);
+        expect(response.status, `${what}: ${action}`).toBe(403);
+      }
+    }
+    // A browser without the admin's cookies cannot even get there.
+    expect((await call(`/admin/users/${victim.id}/disable`, { method: 'POST' })).status).toBe(303);
+    expect(await userRow(victim.id)).toEqual({ role: 'user', disabled_at: null });
+    expect(await auditEventsOf('user_signed_out', { userId: victim.id })).toHaveLength(0);
+    // The same form with the token and our own origin works.
+    expect((await adminAction(browser, `/admin/users/${victim.id}/disable`, {})).status).toBe(303);
+    expect((await browser.post(`/admin/users/${victim.id}/enable`, { csrf_token: token }, { Origin: ISSUER })).status).toBe(303);
+  });
+});
+
+describe('the last admin', () => {
+  /** Leaves exactly one enabled admin: every other admin (from other tests) is demoted. */
+  async function onlyAdmin() {
+    const { admin, browser } = await signedInAdmin();
+    await env.DB.prepare(`update users set role = 'user' where role = 'admin' and id <> ?`).bind(admin.id).run();
+    return { admin, browser };
+  }
+
+  it('cannot disable themselves nor drop their role, by page or API; with a second admin they can', async () => {
+    const { admin, browser } = await onlyAdmin();
+    const disable = await adminAction(browser, `/admin/users/${admin.id}/disable`);
+    expect(disable.status).toBe(409);
+    expect(await disable.text()).toContain('last administrator');
+    expect((await adminAction(browser, `/admin/users/${admin.id}/role/user`)).status).toBe(409);
+    const token = await userToken(admin);
+    const api = await call(`/api/admin/users/${admin.id}/disable`, { method: 'POST', headers: bearer(token) });
+    expect(api.status).toBe(409);
+    expect(((await api.json()) as { error: string }).error).toBe('conflict');
+    expect(await userRow(admin.id)).toEqual({ role: 'admin', disabled_at: null });
+    expect(await auditEventsOf('user_disabled', { userId: admin.id })).toHaveLength(0);
+    // Nothing else of the refused disable happened either: the admin is still signed in.
+    expect((await browser.get('/admin')).status).toBe(200);
+
+    const second = await createUser();
+    await makeAdmin(second);
+    expect((await adminAction(browser, `/admin/users/${admin.id}/role/user`)).status).toBe(303);
+    expect((await userRow(admin.id))?.role).toBe('user');
+  });
+
+  it('two admins disabling each other at once: one of them stays', async () => {
+    await onlyAdmin();
+    const [a, b] = [await signedInAdmin(), await signedInAdmin()];
+    await env.DB.prepare(`update users set role = 'user' where role = 'admin' and id not in (?, ?)`).bind(a.admin.id, b.admin.id).run();
+    // Whichever runs second is refused (409), or finds its own session already ended (sent to sign in).
+    await Promise.all([
+      adminAction(a.browser, `/admin/users/${b.admin.id}/disable`),
+      adminAction(b.browser, `/admin/users/${a.admin.id}/disable`),
+    ]);
+    const enabled = await env.DB.prepare(`select count(*) as n from users where role = 'admin' and disabled_at is null`).first<{
+      n: number;
+    }>();
+    expect(enabled?.n).toBe(1);
+  });
+});
