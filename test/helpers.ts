@@ -363,3 +363,42 @@ export function refreshAs(client: RegisteredClient, refreshToken: string, fields
 export async function storedHash(secret: string): Promise<string> {
   return b64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(secret))));
 }
+
+/** A mail as GET /dev/mailbox lists it (Accept: application/json; SPEC, Wave 2). */
+export interface DevMail {
+  to: string;
+  subject: string;
+  text: string;
+  links: string[];
+  sent_at: number;
+}
+
+/** The mails kept for `to` at /dev/mailbox, newest first (the test env sets DEV_MAILBOX=true). */
+export async function mailTo(to: string): Promise<DevMail[]> {
+  const response = await call(`/dev/mailbox?to=${encodeURIComponent(to)}`, { headers: { Accept: 'application/json' } });
+  expect(response.status).toBe(200);
+  return (await response.json()) as DevMail[];
+}
+
+/**
+ * Waits (at most 5 s) for `count` mails to `to` whose subject contains
+ * `subject`: mail is sent after the response (waitUntil). Newest first.
+ */
+export async function awaitMail(to: string, subject: string, count = 1): Promise<DevMail[]> {
+  for (let tries = 0; ; tries++) {
+    const mails = (await mailTo(to)).filter((mail) => mail.subject.includes(subject));
+    if (mails.length >= count || tries >= 50) {
+      expect(mails.length, `mails to ${to} about "${subject}"`).toBeGreaterThanOrEqual(count);
+      return mails;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The path and query of the first link of a mail that goes to `path` on the issuer. */
+export function mailedLink(mail: DevMail, path: string): string {
+  const link = mail.links.find((candidate) => candidate.startsWith(`${ISSUER}${path}?`));
+  expect(link, `a ${path} link in "${mail.subject}"`).toBeDefined();
+  const url = new URL(link!);
+  return url.pathname + url.search;
+}

@@ -1,12 +1,21 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import { SESSION_TTL } from '../config';
+import { SESSION_LAST_SEEN_INTERVAL, SESSION_TTL } from '../config';
 import { replicaRead } from '../deps';
 import type { AppEnv } from '../env';
+import { afterResponse } from '../helpers/after-response';
 import { clearCookie, readBookmarkCookie, readCookie, writeCookie } from '../helpers/cookies';
-import { hashSecret } from '../lib/crypto';
+import { hashSecret, now } from '../lib/crypto';
 import { readFromPrimary, replicaAnswer } from '../services/replica';
 import type { Db } from '../storage/db';
-import { createSession, deleteSession, findSession, type SessionInfo, sessionQuery, toSessionInfo } from '../storage/sessions';
+import {
+  createSession,
+  deleteSession,
+  findSession,
+  type SessionInfo,
+  sessionQuery,
+  toSessionInfo,
+  touchSessionStatement,
+} from '../storage/sessions';
 
 const SESSION_COOKIE = 'tg_session';
 /** A session cookie value is 256 bits, base64url: anything else is not looked up. */
@@ -15,7 +24,9 @@ const SESSION_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 /** Resolves the browser session, if any, into `c.var.session` (null when signed out). */
 export const loadSession: MiddlewareHandler<AppEnv> = async function loadSession(c, next) {
   const token = readCookie(c, SESSION_COOKIE);
-  c.set('session', token && SESSION_TOKEN.test(token) ? await findSession(c.var.deps.db, token) : null);
+  const session = token && SESSION_TOKEN.test(token) ? await findSession(c.var.deps.db, token) : null;
+  c.set('session', session);
+  noteSeen(c, session);
   await next();
 };
 
@@ -35,9 +46,34 @@ export async function sessionForReading(c: Context<AppEnv>): Promise<{ session: 
   const read = replicaRead(deps, readBookmarkCookie(c));
   const reads = (db: Db) => [sessionQuery(db, idHash)];
   const found = await replicaAnswer(deps, read, reads, ([rows]) => (rows?.length ?? 0) > 0);
-  if (found) return { session: toSessionInfo(idHash, found[0]!), db: read.db };
+  if (found) {
+    const session = toSessionInfo(idHash, found[0]!);
+    noteSeen(c, session);
+    return { session, db: read.db };
+  }
   const [rows] = await readFromPrimary(deps, reads);
-  return { session: toSessionInfo(idHash, rows!), db: deps.db };
+  const session = toSessionInfo(idHash, rows!);
+  noteSeen(c, session);
+  return { session, db: deps.db };
+}
+
+/**
+ * Keeps the session's "last seen" (the sessions list on /account) within
+ * SESSION_LAST_SEEN_INTERVAL: when it is older, one UPDATE at the primary
+ * runs after the response (waitUntil), so no page waits for it and a session
+ * in use writes at most once per interval.
+ */
+function noteSeen(c: Context<AppEnv>, session: SessionInfo | null): void {
+  const time = now();
+  if (!session || (session.lastSeenAt != null && session.lastSeenAt >= time - SESSION_LAST_SEEN_INTERVAL)) return;
+  const { db } = c.var.deps;
+  afterResponse(
+    c,
+    touchSessionStatement(db, session.idHash, time).then(
+      () => undefined,
+      () => console.error('Tollgate: could not note a session as seen'),
+    ),
+  );
 }
 
 /** The stored id (hash) of the session cookie, for a caller that batches the session lookup itself. */
@@ -46,9 +82,12 @@ export async function sessionIdHash(c: Context<AppEnv>): Promise<string | null> 
   return token && SESSION_TOKEN.test(token) ? hashSecret(token) : null;
 }
 
-/** Signs the user in: a new server-side session (revocable: it is a D1 row) in an HttpOnly cookie. */
-export async function startSession(c: Context<AppEnv>, userId: string): Promise<void> {
-  const token = await createSession(c.var.deps.db, userId);
+/**
+ * Signs the user in: a new server-side session (revocable: it is a D1 row) in
+ * an HttpOnly cookie. `amr`: how they signed in (RFC 8176), for the ID token.
+ */
+export async function startSession(c: Context<AppEnv>, userId: string, amr: string[]): Promise<void> {
+  const token = await createSession(c.var.deps.db, userId, amr, c.req.header('User-Agent') ?? null);
   writeCookie(c, SESSION_COOKIE, token, SESSION_TTL);
 }
 

@@ -12,6 +12,7 @@ import { revokeGrantOfUser } from '../services/grants';
 import { listPasskeys } from '../services/passkeys';
 import { sessionsOfUser } from '../services/sessions-list';
 import { twoFactorStatus } from '../services/totp';
+import { linkedProvidersOf } from '../services/upstream-accounts';
 import { recentActivity } from '../storage/audit';
 import { listClientsOfOwner } from '../storage/clients';
 import { listGrantsOfUser } from '../storage/grants';
@@ -28,13 +29,14 @@ account.get('/', async function accountPage(c) {
   const { session, db } = await sessionForReading(c);
   c.set('session', session);
   if (!session) return c.redirect('/login?return_to=%2Faccount', 302);
-  const [apps, owned, activity, passkeys, sessions, twoFactor] = await Promise.all([
+  const [apps, owned, activity, passkeys, sessions, twoFactor, providers] = await Promise.all([
     listGrantsOfUser(db, session.user.id),
     listClientsOfOwner(db, session.user.id),
     recentActivity(db, session.user.id),
     listPasskeys(db, session.user.id),
     sessionsOfUser(db, session.user.id, session.idHash),
     twoFactorStatus(db, session.user.id),
+    linkedProvidersOf(db, c.env, session.user.id),
   ]);
   return c.html(
     <AccountPage
@@ -48,6 +50,7 @@ account.get('/', async function accountPage(c) {
       activity={activity}
       passkeys={passkeys}
       twoFactor={twoFactor}
+      providers={providers}
     />,
   );
 });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { EMAIL_MAX_LENGTH, RATE_LIMIT_WINDOW, RETURN_TO_MAX_LENGTH, TURNSTILE_TOKEN_MAX_LENGTH } from '../config';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
+import { afterResponse } from '../helpers/after-response';
 import { clientIp, clientNetwork } from '../helpers/client-ip';
 import { readDeviceCookie, writeDeviceCookie } from '../helpers/cookies';
 import { describeIssues } from '../lib/issues';
@@ -11,9 +12,13 @@ import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { endSession, loadSession, startSession } from '../middleware/session';
 import { validatePage } from '../middleware/validate';
 import { credentialsSchema, signUp, signupSchema } from '../services/accounts';
+import { mailOwnerOfTakenAddress, sendVerificationMail } from '../services/email-verification';
 import { countAttempt } from '../services/rate-limits';
 import { ChallengeRequired, deviceTokenFor, SignInRefused, signIn } from '../services/sign-in';
+import { AMR_PASSWORD, beginPendingSignIn } from '../services/totp';
+import { providerButtons } from '../services/upstream-providers';
 import { LoginPage, SignupPage } from '../views/auth-pages';
+import { askForSecondFactor } from './two-factor';
 
 /** Where a signed-in user lands when no (valid) return path was given. */
 const DEFAULT_RETURN = '/account';
@@ -65,7 +70,9 @@ export const pages = new Hono<AppEnv>();
 
 pages.get('/login', validatePage('query', pageQuery), function loginPage(c) {
   const query = c.req.valid('query');
-  return c.html(<LoginPage csrf={csrfToken(c)} returnTo={safeReturnTo(query.return_to)} email={query.login_hint} />);
+  return c.html(
+    <LoginPage csrf={csrfToken(c)} returnTo={safeReturnTo(query.return_to)} email={query.login_hint} upstream={providerButtons(c.env)} />,
+  );
 });
 
 const RATE_LIMITED = Symbol('rate limited');
@@ -114,35 +121,40 @@ pages.post('/login', ...formPost, async function signInForm(c) {
     canShowChallenge: true,
     turnstileToken: form.data['cf-turnstile-response'],
   };
-  const user = await rateLimited(() => signIn(c.var.deps, form.data, attempt)).catch(refusal);
-  if (user instanceof SignInRefused) {
+  const accepted = await rateLimited(() => signIn(c.var.deps, form.data, attempt)).catch(refusal);
+  if (accepted instanceof SignInRefused) {
     // The admin console: a disabled account, or one an admin asked to set a new password.
     const error =
-      user.reason === 'disabled'
+      accepted.reason === 'disabled'
         ? 'This account is disabled. Ask an administrator.'
         : 'An administrator asked you to choose a new password: use Forgot password? to set one.';
     return c.html(<LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error={error} />, 403);
   }
-  if (user instanceof ChallengeRequired) {
+  if (accepted instanceof ChallengeRequired) {
     // Friction instead of refusal (OWASP): solving the challenge lets the password be checked.
     const error = 'Too many attempts for this account. Confirm you are a person, then sign in.';
     const page = (
-      <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error={error} turnstileSiteKey={user.siteKey} />
+      <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error={error} turnstileSiteKey={accepted.siteKey} />
     );
     return c.html(page, 429);
   }
-  if (user === RATE_LIMITED) {
+  if (accepted === RATE_LIMITED) {
     const page = (
       <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error="Too many attempts. Wait a minute and try again." />
     );
     return c.html(page, 429, { 'Retry-After': RETRY_AFTER });
   }
-  if (!user) {
+  if (!accepted) {
     // One message for an unknown email and a wrong password.
     const page = <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error="Email or password is incorrect." />;
     return c.html(page, 401);
   }
-  await startSession(c, user.id);
+  const { user } = accepted;
+  // Two-factor on: no session yet. The sign-in waits for its code, bound to
+  // this browser and to returnTo (routes/two-factor.tsx); every sign-in from
+  // /login (the code flow's, the device flow's, a reauthentication) comes here.
+  if (accepted.twoFactor) return askForSecondFactor(c, await beginPendingSignIn(c.var.deps, user.id, returnTo, AMR_PASSWORD));
+  await startSession(c, user.id, AMR_PASSWORD);
   // This browser now knows the password: the account-wide limit will not hold it (OWASP device cookies).
   writeDeviceCookie(c, await deviceTokenFor(c.var.deps, user.email));
   return c.redirect(returnTo, 303);
@@ -190,11 +202,16 @@ pages.post('/signup', ...formPost, async function createAccount(c) {
   }
   const user = await signUp(c.var.deps, form.data);
   if (!user) {
+    // Its owner is told by mail (after the response, like a new account's
+    // verification mail), at most MAIL_ADDRESS_LIMITER a minute.
+    afterResponse(c, mailOwnerOfTakenAddress(c.var.deps, form.data.email));
     const error = 'An account with this email already exists.';
     return c.html(<SignupPage csrf={csrfToken(c)} returnTo={returnTo} name={name} email={email} error={error} />, 409);
   }
-  await startSession(c, user.id);
+  await startSession(c, user.id, AMR_PASSWORD);
   writeDeviceCookie(c, await deviceTokenFor(c.var.deps, user.email));
+  // The email_verified claim stays false until the mailed link is followed (services/email-verification.ts).
+  afterResponse(c, sendVerificationMail(c.var.deps, user));
   return c.redirect(returnTo, 303);
 });
 

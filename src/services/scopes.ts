@@ -12,13 +12,17 @@ export function splitScope(scope: string | null | undefined): string[] {
 
 /**
  * The user's claims a client may see, by granted scope (OIDC Core §5.4):
- * `profile` gives `name`; `email` gives `email` and `email_verified` (false:
- * Tollgate does not verify that a user owns their address yet).
+ * `profile` gives `name`; `email` gives `email` and `email_verified`, true
+ * once the user followed a verification link mailed to that address
+ * (users.email_verified_at, services/email-verification.ts).
  */
-export function userClaims(user: { name: string; email: string }, scope: readonly string[]): Record<string, string | boolean> {
+export function userClaims(
+  user: { name: string; email: string; emailVerifiedAt: number | null },
+  scope: readonly string[],
+): Record<string, string | boolean> {
   return {
     ...(scope.includes('profile') ? { name: user.name } : {}),
-    ...(scope.includes('email') ? { email: user.email, email_verified: false } : {}),
+    ...(scope.includes('email') ? { email: user.email, email_verified: user.emailVerifiedAt !== null } : {}),
   };
 }
 

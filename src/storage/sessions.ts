@@ -1,5 +1,5 @@
-import { and, eq, gt, sql } from 'drizzle-orm';
-import { SESSION_TTL } from '../config';
+import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
+import { SESSION_LAST_SEEN_INTERVAL, SESSION_TTL, SESSION_USER_AGENT_MAX_LENGTH } from '../config';
 import { hashSecret, now, randomSecret } from '../lib/crypto';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
@@ -10,17 +10,29 @@ export interface SessionInfo {
   idHash: string;
   user: User;
   authTime: number;
+  /** How the user signed in (RFC 8176 `amr` values): the ID token's `amr` and `acr` follow it. */
+  amr: string[];
+  /** When the session was last seen (written at most every SESSION_LAST_SEEN_INTERVAL), or null; absent when not read. */
+  lastSeenAt?: number | null;
 }
 
-/** Starts a session; returns the cookie value. Only its hash is stored. */
-export async function createSession(db: Db, userId: string): Promise<string> {
+/**
+ * Starts a session; returns the cookie value. Only its hash is stored.
+ * `amr`: how the user signed in, as RFC 8176 values (`["pwd"]`,
+ * `["pwd","otp"]`, `["hwk","user"]`...); every sign-in says it.
+ */
+export async function createSession(db: Db, userId: string, amr: string[], userAgent: string | null = null): Promise<string> {
   const token = randomSecret();
   const time = now();
   await db.insert(sessions).values({
     idHash: await hashSecret(token),
     userId,
+    amr,
     authTime: time,
     expiresAt: time + SESSION_TTL,
+    // For the sessions list on /account: only a device name is made of it, so it is cut short.
+    userAgent: userAgent?.slice(0, SESSION_USER_AGENT_MAX_LENGTH) ?? null,
+    lastSeenAt: time,
   });
   return token;
 }
@@ -39,7 +51,7 @@ export function sessionQuery(db: Db, idHash: string) {
 // Every page and authorization request runs this: prepared once (see prepared.ts).
 const liveSession = preparedOnce((db) =>
   db
-    .select({ user: users, authTime: sessions.authTime })
+    .select({ user: users, authTime: sessions.authTime, amr: sessions.amr, lastSeenAt: sessions.lastSeenAt })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
     .where(and(eq(sessions.idHash, sql.placeholder('idHash')), gt(sessions.expiresAt, sql.placeholder('now'))))
@@ -49,9 +61,39 @@ const liveSession = preparedOnce((db) =>
 
 export function toSessionInfo(idHash: string, rows: Awaited<ReturnType<typeof sessionQuery>>): SessionInfo | null {
   const row = rows[0];
-  return row ? { idHash, user: row.user, authTime: row.authTime } : null;
+  return row ? { idHash, user: row.user, authTime: row.authTime, amr: row.amr, lastSeenAt: row.lastSeenAt } : null;
 }
 
 export async function deleteSession(db: Db, idHash: string): Promise<void> {
   await db.delete(sessions).where(eq(sessions.idHash, idHash));
+}
+
+/** A user's live sessions, most recently seen first, for the sessions list on /account. */
+export async function listSessionsOfUser(db: Db, userId: string, time: number) {
+  return db
+    .select({ idHash: sessions.idHash, authTime: sessions.authTime, userAgent: sessions.userAgent, lastSeenAt: sessions.lastSeenAt })
+    .from(sessions)
+    .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, time)))
+    .orderBy(desc(sessions.lastSeenAt), desc(sessions.authTime));
+}
+
+/**
+ * Notes that a session was used now, unless that was noted less than
+ * SESSION_LAST_SEEN_INTERVAL ago (the WHERE decides, so sessions used at once
+ * write it once). Unexecuted: the caller runs it off the response's path.
+ */
+export function touchSessionStatement(db: Db, idHash: string, time: number) {
+  return db
+    .update(sessions)
+    .set({ lastSeenAt: time })
+    .where(and(eq(sessions.idHash, idHash), or(isNull(sessions.lastSeenAt), lt(sessions.lastSeenAt, time - SESSION_LAST_SEEN_INTERVAL))));
+}
+
+/** Ends one of a user's sessions (End session on /account): only theirs, whatever id is asked. True when one ended. */
+export async function deleteSessionOfUser(db: Db, userId: string, idHash: string): Promise<boolean> {
+  const deleted = await db
+    .delete(sessions)
+    .where(and(eq(sessions.idHash, idHash), eq(sessions.userId, userId)))
+    .returning({ idHash: sessions.idHash });
+  return deleted.length > 0;
 }

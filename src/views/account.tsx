@@ -8,6 +8,7 @@ import { CsrfField, Layout } from './layout';
 import { PasskeysSection } from './passkeys';
 import { SessionsSection } from './sessions-list';
 import { TwoFactorSection } from './two-factor';
+import { type LinkedProvider, LinkedProviders } from './upstream';
 
 export interface AuthorizedApp {
   id: string;
@@ -121,6 +122,8 @@ export interface AccountPageProps {
   passkeys: Passkey[];
   /** Two-factor sign-in: on or not, and the recovery codes left. */
   twoFactor: TwoFactorStatus;
+  /** Linked upstream provider accounts, each with Unlink (issue 17). */
+  providers: LinkedProvider[];
 }
 
 export function AccountPage(props: AccountPageProps) {
@@ -156,6 +159,7 @@ export function AccountPage(props: AccountPageProps) {
         </ul>
       )}
       <PasskeysSection csrf={props.csrf} passkeys={props.passkeys} />
+      <LinkedProviders csrf={props.csrf} identities={props.providers} />
       <TwoFactorSection csrf={props.csrf} on={props.twoFactor.on} unusedRecoveryCodes={props.twoFactor.unusedRecoveryCodes} />
       <DeveloperSection csrf={props.csrf} clients={props.clients} />
       <h2>Recent activity</h2>

@@ -1,9 +1,12 @@
 import { PASSWORD_MIN_LENGTH, TURNSTILE_ACTION, TURNSTILE_SCRIPT_URL } from '../config';
 import { Alert, CsrfField, Field, Layout } from './layout';
 import { PasskeySignInForm } from './passkeys';
+import { type ProviderButton, UpstreamButtons } from './upstream';
 
 export interface LoginPageProps {
   csrf: string;
+  /** Upstream identity providers: a "Continue with <name>" button each (issue 17). */
+  upstream?: ProviderButton[] | undefined;
   returnTo: string;
   email?: string | undefined;
   error?: string | undefined;
@@ -42,6 +45,7 @@ export function LoginPage(props: LoginPageProps) {
         <a href="/forgot">Forgot password?</a>
       </p>
       <PasskeySignInForm csrf={props.csrf} returnTo={props.returnTo} />
+      <UpstreamButtons providers={props.upstream ?? []} csrf={props.csrf} returnTo={props.returnTo} />
       <p>
         New here? <a href={signupHref}>Create an account</a>
       </p>
