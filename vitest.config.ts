@@ -10,7 +10,13 @@ export default defineConfig({
     cloudflareTest({
       wrangler: { configPath: './wrangler.toml' },
       miniflare: {
-        bindings: { TEST_MIGRATIONS: migrations },
+        // DEV_MAILBOX: mail is kept in D1 and read at /dev/mailbox (the issuer
+        // is http://localhost, where it is allowed); test/security/dev-mailbox-https.test.ts
+        // checks it is refused under an https issuer.
+        bindings: { TEST_MIGRATIONS: migrations, DEV_MAILBOX: 'true' },
+        // A Cloudflare Email send_email binding (Miniflare's: it parses the MIME
+        // and checks the sender), for the Cloudflare Email adapter's tests.
+        email: { send_email: [{ name: 'SEND_EMAIL', allowed_sender_addresses: ['auth@tollgate.example'] }] },
         // A database no setup file migrates: test/migrations.test.ts applies
         // migrations one by one to it, with rows in place, as production sees them.
         d1Databases: { MIGRATION_DB: 'migration-test' },

@@ -177,9 +177,45 @@ function clientDocument(request) {
   }
 }
 
+// ---- https://api.resend.com: an HTTP mail API (src/services/mailer.ts) ----
+//
+// POST /emails as Resend answers it: the key the tests configure
+// (MAIL_API_KEY) as a bearer token, else 401; a JSON body with from, to (a
+// list), subject, text and html, else 422; a recipient starting "fail-" gets
+// a 500. Accepted mails are kept: GET /__sent answers them (tests only).
+const MAIL_API = 'https://api.resend.com';
+const MAIL_API_KEY = 'standin-mail-key';
+const sentMail = [];
+
+async function mailApi(request) {
+  const url = new URL(request.url);
+  if (request.method === 'GET' && url.pathname === '/__sent') return Response.json(sentMail);
+  if (request.method !== 'POST' || url.pathname !== '/emails') return Response.json({ name: 'not_found' }, { status: 404 });
+  if (request.headers.get('Authorization') !== `Bearer ${MAIL_API_KEY}`) {
+    return Response.json({ statusCode: 401, name: 'missing_api_key', message: 'API key is invalid' }, { status: 401 });
+  }
+  let mail;
+  try {
+    mail = await request.json();
+  } catch {
+    return Response.json({ statusCode: 422, name: 'validation_error', message: 'body is not JSON' }, { status: 422 });
+  }
+  const strings = ['from', 'subject', 'text', 'html'].every((field) => typeof mail?.[field] === 'string' && mail[field] !== '');
+  if (!strings || !Array.isArray(mail.to) || mail.to.length === 0) {
+    return Response.json({ statusCode: 422, name: 'validation_error', message: 'missing fields' }, { status: 422 });
+  }
+  if (mail.to.some((to) => String(to).startsWith('fail-'))) {
+    return Response.json({ statusCode: 500, name: 'application_error', message: 'internal error' }, { status: 500 });
+  }
+  const id = crypto.randomUUID();
+  sentMail.push({ id, ...mail });
+  return Response.json({ id });
+}
+
 export default {
   async fetch(request) {
     const url = new URL(request.url);
+    if (url.origin === MAIL_API) return mailApi(request);
     if (request.method === 'POST' && `${url.origin}${url.pathname}` === SITEVERIFY) return siteverify(request);
     if (request.method === 'GET' && url.origin === CLIENT_HOST) return clientDocument(request);
     // Tests reach no network: any other outbound call fails loudly here.
