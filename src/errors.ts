@@ -30,7 +30,10 @@ export type ErrorCode =
   // RFC 8628 §3.5: the device access token response's errors.
   | 'authorization_pending'
   | 'slow_down'
-  | 'expired_token';
+  | 'expired_token'
+  // RFC 9449 §12.2: a DPoP proof that fails a check, or lacks the server's nonce.
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce';
 
 export interface OAuthErrorOptions {
   description?: string;

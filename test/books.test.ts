@@ -73,7 +73,8 @@ describe('GET /api/books', () => {
     const response = await call(BOOKS);
     // RFC 9728 §5.1: the challenge names the books API's metadata.
     expect(response.headers.get('WWW-Authenticate')).toBe(
-      'Bearer realm="tollgate", resource_metadata="http://localhost:8787/.well-known/oauth-protected-resource/api/books"',
+      // RFC 9449 §7.1: DPoP-bound tokens are taken too, with these proof algorithms.
+      'Bearer realm="tollgate", resource_metadata="http://localhost:8787/.well-known/oauth-protected-resource/api/books", DPoP realm="tollgate", algs="ES256 ES384 EdDSA RS256 PS256"',
     );
     await expectJsonError(response, 401, 'invalid_token');
   });
@@ -157,7 +158,8 @@ describe('POST /api/books', () => {
     const response = await json(BOOKS, { title: 'Unseen', author: 'Nobody' });
     // RFC 9728 §5.1: the challenge names the books API's metadata.
     expect(response.headers.get('WWW-Authenticate')).toBe(
-      'Bearer realm="tollgate", resource_metadata="http://localhost:8787/.well-known/oauth-protected-resource/api/books"',
+      // RFC 9449 §7.1: DPoP-bound tokens are taken too, with these proof algorithms.
+      'Bearer realm="tollgate", resource_metadata="http://localhost:8787/.well-known/oauth-protected-resource/api/books", DPoP realm="tollgate", algs="ES256 ES384 EdDSA RS256 PS256"',
     );
     await expectJsonError(response, 401, 'invalid_token');
   });
@@ -243,7 +245,9 @@ describe('GET and POST /oauth2/userinfo', () => {
   it('answers no token with 401 and a bare challenge', async () => {
     for (const method of ['GET', 'POST']) {
       const response = await call(USERINFO, { method });
-      expect(response.headers.get('WWW-Authenticate'), method).toBe('Bearer realm="tollgate"');
+      expect(response.headers.get('WWW-Authenticate'), method).toBe(
+        'Bearer realm="tollgate", DPoP realm="tollgate", algs="ES256 ES384 EdDSA RS256 PS256"',
+      );
       await expectJsonError(response, 401, 'invalid_token');
     }
   });

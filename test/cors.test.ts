@@ -401,7 +401,7 @@ describe('CORS at /mcp (a resource browser MCP clients discover on their own)', 
     const response = await post(evilOrigin);
     expect(response.status).toBe(401);
     expect(response.headers.get('Access-Control-Allow-Origin')).toBe('*');
-    expect(response.headers.get('Access-Control-Expose-Headers')).toBe('WWW-Authenticate');
+    expect(response.headers.get('Access-Control-Expose-Headers')).toBe('WWW-Authenticate, DPoP-Nonce');
     expect(response.headers.get('WWW-Authenticate')).toContain('resource_metadata=');
   });
 

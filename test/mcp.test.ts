@@ -150,7 +150,9 @@ describe('/mcp (MCP Streamable HTTP, stateless)', () => {
   it('answers no token with 401 and resource_metadata (RFC 9728 §5.1), the start of MCP authorization discovery', async () => {
     const response = await rpc(null, INITIALIZE);
     expect(response.status).toBe(401);
-    expect(response.headers.get('WWW-Authenticate')).toBe(`Bearer realm="tollgate", resource_metadata="${MCP_METADATA}"`);
+    expect(response.headers.get('WWW-Authenticate')).toBe(
+      `Bearer realm="tollgate", resource_metadata="${MCP_METADATA}", DPoP realm="tollgate", algs="ES256 ES384 EdDSA RS256 PS256"`,
+    );
   });
 
   it('answers GET and DELETE with 405 and Allow: POST (stateless: no stream, no session)', async () => {

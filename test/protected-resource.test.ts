@@ -125,6 +125,8 @@ describe('challenges point at the resource metadata (RFC 9728 §5.1)', () => {
   it('leaves userinfo (the authorization server’s own endpoint) without resource_metadata', async () => {
     const response = await call('/oauth2/userinfo');
     expect(response.status).toBe(401);
-    expect(response.headers.get('WWW-Authenticate')).toBe('Bearer realm="tollgate"');
+    expect(response.headers.get('WWW-Authenticate')).toBe(
+      'Bearer realm="tollgate", DPoP realm="tollgate", algs="ES256 ES384 EdDSA RS256 PS256"',
+    );
   });
 });

@@ -7,7 +7,7 @@ import { CODE_VERIFIER_PATTERN, s256Challenge } from '../lib/pkce';
 import { redeemCode } from '../services/codes';
 import { audienceClaim, checkResources, narrowResources, resourceParam } from '../services/resources';
 import { splitScope } from '../services/scopes';
-import { offersRefreshToken, tokenResponse } from './issue';
+import { dpopRequired, offersRefreshToken, tokenResponse } from './issue';
 import { defineGrant } from './types';
 
 /** RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5), which every client must use. */
@@ -21,7 +21,7 @@ export const authorizationCode = defineGrant({
       .regex(CODE_VERIFIER_PATTERN, 'code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)'),
     resource: resourceParam.optional(),
   }),
-  async handler(deps, pending, params) {
+  async handler(deps, pending, params, dpop) {
     // RFC 8707 §2.2: the token may name fewer resources than the code holds,
     // never others; the redemption's UPDATE holds the code to that. A resource
     // no one protects is refused before the batch (after the client's errors).
@@ -38,10 +38,22 @@ export const authorizationCode = defineGrant({
       redirectUri: params.redirect_uri,
       codeChallenge: await s256Challenge(params.code_verifier),
       resources: requested,
-      refresh: { tokenHash: await hashSecret(refreshToken), requireOfflineAccess: pending.method === 'none' },
+      // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key; a confidential client's are not (it authenticates).
+      refresh: {
+        tokenHash: await hashSecret(refreshToken),
+        requireOfflineAccess: pending.method === 'none',
+        dpopJkt: pending.method === 'none' ? (dpop?.jkt ?? null) : null,
+      },
+      dpop,
     });
     if (redemption.outcome === 'target_not_granted') {
       throw new OAuthError('invalid_target', { description: 'resource names a resource the authorization request did not ask for' });
+    }
+    if (redemption.outcome === 'dpop_required') throw dpopRequired();
+    if (redemption.outcome === 'dpop_key_mismatch') {
+      throw new OAuthError('invalid_grant', {
+        description: 'the code is bound by dpop_jkt to another DPoP key than the proof’s (RFC 9449 §10)',
+      });
     }
     if (redemption.outcome === 'invalid') {
       throw new OAuthError('invalid_grant', {
@@ -57,10 +69,12 @@ export const authorizationCode = defineGrant({
       grantId: code.grantId,
       scope,
       authTime: code.authTime,
+      amr: code.amr,
       nonce: code.nonce,
       claims: code.claims,
       audience: audienceClaim(deps.issuer, narrowResources(deps.issuer, requested, code.resource)),
       ...(issued ? { refreshToken: issued } : {}),
+      dpopJkt: dpop?.jkt,
     });
   },
 });

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { OAuthError } from '../errors';
 import { scopeParam } from '../lib/params';
+import { authenticateWithProof } from '../services/dpop';
 import { audienceClaim, checkResources, resourceParam } from '../services/resources';
 import { allowedScopes, isUserScope } from '../services/scopes';
 import { clientCredentialsGrantId } from '../storage/grants';
-import { tokenResponse } from './issue';
+import { dpopRequired, tokenResponse } from './issue';
 import { defineGrant } from './types';
 
 /**
@@ -22,8 +23,11 @@ import { defineGrant } from './types';
 export const clientCredentials = defineGrant({
   grantType: 'client_credentials',
   parameters: z.object({ scope: scopeParam.optional(), resource: resourceParam.optional() }),
-  async handler(deps, pending, params) {
-    const client = await pending.authenticate();
+  async handler(deps, pending, params, dpop) {
+    // With a proof, the authentication's read also records the proof's single use: still one round trip.
+    const client = dpop ? await authenticateWithProof(deps, pending, dpop) : await pending.authenticate();
+    // RFC 9449 §5.2: nothing was written without a proof, so refusing now spends nothing.
+    if (!dpop && client.dpopBoundAccessTokens) throw dpopRequired();
     if (client.tokenEndpointAuthMethod === 'none') {
       throw new OAuthError('unauthorized_client', { description: 'client_credentials needs a confidential client' });
     }
@@ -32,6 +36,12 @@ export const clientCredentials = defineGrant({
     if (userScope) throw new OAuthError('invalid_scope', { description: `${userScope} needs a user; client_credentials has none` });
     // RFC 8707 §2.2: any resource this issuer protects; none asked, the default.
     const audience = audienceClaim(deps.issuer, checkResources(deps.issuer, params.resource));
-    return tokenResponse(deps, client, { sub: client.id, grantId: clientCredentialsGrantId(client.id), scope, audience });
+    return tokenResponse(deps, client, {
+      sub: client.id,
+      grantId: clientCredentialsGrantId(client.id),
+      scope,
+      audience,
+      dpopJkt: dpop?.jkt,
+    });
   },
 });

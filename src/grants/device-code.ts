@@ -24,7 +24,7 @@ export const deviceCode = defineGrant({
     // RFC 8707 §2: the token may name fewer resources than the request asked for, never others.
     resource: resourceParam.optional(),
   }),
-  async handler(deps, pending, params) {
+  async handler(deps, pending, params, dpop) {
     // Unknown resources are invalid_target before anything is written (after the client's errors).
     const requested = await pending.precheck(() => checkResources(deps.issuer, params.resource));
     // A refresh token is minted with the redemption, in the same D1 batch, when
@@ -34,7 +34,13 @@ export const deviceCode = defineGrant({
     const outcome = await pollDeviceAuthorization(deps, pending, {
       deviceCode: params.device_code,
       resources: requested ?? [],
-      refresh: { tokenHash: await hashSecret(refreshToken), requireOfflineAccess: pending.method === 'none' },
+      // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key.
+      refresh: {
+        tokenHash: await hashSecret(refreshToken),
+        requireOfflineAccess: pending.method === 'none',
+        dpopJkt: pending.method === 'none' ? (dpop?.jkt ?? null) : null,
+      },
+      dpop,
     });
     // RFC 8628 §3.5: each of these is an RFC 6749 §5.2 error response (400).
     if (!outcome.ok) throw new OAuthError(outcome.error, { description: outcome.description });
@@ -50,9 +56,11 @@ export const deviceCode = defineGrant({
       grantId: authorization.grantId,
       scope,
       authTime: authorization.authTime,
+      amr: authorization.amr ?? ['pwd'],
       claims: authorization.claims,
       audience: audienceClaim(deps.issuer, narrowResources(deps.issuer, requested, authorization.resource)),
       ...(issued ? { refreshToken: issued } : {}),
+      dpopJkt: dpop?.jkt,
     });
   },
 });

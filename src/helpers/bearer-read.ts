@@ -1,11 +1,20 @@
 import type { BatchItem } from 'drizzle-orm/batch';
 import type { Context, Handler } from 'hono';
 import type { AppEnv } from '../env';
-import { readFromReplica } from '../services/replica';
+import { readFromPrimary, readFromReplica } from '../services/replica';
 import { type AccessTokenInfo, tokenStandsOn, type VerifiedAccessToken } from '../services/tokens';
 import type { Db } from '../storage/db';
+import { recordProofStatement } from '../storage/dpop-proofs';
 import { isClientCredentialsGrant, type LiveGrant, liveGrantQuery } from '../storage/grants';
-import { type AccessTokenOptions, accessRefusal, metadataPointer, standingUser, tokenNoLongerStands, verifiedBearer } from './bearer';
+import {
+  type AccessTokenOptions,
+  accessRefusal,
+  metadataPointer,
+  replayedProofAtResource,
+  standingUser,
+  tokenNoLongerStands,
+  verifiedBearer,
+} from './bearer';
 
 /** A read a bearer route makes, unexecuted, so it can share a D1 batch with the grant check. */
 export type BearerReadQuery<R> = BatchItem<'sqlite'> & PromiseLike<R>;
@@ -35,7 +44,7 @@ export type BearerReadResponder<R> = (c: Context<AppEnv>, rows: R, token: Access
  */
 export function bearerRead<R>(options: AccessTokenOptions, read: BearerReadBuilder<R>, respond: BearerReadResponder<R>): Handler<AppEnv> {
   return async function bearerRead(c) {
-    const { token, verified } = await verifiedBearer(c, options);
+    const { token, verified, proof } = await verifiedBearer(c, options);
     const { db } = c.var.deps;
     const metadata = metadataPointer(c, options);
     const claims: AccessTokenInfo = { ...verified, userId: userOf(verified), token };
@@ -49,6 +58,21 @@ export function bearerRead<R>(options: AccessTokenOptions, read: BearerReadBuild
     }
     // The user the read was made for (known before the batch) must be the grant's own.
     const stands = (grant: LiveGrant | undefined) => tokenStandsOn(verified, grant) && grant.userId === claims.userId;
+    if (proof) {
+      // A DPoP call (RFC 9449 §7.1) also records its proof's single use, a
+      // write, so its one batch goes to the primary: the proof's row, the
+      // grant check and the read, one round trip. Bearer calls stay on the replica.
+      const [recorded, grants, rows] = await readFromPrimary(c.var.deps, (db) => [
+        recordProofStatement(db, proof),
+        liveGrantQuery(db, verified.grantId, verified.jti),
+        read(db, claims),
+      ]);
+      if (!stands(grants[0])) throw tokenNoLongerStands(metadata);
+      // RFC 9449 §11.1: the row was there already, so the proof was presented before.
+      if (!recorded[0]) throw await replayedProofAtResource(c, metadata);
+      c.set('accessToken', claims);
+      return respond(c, rows as R, claims);
+    }
     // A read replica may answer (services/replica.ts): its yes is used when
     // its replica clock is fresh; its no (a grant it has not seen yet, say)
     // is asked again of the primary, whose answer below is final.

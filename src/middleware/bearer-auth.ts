@@ -8,6 +8,7 @@ import {
   metadataPointer,
   missingToken,
   standingUser,
+  standingUserWithProof,
   verifiedBearer,
 } from '../helpers/bearer';
 import type { StandingAccessToken } from '../services/tokens';
@@ -23,9 +24,13 @@ import { standingUserApiToken } from '../services/user-api-tokens';
  */
 export function requireAccessToken(options: AccessTokenOptions): MiddlewareHandler<AppEnv> {
   return async function requireAccessToken(c, next) {
-    const { token, verified } = await verifiedBearer(c, options);
+    const { token, verified, proof } = await verifiedBearer(c, options);
     const metadata = metadataPointer(c, options);
-    const claims: StandingAccessToken = { ...verified, userId: await standingUser(c.var.deps.db, verified, metadata) };
+    // A DPoP-bound token's proof is recorded in the grant check's batch (RFC 9449 §11.1): still one round trip.
+    const userId = proof
+      ? await standingUserWithProof(c, verified, proof, metadata)
+      : await standingUser(c.var.deps.db, verified, metadata);
+    const claims: StandingAccessToken = { ...verified, userId };
     const refused = accessRefusal(claims, options, metadata);
     if (refused) throw refused;
     c.set('accessToken', { ...claims, token });

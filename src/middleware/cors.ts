@@ -41,7 +41,8 @@ export function cors(options: CorsOptions): MiddlewareHandler<AppEnv> {
       if (allowed) {
         c.header('Access-Control-Allow-Origin', options.origins === 'any' ? '*' : origin);
         c.header('Access-Control-Allow-Methods', 'GET, POST');
-        c.header('Access-Control-Allow-Headers', ['Authorization', 'Content-Type', ...(options.headers ?? [])].join(', '));
+        // RFC 9449 §4.1: a browser client sends its DPoP proof in the DPoP header.
+        c.header('Access-Control-Allow-Headers', ['Authorization', 'Content-Type', 'DPoP', ...(options.headers ?? [])].join(', '));
         c.header('Access-Control-Max-Age', String(PREFLIGHT_MAX_AGE));
       }
       return c.body(null, 204);
@@ -55,14 +56,15 @@ export function cors(options: CorsOptions): MiddlewareHandler<AppEnv> {
     if (!origin) return;
     if (options.discoverable && c.res.status === 401) {
       c.res.headers.set('Access-Control-Allow-Origin', '*');
-      c.res.headers.set('Access-Control-Expose-Headers', 'WWW-Authenticate');
+      c.res.headers.set('Access-Control-Expose-Headers', 'WWW-Authenticate, DPoP-Nonce');
       return;
     }
     const clientId = c.get('client')?.id ?? c.get('accessToken')?.clientId;
     if (clientId && (await isClientOrigin(c.var.deps.db, origin, clientId))) {
       c.res.headers.set('Access-Control-Allow-Origin', origin);
-      // A 403 insufficient_scope names the scope it needs (RFC 6750 §3).
-      c.res.headers.set('Access-Control-Expose-Headers', 'WWW-Authenticate');
+      // A 403 insufficient_scope names the scope it needs (RFC 6750 §3); a
+      // DPoP client reads the server's next nonce (RFC 9449 §8.1, §9).
+      c.res.headers.set('Access-Control-Expose-Headers', 'WWW-Authenticate, DPoP-Nonce');
     }
   };
 }

@@ -1,7 +1,10 @@
 import { type Context, Hono } from 'hono';
 import {
+  ACR_VALUES_SUPPORTED,
+  CLIENT_ASSERTION_ALGS,
   CLIENT_AUTH_METHODS,
   DEVICE_AUTHORIZATION_PATH,
+  DPOP_SIGNING_ALGS,
   JWKS_EDGE_MAX_AGE,
   JWKS_MAX_AGE,
   METADATA_MAX_AGE,
@@ -47,10 +50,33 @@ export function serverMetadata(issuer: string, openRegistrationOn = true) {
     revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
     // RFC 7662 §2.1: introspection needs real client authentication.
     introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.filter((method) => method !== 'none'),
+    // RFC 8414 §2: the algorithms a private_key_jwt assertion may use at each endpoint (RFC 7523).
+    token_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGS,
+    revocation_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGS,
+    introspection_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGS,
     code_challenge_methods_supported: ['S256'],
+    // RFC 9449 §5.1: the algorithms a DPoP proof may be signed with.
+    dpop_signing_alg_values_supported: DPOP_SIGNING_ALGS,
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [SIGNING_ALG],
-    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'azp', 'name', 'email', 'email_verified'],
+    claims_supported: [
+      'sub',
+      'iss',
+      'aud',
+      'exp',
+      'iat',
+      'auth_time',
+      'nonce',
+      'at_hash',
+      'azp',
+      'name',
+      'email',
+      'email_verified',
+      'amr',
+      'acr',
+    ],
+    // OIDC Discovery §3: the classes an ID token's `acr` may name (config.ts; README, "Two-factor sign-in").
+    acr_values_supported: ACR_VALUES_SUPPORTED,
     prompt_values_supported: ['none', 'login', 'consent'],
     // RFC 9207 §3: clients may rely on `iss` in every authorization response.
     authorization_response_iss_parameter_supported: true,

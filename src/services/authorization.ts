@@ -232,6 +232,7 @@ function completeRequest(checked: Partial<AuthorizationRequest>, client: Client,
     redirectUri,
     scope,
     resource: checked.resource ?? null,
+    dpopJkt: checked.dpopJkt ?? null,
     state: checked.state ?? null,
     nonce: checked.nonce ?? null,
     codeChallenge,
@@ -458,6 +459,8 @@ export async function approve(deps: Deps, approval: Approval, ip: string | null)
     nonce: request.nonce,
     claims: request.scope.includes('openid') ? userClaims(session.user, request.scope) : null,
     authTime: session.authTime,
+    amr: session.amr,
+    dpopJkt: request.dpopJkt ?? null,
     grantId: consented ? undefined : approval.rememberedGrantId,
   });
   try {

@@ -3,10 +3,12 @@ import { hashSecret, now, randomSecret } from '../lib/crypto';
 import { auditStatement } from '../storage/audit';
 import { guardedClientQuery } from '../storage/clients';
 import { codeQuery, consumeCodeStatement, touchGrantOfCodeStatement } from '../storage/codes';
+import { recordProofOfClientStatement } from '../storage/dpop-proofs';
 import { deleteGrantStatement } from '../storage/grants';
 import { refreshTokenFromCodeStatement } from '../storage/refresh-tokens';
 import type { Client, Code } from '../storage/schema';
 import { inClientBatch, type PendingClient } from './client-authentication';
+import type { DpopProof } from './dpop';
 import { defaultResourceUri } from './resources';
 
 /** A code presented at the token endpoint, with what it must have been issued for (and to the client presented). */
@@ -25,7 +27,9 @@ export interface Redemption {
    * public clients need offline_access); it is minted only for a client
    * registered for refresh_token.
    */
-  refresh?: { tokenHash: string; requireOfflineAccess: boolean };
+  refresh?: { tokenHash: string; requireOfflineAccess: boolean; dpopJkt?: string | null };
+  /** The token request's DPoP proof (RFC 9449), recorded once in the redemption's batch; null: none. */
+  dpop: DpopProof | null;
 }
 
 /**
@@ -69,15 +73,19 @@ export async function redeemCode(deps: Deps, pending: PendingClient, redemption:
       resources: redemption.resources ?? [],
       defaultResources: JSON.stringify([defaultResourceUri(deps.issuer)]),
       guard: pending.guard,
+      dpopJkt: redemption.dpop?.jkt ?? null,
     });
     const touch = touchGrantOfCodeStatement(db, { hash, marker, time });
     const refresh = redemption.refresh ? [refreshTokenFromCodeStatement(db, { codeHash: hash, marker, time, ...redemption.refresh })] : [];
+    // RFC 9449 §11.1: the proof's single use, in this batch (a replay fails it whole, spending nothing).
+    const proof = redemption.dpop ? [recordProofOfClientStatement(db, redemption.dpop, pending.guard)] : [];
     const [clientRows, codeRows, consumedRows] = await db.batch([
       guardedClientQuery(db, pending.guard),
       codeQuery(db, hash),
       update,
       touch,
       ...refresh,
+      ...proof,
     ]);
     return { clientRow: clientRows[0], before: codeRows[0], consumed: consumedRows[0] };
   });
@@ -85,6 +93,11 @@ export async function redeemCode(deps: Deps, pending: PendingClient, redemption:
   if (before?.redeemedAt != null) {
     await revokeReplayedCode(deps, before);
     return { outcome: 'invalid', client };
+  }
+  // RFC 9449 §5.2 and §10: held back for want of the right proof; the code stays unspent.
+  if (!redemption.dpop && client.dpopBoundAccessTokens) return { outcome: 'dpop_required', client };
+  if (before && before.clientId === client.id && before.dpopJkt !== null && before.dpopJkt !== redemption.dpop?.jkt) {
+    return { outcome: 'dpop_key_mismatch', client };
   }
   if (before && redeemableButForResource(before, client.id, redemption)) return { outcome: 'target_not_granted', client };
   return { outcome: 'invalid', client };
@@ -95,6 +108,8 @@ export type RedeemedCode = { client: Client } & (
   | { outcome: 'redeemed'; code: Code }
   | { outcome: 'invalid' }
   | { outcome: 'target_not_granted' }
+  | { outcome: 'dpop_required' }
+  | { outcome: 'dpop_key_mismatch' }
 );
 
 /** Whether an unredeemed code matched every binding, so only a resource it does not hold stopped it. */

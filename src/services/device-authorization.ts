@@ -27,11 +27,13 @@ import {
   refreshTokenFromDeviceStatement,
   touchGrantOfDeviceStatement,
 } from '../storage/device-authorizations';
+import { recordProofOfClientStatement } from '../storage/dpop-proofs';
 import { findGrant } from '../storage/grants';
 import type { Client, DeviceAuthorization } from '../storage/schema';
 import type { SessionInfo } from '../storage/sessions';
 import { widenedScope } from './authorization';
 import { inClientBatch, type PendingClient } from './client-authentication';
+import type { DpopProof } from './dpop';
 import { countAttempt } from './rate-limits';
 import { defaultResourceUri, storedResources } from './resources';
 import { userClaims } from './scopes';
@@ -248,6 +250,8 @@ export async function answerUserCode(deps: Deps, answer: UserCodeAnswer): Promis
     marker,
     time,
     authTime: session.authTime,
+    // How the user signed in (RFC 8176), for the ID token the device gets.
+    amr: session.amr,
     claims: scope.includes('openid') ? userClaims(session.user, scope) : null,
   };
   if (answer.decision === 'deny') {
@@ -271,7 +275,14 @@ export type PollOutcome =
   | { ok: true; authorization: DeviceAuthorization }
   | {
       ok: false;
-      error: 'authorization_pending' | 'slow_down' | 'access_denied' | 'expired_token' | 'invalid_grant' | 'invalid_target';
+      error:
+        | 'authorization_pending'
+        | 'slow_down'
+        | 'access_denied'
+        | 'expired_token'
+        | 'invalid_grant'
+        | 'invalid_target'
+        | 'invalid_dpop_proof';
       description: string;
     };
 
@@ -285,7 +296,9 @@ export interface Poll {
    * public clients need offline_access); it is minted only for a client
    * registered for refresh_token.
    */
-  refresh?: { tokenHash: string; requireOfflineAccess: boolean } | undefined;
+  refresh?: { tokenHash: string; requireOfflineAccess: boolean; dpopJkt?: string | null } | undefined;
+  /** The poll's DPoP proof (RFC 9449), recorded once in the poll's batch; null: none. */
+  dpop?: DpopProof | null;
 }
 
 /**
@@ -312,17 +325,34 @@ export async function pollDeviceAuthorization(deps: Deps, pending: PendingClient
   const { client, before, redeemed, time } = await inClientBatch(pending, async () => {
     const input: PollInput = { deviceCodeHash, clientId: pending.id, time: now(), marker: randomSecret(16), guard: pending.guard };
     const refresh = poll.refresh ? [refreshTokenFromDeviceStatement(db, { ...input, ...poll.refresh })] : [];
+    // RFC 9449 §11.1: the proof's single use, in this batch (a replay fails it whole).
+    const proof = poll.dpop ? [recordProofOfClientStatement(db, poll.dpop, pending.guard)] : [];
     const [clientRows, beforeRows, redeemedRows] = await db.batch([
       guardedClientQuery(db, pending.guard),
       pollStateQuery(db, input),
-      redeemStatement(db, { ...input, resources: poll.resources, defaultResources: JSON.stringify([defaultResourceUri(deps.issuer)]) }),
+      redeemStatement(db, {
+        ...input,
+        resources: poll.resources,
+        defaultResources: JSON.stringify([defaultResourceUri(deps.issuer)]),
+        dpopJkt: poll.dpop?.jkt ?? null,
+      }),
       recordPollStatement(db, input),
       touchGrantOfDeviceStatement(db, input),
       ...refresh,
+      ...proof,
     ]);
     return { clientRow: clientRows[0], before: beforeRows[0], redeemed: redeemedRows[0], time: input.time };
   });
   if (redeemed) return { ok: true, authorization: redeemed, client };
+  if (!poll.dpop && client.dpopBoundAccessTokens && before?.status === 'approved') {
+    // RFC 9449 §5.2: the redemption's UPDATE held back for want of a proof; the approval is unspent.
+    return {
+      ok: false,
+      error: 'invalid_dpop_proof',
+      description: 'this client registered dpop_bound_access_tokens: send a DPoP proof',
+      client,
+    };
+  }
   return { ...refusal(before, time, poll.resources.length > 0), client };
 }
 

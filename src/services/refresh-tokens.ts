@@ -2,6 +2,7 @@ import type { Deps } from '../deps';
 import { hashSecret, now, randomSecret } from '../lib/crypto';
 import { auditStatement } from '../storage/audit';
 import { guardedClientQuery } from '../storage/clients';
+import { recordProofOfClientStatement } from '../storage/dpop-proofs';
 import { deleteGrantStatement } from '../storage/grants';
 import {
   findRefreshTokenOfClient,
@@ -13,6 +14,7 @@ import {
 } from '../storage/refresh-tokens';
 import type { AuditEventType, Client, RefreshToken } from '../storage/schema';
 import { inClientBatch, type PendingClient } from './client-authentication';
+import type { DpopProof } from './dpop';
 import { defaultResourceUri } from './resources';
 import { allowedScopes, splitScope } from './scopes';
 
@@ -23,6 +25,8 @@ export type Rotation = { client: Client } & (
   | { outcome: 'reused' }
   | { outcome: 'scope_widened' }
   | { outcome: 'target_widened' }
+  | { outcome: 'dpop_required' }
+  | { outcome: 'dpop_key_mismatch' }
 );
 
 /**
@@ -49,6 +53,7 @@ export async function rotateRefreshToken(
   token: string,
   requestedScope: string[],
   requestedResources: readonly string[] = [],
+  dpop: DpopProof | null = null,
 ): Promise<Rotation> {
   // RFC 6749 §6: a narrower scope may be asked for, never a wider one; more
   // scopes than are supported is wider than any grant.
@@ -71,9 +76,12 @@ export async function rotateRefreshToken(
         requestedResources,
         defaultResources: JSON.stringify([defaultResourceUri(deps.issuer)]),
         guard: pending.guard,
+        dpopJkt: dpop?.jkt ?? null,
       }),
       successorOfRefreshTokenStatement(db, { hash, nextHash, time }),
       touchGrantOfRefreshTokenStatement(db, { nextHash, time }),
+      // RFC 9449 §11.1: the proof's single use, in this batch (a replay fails it whole, rotating nothing).
+      ...(dpop ? [recordProofOfClientStatement(db, dpop, pending.guard)] : []),
     ]);
     const previous = usedRows[0];
     return { clientRow: clientRows[0], before: tokenRows[0], rotated: previous ? { previous, token: next } : undefined };
@@ -92,6 +100,9 @@ export async function rotateRefreshToken(
     return { outcome: 'reused', client };
   }
   if (row.clientId !== client.id || row.expiresAt <= time || row.absoluteExpiresAt <= time) return { outcome: 'invalid', client };
+  // RFC 9449 §5.2, §5: held back for want of a proof, or of one by the family's key; nothing rotated.
+  if (!dpop && client.dpopBoundAccessTokens) return { outcome: 'dpop_required', client };
+  if (row.dpopJkt !== null && row.dpopJkt !== dpop?.jkt) return { outcome: 'dpop_key_mismatch', client };
   // Usable, so the request asked for more than the token holds: which part?
   const held = splitScope(row.scope);
   if (requestedScope.every((scope) => held.includes(scope))) return { outcome: 'target_widened', client };

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { BOOKS_API_PATH, MAX_RESOURCES_PER_REQUEST, MCP_PATH, PROTECTED_RESOURCE_METADATA_PREFIX, RESOURCE_MAX_LENGTH } from '../config';
+import {
+  BOOKS_API_PATH,
+  DPOP_SIGNING_ALGS,
+  MAX_RESOURCES_PER_REQUEST,
+  MCP_PATH,
+  PROTECTED_RESOURCE_METADATA_PREFIX,
+  RESOURCE_MAX_LENGTH,
+} from '../config';
 import { OAuthError } from '../errors';
 import { boundedString } from '../lib/params';
 
@@ -68,6 +75,9 @@ export function resourceMetadata(issuer: string, resource: ProtectedResource) {
     scopes_supported: resource.scopes,
     // RFC 6750 §2.1 only: no form body or query tokens.
     bearer_methods_supported: ['header'],
+    // RFC 9728 §2: DPoP-bound tokens are taken (RFC 9449 §7.1), Bearer tokens too.
+    dpop_signing_alg_values_supported: DPOP_SIGNING_ALGS,
+    dpop_bound_access_tokens_required: false,
     resource_name: resource.name,
     ...(resource.documentation ? { resource_documentation: issuer + resource.documentation } : {}),
   };

@@ -1,6 +1,8 @@
 import { compactVerify, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import {
   ACCESS_TOKEN_TTL,
+  ACR_MFA,
+  ACR_PASSWORD,
   DEVICE_TOKEN_AUDIENCE,
   DEVICE_TOKEN_TTL,
   DEVICE_TOKEN_TYPE,
@@ -31,6 +33,8 @@ export interface VerifiedAccessToken {
   exp: number;
   /** RFC 9068 §2.2 `aud`, as a list: the resources (RFC 8707) the token may be used at. */
   audience: readonly string[];
+  /** RFC 9449 §6.1 `cnf.jkt`: the thumbprint of the DPoP key the token is bound to; absent for a Bearer token. */
+  jkt?: string;
 }
 
 /** A verified access token that still stands, with the user it acts for (null: the client itself). */
@@ -56,6 +60,8 @@ export interface AccessTokenClaims {
   authTime?: number;
   /** RFC 8707 §2.2: the resource(s) the token is for (services/resources.ts audienceClaim); the books API when absent. */
   audience?: string | string[];
+  /** RFC 9449 §6.1: bind the token to this DPoP key thumbprint (`cnf.jkt`). */
+  jkt?: string;
 }
 
 async function sign(deps: Deps, typ: string, payload: JWTPayload, ttl: number): Promise<string> {
@@ -85,6 +91,8 @@ export async function signAccessToken(deps: Deps, claims: AccessTokenClaims): Pr
       jti: randomSecret(16),
       gid: claims.grantId,
       ...(claims.authTime ? { auth_time: claims.authTime } : {}),
+      // RFC 9449 §6.1: the confirmation of the key a DPoP-bound token must be presented with.
+      ...(claims.jkt ? { cnf: { jkt: claims.jkt } } : {}),
     },
     ACCESS_TOKEN_TTL,
   );
@@ -99,11 +107,30 @@ export interface IdTokenClaims {
   sub: string;
   clientId: string;
   authTime: number;
+  /** How the user signed in (RFC 8176), from their session: the ID token's `amr`, and its `acr` (acrOf). */
+  amr: string[];
   /** The authorization request's nonce; none on refresh (OIDC Core §12.2). */
   nonce: string | null;
   accessToken: string;
   /** Claims about the user by scope (OIDC Core §5.4); never overrides the registered claims above. */
   claims?: Record<string, unknown>;
+}
+
+// RFC 8176 §2 values by factor: something known or something one is, and something held.
+const KNOWLEDGE_OR_INHERENCE = new Set(['pwd', 'pin', 'user', 'kba', 'fpt', 'face', 'iris', 'retina', 'vbm', 'geo']);
+const POSSESSION = new Set(['otp', 'hwk', 'swk', 'sms', 'tel', 'sc']);
+
+/**
+ * The `acr` of a sign-in (OIDC Core §2), from its `amr`: `urn:tollgate:acr:mfa`
+ * when it combined a factor held (otp, hwk, swk...) with one known or inherent
+ * (pwd, pin, user...), or says `mfa` itself (RFC 8176 §2); else
+ * `urn:tollgate:acr:pwd`. A passkey with user verification (`["hwk","user"]`)
+ * is multi-factor by itself.
+ */
+export function acrOf(amr: readonly string[]): string {
+  const multiFactor =
+    amr.includes('mfa') || (amr.some((value) => POSSESSION.has(value)) && amr.some((value) => KNOWLEDGE_OR_INHERENCE.has(value)));
+  return multiFactor ? ACR_MFA : ACR_PASSWORD;
 }
 
 /** An ID token (OIDC Core §2), signed ES256, for a client granted `openid`. */
@@ -117,6 +144,9 @@ export async function signIdToken(deps: Deps, claims: IdTokenClaims): Promise<st
       aud: claims.clientId,
       azp: claims.clientId,
       auth_time: claims.authTime,
+      // OIDC Core §2: how the user authenticated (RFC 8176 values) and the class of it (README, "Two-factor sign-in").
+      amr: claims.amr,
+      acr: acrOf(claims.amr),
       at_hash: await accessTokenHash(claims.accessToken),
       ...(claims.nonce !== null ? { nonce: claims.nonce } : {}),
     },
@@ -196,6 +226,10 @@ export async function verifyAccessToken(deps: Deps, token: string): Promise<Veri
   const { client_id: clientId, scope, gid, jti, iat, exp, aud } = payload;
   if (typeof clientId !== 'string' || typeof scope !== 'string' || typeof gid !== 'string' || typeof jti !== 'string') return null;
   if (typeof iat !== 'number' || typeof exp !== 'number') return null;
+  // RFC 9449 §6.1: a `cnf` names the key as `jkt`; any other shape is no token of ours.
+  const { cnf } = payload as { cnf?: unknown };
+  const jkt = cnf === undefined ? undefined : (cnf as { jkt?: unknown } | null)?.jkt;
+  if (cnf !== undefined && typeof jkt !== 'string') return null;
   // Frozen: a remembered result is shared by every later call with the token.
   const claims: VerifiedAccessToken = Object.freeze({
     sub: payload.sub,
@@ -206,6 +240,7 @@ export async function verifyAccessToken(deps: Deps, token: string): Promise<Veri
     iat,
     exp,
     audience: Object.freeze(typeof aud === 'string' ? [aud] : [...(aud ?? [])]) as string[],
+    ...(typeof jkt === 'string' ? { jkt } : {}),
   });
   // The key set now cached (a kid unknown to `keys` may have made verify reload it).
   rememberVerified(cacheKey, await getKeySet(deps), claims);

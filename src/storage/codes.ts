@@ -4,6 +4,7 @@ import { CODE_TTL, MAX_RESOURCES_PER_REQUEST } from '../config';
 import { hashSecret, now, randomSecret } from '../lib/crypto';
 import { type ClientGuard, clientAuthenticates } from './clients';
 import type { Db } from './db';
+import { boundToProofKey, clientDpopSatisfied } from './dpop-proofs';
 import { grantIdSubquery } from './grants';
 import { bind, preparedOnce } from './prepared';
 import { type Code, codes, grants } from './schema';
@@ -22,6 +23,8 @@ export interface CodeRequest {
   /** The user's claims for the ID token, by the granted scope. */
   claims: Record<string, unknown> | null;
   authTime: number;
+  /** How the user signed in (RFC 8176 `amr`, from the session), for the ID token. */
+  amr: string[];
   /**
    * When consent was remembered: the id of the grant it was remembered from,
    * which the code then belongs to. That grant may have been read at a
@@ -31,6 +34,8 @@ export interface CodeRequest {
    * batch.
    */
   grantId?: string;
+  /** RFC 9449 §10 `dpop_jkt` of the request: the code is redeemed only with a proof by that key; null: none. */
+  dpopJkt?: string | null;
 }
 
 /**
@@ -40,7 +45,7 @@ export interface CodeRequest {
  */
 export async function prepareCode(db: Db, request: CodeRequest) {
   const code = randomSecret();
-  const { requestId, resource, grantId, ...fields } = request;
+  const { requestId, resource, grantId, dpopJkt, ...fields } = request;
   const [hash, requestHash] = await Promise.all([hashSecret(code), hashSecret(requestId)]);
   const time = now();
   const expiresAt = time + CODE_TTL;
@@ -54,6 +59,7 @@ export async function prepareCode(db: Db, request: CodeRequest) {
       ...fields,
       ...(grantId === undefined ? {} : { grantId }),
       resourceJson: resource === null ? null : JSON.stringify(resource),
+      dpopJkt: dpopJkt ?? null,
       expiresAt,
       createdAt: time,
     }),
@@ -84,9 +90,11 @@ function insertCodeInto(db: Db, grantId: SQL) {
       nonce: sql.placeholder('nonce'),
       claims: sql.placeholder('claims'),
       authTime: sql.placeholder('authTime'),
+      amr: sql.placeholder('amr'),
       expiresAt: sql.placeholder('expiresAt'),
       redeemedAt: null,
       createdAt: sql.placeholder('createdAt'),
+      dpopJkt: sql`${sql.placeholder('dpopJkt')}`,
     })
     .prepare();
 }
@@ -108,6 +116,8 @@ export interface ConsumeInput {
   defaultResources: string;
   /** The presented client: the code is consumed only if it authenticates (storage/clients.ts ClientGuard). */
   guard: ClientGuard;
+  /** The thumbprint of the request's DPoP proof key (RFC 9449), or null when it sent no proof. */
+  dpopJkt: string | null;
 }
 
 /**
@@ -187,6 +197,9 @@ const consumeCodeVariants = Array.from({ length: MAX_RESOURCES_PER_REQUEST + 1 }
           ...holdsResources(codes.resource, resourceCount),
           // A client that fails to authenticate spends nothing (RFC 6749 §4.1.3: the code is the authenticated client's).
           clientAuthenticates(),
+          // RFC 9449 §10: a code bound by dpop_jkt needs a proof by that key; §5.2: a client registered for DPoP-bound tokens needs a proof.
+          boundToProofKey(codes.dpopJkt),
+          clientDpopSatisfied(),
         ),
       )
       .returning()

@@ -3,6 +3,7 @@ import { DEVICE_CODE_SLOW_DOWN_STEP, MAX_RESOURCES_PER_REQUEST, REFRESH_TOKEN_AB
 import { type ClientGuard, clientAuthenticates, clientMayRefresh } from './clients';
 import { holdsResources, resourcePlaceholders } from './codes';
 import type { Db } from './db';
+import { clientDpopSatisfied } from './dpop-proofs';
 import { bind, preparedOnce } from './prepared';
 import { firstRefreshTokenSelection, holdsOfflineAccess } from './refresh-tokens';
 import { auditEvents, type Client, clients, type DeviceAuthorization, deviceAuthorizations, grants, refreshTokens } from './schema';
@@ -54,11 +55,18 @@ export interface DecisionInput {
  */
 export function decideStatement(
   db: Db,
-  input: DecisionInput & { status: 'approved' | 'denied'; claims: Record<string, unknown> | null; authTime: number },
+  input: DecisionInput & { status: 'approved' | 'denied'; claims: Record<string, unknown> | null; authTime: number; amr: string[] },
 ) {
   return db
     .update(deviceAuthorizations)
-    .set({ status: input.status, userId: input.userId, decision: input.marker, claims: input.claims, authTime: input.authTime })
+    .set({
+      status: input.status,
+      userId: input.userId,
+      decision: input.marker,
+      claims: input.claims,
+      authTime: input.authTime,
+      amr: input.amr,
+    })
     .where(
       and(
         eq(deviceAuthorizations.userCodeHash, input.userCodeHash),
@@ -126,6 +134,8 @@ export function auditOfDecisionStatement(
         userId: deviceAuthorizations.userId,
         clientId: deviceAuthorizations.clientId,
         ip: sql<string | null>`${input.ip}`.as('ip'),
+        // audit_events.actor_id (migration 0009): the user answered for themselves. An INSERT ... SELECT names every column.
+        actorId: sql<null>`null`.as('actor_id'),
       })
       .from(deviceAuthorizations)
       .where(decidedHere(input)),
@@ -155,7 +165,10 @@ export function pollStateQuery(db: Db, input: PollInput) {
  * unspent). RFC 8628 §3.5 with RFC 6749 §4.1.2's single use: of two
  * concurrent polls exactly one gets the row. Unexecuted, to share a batch.
  */
-export function redeemStatement(db: Db, input: PollInput & { resources: readonly string[]; defaultResources: string }) {
+export function redeemStatement(
+  db: Db,
+  input: PollInput & { resources: readonly string[]; defaultResources: string; dpopJkt: string | null },
+) {
   const { resources, defaultResources, guard, ...bindings } = input;
   const variant = redeemVariants[resources.length];
   // A longer list is refused by the token request's schema (resourceParam) first.
@@ -182,9 +195,13 @@ export function recordPollStatement(db: Db, input: PollInput) {
  * approved scope holds offline_access, and only for a client registered for
  * refresh_token (as refreshTokenFromCodeStatement).
  */
-export function refreshTokenFromDeviceStatement(db: Db, input: PollInput & { tokenHash: string; requireOfflineAccess: boolean }) {
+export function refreshTokenFromDeviceStatement(
+  db: Db,
+  input: PollInput & { tokenHash: string; requireOfflineAccess: boolean; dpopJkt?: string | null },
+) {
   const { time } = input;
   return bind(refreshTokenFromDevice(input.requireOfflineAccess)(db), {
+    refreshJkt: input.dpopJkt ?? null,
     deviceCodeHash: input.deviceCodeHash,
     marker: input.marker,
     tokenHash: input.tokenHash,
@@ -225,6 +242,8 @@ const redeemVariants = Array.from({ length: MAX_RESOURCES_PER_REQUEST + 1 }, (_,
           ...holdsResources(deviceAuthorizations.resource, resourceCount),
           // A client that fails to authenticate redeems nothing.
           clientAuthenticates(),
+          // RFC 9449 §5.2: a client registered for DPoP-bound tokens redeems only with a proof (dpopJkt).
+          clientDpopSatisfied(),
         ),
       )
       .returning()

@@ -5,6 +5,7 @@ import { now } from '../lib/crypto';
 import { type ClientGuard, clientAuthenticates, clientMayRefresh } from './clients';
 import { holdsResources, resourcePlaceholders } from './codes';
 import type { Db } from './db';
+import { boundToProofKey, clientDpopSatisfied } from './dpop-proofs';
 import { bind, preparedOnce } from './prepared';
 import { codes, grants, type RefreshToken, refreshTokens, users } from './schema';
 
@@ -18,13 +19,14 @@ import { codes, grants, type RefreshToken, refreshTokens, users } from './schema
  */
 export function refreshTokenFromCodeStatement(
   db: Db,
-  input: { codeHash: string; marker: string; tokenHash: string; time: number; requireOfflineAccess: boolean },
+  input: { codeHash: string; marker: string; tokenHash: string; time: number; requireOfflineAccess: boolean; dpopJkt?: string | null },
 ) {
   const { time } = input;
   return bind(refreshTokenFromCode(input.requireOfflineAccess)(db), {
     codeHash: input.codeHash,
     marker: input.marker,
     tokenHash: input.tokenHash,
+    refreshJkt: input.dpopJkt ?? null,
     time,
     expiresAt: time + Math.min(REFRESH_TOKEN_IDLE_TTL, REFRESH_TOKEN_ABSOLUTE_TTL),
     absoluteExpiresAt: time + REFRESH_TOKEN_ABSOLUTE_TTL,
@@ -39,12 +41,15 @@ interface MintedFrom {
   scope: SQLiteColumn;
   resource: SQLiteColumn;
   authTime: SQLiteColumn;
+  /** How the user signed in (RFC 8176); null (a device authorization's before its answer) reads as a password. */
+  amr: SQLiteColumn;
 }
 
 /**
  * The columns of a family's first refresh token for an INSERT ... SELECT from
- * the row it is minted from; hash and times are placeholders (tokenHash,
- * time, expiresAt, absoluteExpiresAt).
+ * the row it is minted from; hash, times and DPoP binding are placeholders
+ * (tokenHash, time, expiresAt, absoluteExpiresAt, refreshJkt: the key a public
+ * client's family is bound to, RFC 9449 §5, or null).
  */
 export function firstRefreshTokenSelection(from: MintedFrom) {
   return {
@@ -55,12 +60,14 @@ export function firstRefreshTokenSelection(from: MintedFrom) {
     scope: sql<string>`${from.scope}`.as('scope'),
     resource: sql<string | null>`${from.resource}`.as('resource'),
     authTime: sql<number>`${from.authTime}`.as('auth_time'),
+    amr: sql<string>`coalesce(${from.amr}, '["pwd"]')`.as('amr'),
     parentHash: sql<null>`null`.as('parent_hash'),
     replacedBy: sql<null>`null`.as('replaced_by'),
     usedAt: sql<null>`null`.as('used_at'),
     createdAt: sql<number>`${sql.placeholder('time')}`.as('created_at'),
     expiresAt: sql<number>`${sql.placeholder('expiresAt')}`.as('expires_at'),
     absoluteExpiresAt: sql<number>`${sql.placeholder('absoluteExpiresAt')}`.as('absolute_expires_at'),
+    dpopJkt: sql<string | null>`${sql.placeholder('refreshJkt')}`.as('dpop_jkt'),
   };
 }
 
@@ -131,6 +138,8 @@ export interface UseInput {
   defaultResources: string;
   /** The presented client: the token is used only if it authenticates (storage/clients.ts ClientGuard). */
   guard: ClientGuard;
+  /** The thumbprint of the request's DPoP proof key (RFC 9449), or null when it sent no proof. */
+  dpopJkt: string | null;
 }
 
 /**
@@ -141,9 +150,10 @@ export interface UseInput {
  * or no rows. Unexecuted, to share a D1 batch.
  */
 export function useRefreshTokenStatement(db: Db, input: UseInput) {
-  const { hash, clientId, nextHash, time, requestedScope, requestedResources, defaultResources, guard } = input;
+  const { hash, clientId, nextHash, time, requestedScope, requestedResources, defaultResources, guard, dpopJkt } = input;
   return bind(useRefreshToken(requestedScope.length, requestedResources.length)(db), {
     ...guard,
+    dpopJkt,
     hash,
     clientId,
     nextHash,
@@ -240,6 +250,9 @@ function prepareUseRefreshToken(db: Db, scopeCount: number, resourceCount: numbe
         ...holdsResources(refreshTokens.resource, resourceCount),
         // A client that fails to authenticate spends nothing: the token is not rotated.
         clientAuthenticates(),
+        // RFC 9449 §5: a bound family rotates only with a proof by its key; §5.2: a client registered for DPoP-bound tokens needs a proof.
+        boundToProofKey(refreshTokens.dpopJkt),
+        clientDpopSatisfied(),
       ),
     )
     .returning()
@@ -261,12 +274,16 @@ const successorOfRefreshToken = preparedOnce((db) =>
           // Every rotation keeps the grant's resources, whatever one refresh narrowed to.
           resource: refreshTokens.resource,
           authTime: refreshTokens.authTime,
+          // How the user signed in: the family keeps the first sign-in's amr, as it keeps auth_time (OIDC Core §12.2).
+          amr: refreshTokens.amr,
           parentHash: refreshTokens.hash,
           replacedBy: sql<null>`null`.as('replaced_by'),
           usedAt: sql<null>`null`.as('used_at'),
           createdAt: sql<number>`${sql.placeholder('time')}`.as('created_at'),
           expiresAt: sql<number>`min(${sql.placeholder('idleExpiresAt')}, ${refreshTokens.absoluteExpiresAt})`.as('expires_at'),
           absoluteExpiresAt: refreshTokens.absoluteExpiresAt,
+          // RFC 9449 §5: the family stays bound to its key.
+          dpopJkt: refreshTokens.dpopJkt,
         })
         .from(refreshTokens)
         .where(and(eq(refreshTokens.hash, sql.placeholder('hash')), eq(refreshTokens.replacedBy, sql.placeholder('nextHash')))),

@@ -66,7 +66,9 @@ introspect.post(
       return c.json(
         {
           active: true,
-          token_type: 'Bearer',
+          // RFC 9449 §6.2: a DPoP-bound token says so, and names its key.
+          token_type: access.jkt ? 'DPoP' : 'Bearer',
+          ...(access.jkt ? { cnf: { jkt: access.jkt } } : {}),
           scope: access.scope.join(' '),
           client_id: access.clientId,
           sub: access.sub,

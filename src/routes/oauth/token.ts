@@ -1,9 +1,10 @@
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { KEYWORD_MAX_LENGTH, PARAMETER_MAX_LENGTH } from '../../config';
 import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
 import { GRANT_HANDLERS } from '../../grants';
+import { nonceHeader, replayedProof, tokenEndpointProof } from '../../helpers/dpop';
 import { describeIssues } from '../../lib/issues';
 import { boundedString, requiredString } from '../../lib/params';
 import { limitBody, requireContentType } from '../../middleware/body';
@@ -11,6 +12,7 @@ import { authenticateClient, clientCredentialFields, notRegisteredFor, pendingCl
 import { cors } from '../../middleware/cors';
 import { validate } from '../../middleware/validate';
 import { resourceParam } from '../../services/resources';
+import { isProofReplay } from '../../storage/dpop-proofs';
 
 /** RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once." */
 const REPEATED_RULE = 'RFC 6749 §3.2';
@@ -49,21 +51,37 @@ token.post(
   requireContentType('application/x-www-form-urlencoded'),
   validate('form', tokenRequestSchema, { repeatedRule: REPEATED_RULE }),
   async function tokenRequest(c) {
-    const body = c.req.valid('form');
-    const grant = GRANT_HANDLERS.get(body.grant_type);
-    const params = grant?.parameters.safeParse(body);
-    if (!grant || !params?.success) {
-      // Refused before any grant runs: the client is still authenticated first
-      // (one D1 read), so no client learns more than that before it does.
-      const client = await authenticateClient(c, body);
-      if (!grant) throw new OAuthError('unsupported_grant_type', { description: `grant_type ${body.grant_type} is not supported` });
-      if (!client.grantTypes.includes(grant.grantType)) throw notRegisteredFor(grant.grantType);
-      // The body passed tokenRequestSchema, so nothing in it is repeated any more but `resource`.
-      throw new OAuthError('invalid_request', { description: describeIssues(params?.error?.issues ?? []) });
+    try {
+      return await dispatch(c);
+    } catch (error) {
+      // RFC 9449 §11.1: the grant's batch met the proof's row: it was presented before, and nothing was spent.
+      if (isProofReplay(error)) throw await replayedProof(c);
+      // RFC 9449 §8.1: every answer to a DPoP token request carries a fresh nonce.
+      if (error instanceof OAuthError && c.req.header('DPoP') !== undefined) Object.assign(error.headers, await nonceHeader(c));
+      throw error;
     }
-    const client = await pendingClient(c, body, grant.grantType);
-    const response = await grant.handler(c.var.deps, client, params.data);
-    // RFC 6749 §5.1: token responses must not be cached.
-    return c.json(response, 200, { 'Cache-Control': 'no-store', Pragma: 'no-cache' });
   },
 );
+
+async function dispatch(c: Context<AppEnv, '/', { out: { form: z.infer<typeof tokenRequestSchema> } }>): Promise<Response> {
+  const body = c.req.valid('form');
+  // RFC 9449 §5: the DPoP proof, checked before anything is read (it needs no
+  // storage: a bad one, or one without the server's nonce, is answered first);
+  // its single use is recorded in the grant's own batch.
+  const dpop = await tokenEndpointProof(c);
+  const grant = GRANT_HANDLERS.get(body.grant_type);
+  const params = grant?.parameters.safeParse(body);
+  if (!grant || !params?.success) {
+    // Refused before any grant runs: the client is still authenticated first
+    // (one D1 read), so no client learns more than that before it does.
+    const client = await authenticateClient(c, body);
+    if (!grant) throw new OAuthError('unsupported_grant_type', { description: `grant_type ${body.grant_type} is not supported` });
+    if (!client.grantTypes.includes(grant.grantType)) throw notRegisteredFor(grant.grantType);
+    // The body passed tokenRequestSchema, so nothing in it is repeated any more but `resource`.
+    throw new OAuthError('invalid_request', { description: describeIssues(params?.error?.issues ?? []) });
+  }
+  const client = await pendingClient(c, body, grant.grantType);
+  const response = await grant.handler(c.var.deps, client, params.data, dpop);
+  // RFC 6749 §5.1: token responses must not be cached. RFC 9449 §8.1: a DPoP request gets the next nonce.
+  return c.json(response, 200, { 'Cache-Control': 'no-store', Pragma: 'no-cache', ...(dpop ? await nonceHeader(c) : {}) });
+}

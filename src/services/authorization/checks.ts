@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { CODE_CHALLENGE_MAX_LENGTH, EMAIL_MAX_LENGTH, MAX_AGE_MAX_LENGTH, PROMPT_MAX_LENGTH } from '../../config';
+import { CODE_CHALLENGE_MAX_LENGTH, DPOP_JKT_MAX_LENGTH, EMAIL_MAX_LENGTH, MAX_AGE_MAX_LENGTH, PROMPT_MAX_LENGTH } from '../../config';
 import { OAuthError, PageError } from '../../errors';
+import { JKT_PATTERN } from '../../lib/dpop';
 import { describeIssues } from '../../lib/issues';
 import { boundedString, clientIdParam, clientValueParam, keywordParam, redirectUriParam, scopeParam } from '../../lib/params';
 import { S256_CHALLENGE_PATTERN } from '../../lib/pkce';
@@ -41,6 +42,8 @@ const requestParameters = z.object({
   login_hint: boundedString(EMAIL_MAX_LENGTH).optional(),
   // RFC 8707 §2: the one parameter that may repeat (one value per resource).
   resource: resourceParam.optional(),
+  // RFC 9449 §10: the thumbprint of the DPoP key the code will be bound to.
+  dpop_jkt: boundedString(DPOP_JKT_MAX_LENGTH).optional(),
 });
 
 /**
@@ -196,6 +199,21 @@ export function checkResource({ values, request, issuer }: Checking): void {
   request.resource = checkResources(issuer, values.resource);
 }
 
+/**
+ * RFC 9449 §10: `dpop_jkt`, the JWK SHA-256 thumbprint (RFC 7638) of the key
+ * the client will prove at the token endpoint: the code is redeemed only with
+ * a proof by that key, so a code stolen on its way back is useless elsewhere.
+ */
+export function checkDpopJkt({ values, request }: Checking): void {
+  if (values.dpop_jkt === undefined) return;
+  if (!JKT_PATTERN.test(values.dpop_jkt)) {
+    throw new OAuthError('invalid_request', {
+      description: 'dpop_jkt must be a JWK SHA-256 thumbprint: 43 base64url characters (RFC 9449 §10)',
+    });
+  }
+  request.dpopJkt = values.dpop_jkt;
+}
+
 /** The values a client picks and gets back or sees used: state, nonce, login_hint (checkParameters bounded them). */
 export function copyClientValues({ values, request }: Checking): void {
   request.state = values.state ?? null;
@@ -219,6 +237,7 @@ export const AUTHORIZATION_CHECKS: readonly Check[] = [
   checkMaxAge,
   checkScope,
   checkResource,
+  checkDpopJkt,
   copyClientValues,
 ];
 

@@ -29,6 +29,8 @@ export interface AuthorizationRequest {
   nonce: string | null;
   /** The PKCE S256 challenge (RFC 7636 §4.2). */
   codeChallenge: string;
+  /** RFC 9449 §10 `dpop_jkt`: the code is bound to this DPoP key; null or absent when the request named none. */
+  dpopJkt?: string | null;
   prompt: string[];
   /** OIDC Core §3.1.2.1 max_age, seconds; null when not sent. */
   maxAge: number | null;
