@@ -1,7 +1,9 @@
+import type { JSONWebKeySet } from 'jose';
 import { z } from 'zod';
 import type { Bindings } from '../bindings';
 import {
   ANONYMOUS_CLIENT_IDLE_TTL,
+  CLIENT_ASSERTION_ALGS,
   CLIENT_AUTH_METHODS,
   CLIENT_NAME_MAX_LENGTH,
   DEVICE_CODE_GRANT_TYPE,
@@ -11,7 +13,7 @@ import {
 } from '../config';
 import type { Deps } from '../deps';
 import { OAuthError } from '../errors';
-import { hashSecret, randomSecret, timingSafeEqual } from '../lib/crypto';
+import { hashSecret, now, randomSecret, timingSafeEqual } from '../lib/crypto';
 import { clientIdParam, clientSecretParam, redirectUriParam, scopeParam } from '../lib/params';
 import { auditStatement, recordAudit } from '../storage/audit';
 import {
@@ -23,14 +25,19 @@ import {
   deleteIdleUnownedClients,
   deletePendingCodesStatement,
   findClientByRegistrationToken,
+  findClientOfOwner,
   insertClientOriginsStatement,
   insertClientStatement,
+  replaceClientSecretStatement,
+  updateOwnedClientStatement,
   updateRegisteredClientStatement,
   upsertDocumentClientStatement,
 } from '../storage/clients';
+import type { Db } from '../storage/db';
 import { clientCredentialsGrantStatement } from '../storage/grants';
 import { deleteUnusedOfClientStatement } from '../storage/pushed-requests';
 import type { Client } from '../storage/schema';
+import { ClientAssertionError, checkJwks, jwksUriProblem, keyFitsAlg } from './client-keys';
 import { redirectUriProblem } from './redirect-uris';
 import { isSupportedScope, splitScope } from './scopes';
 
@@ -54,11 +61,66 @@ export const clientMetadataSchema = z.object({
   scope: scopeParam.optional(),
   // RFC 9126 §6: this client's authorization requests must come through PAR.
   require_pushed_authorization_requests: z.boolean().default(false),
+  // RFC 9449 §5.2: this client's token requests must carry a DPoP proof.
+  dpop_bound_access_tokens: z.boolean().default(false),
+  // RFC 7591 §2, for private_key_jwt (RFC 7523 §2.2): the client's public keys, by value or by
+  // reference; checked by checkClientKeys (a JWK Set is too varied for zod to say it well).
+  jwks: z.unknown().optional(),
+  jwks_uri: redirectUriParam.optional(),
+  token_endpoint_auth_signing_alg: z.enum(CLIENT_ASSERTION_ALGS).optional(),
 });
 export type ClientMetadataInput = z.infer<typeof clientMetadataSchema>;
 
 function invalidMetadata(description: string): OAuthError {
   return new OAuthError('invalid_client_metadata', { description });
+}
+
+/** The key fields of a client as registered: set only for private_key_jwt. */
+export type ClientKeys = Pick<Client, 'jwks' | 'jwksUri' | 'tokenEndpointAuthSigningAlg'>;
+
+/**
+ * The keys of a `private_key_jwt` client (RFC 7523 §2.2, RFC 7591 §2):
+ * exactly one of `jwks` (public signature keys only, services/client-keys.ts
+ * checkJwks) and `jwks_uri` (https to a public host: the SSRF rules of
+ * client ID metadata documents), and an optional
+ * `token_endpoint_auth_signing_alg` that one of the registered keys can
+ * use. Any other method registers no keys: Tollgate uses them for nothing
+ * else, and a client with both a secret and keys would have two ways in.
+ * Throws invalid_client_metadata.
+ */
+export async function checkClientKeys(
+  input: Pick<ClientMetadataInput, 'token_endpoint_auth_method' | 'jwks' | 'jwks_uri' | 'token_endpoint_auth_signing_alg'>,
+): Promise<ClientKeys> {
+  const { jwks, jwks_uri: jwksUri, token_endpoint_auth_signing_alg: alg } = input;
+  if (input.token_endpoint_auth_method !== 'private_key_jwt') {
+    if (jwks !== undefined || jwksUri !== undefined || alg !== undefined) {
+      throw invalidMetadata('jwks, jwks_uri and token_endpoint_auth_signing_alg go with token_endpoint_auth_method private_key_jwt only');
+    }
+    return { jwks: null, jwksUri: null, tokenEndpointAuthSigningAlg: null };
+  }
+  // RFC 7591 §2: "The jwks_uri and jwks parameters MUST NOT both be present".
+  if ((jwks === undefined) === (jwksUri === undefined)) throw invalidMetadata('private_key_jwt needs exactly one of jwks and jwks_uri');
+  if (jwksUri !== undefined) {
+    const problem = jwksUriProblem(jwksUri);
+    if (problem) throw invalidMetadata(`jwks_uri ${problem}`);
+    return { jwks: null, jwksUri, tokenEndpointAuthSigningAlg: alg ?? null };
+  }
+  let set: JSONWebKeySet;
+  try {
+    set = await checkJwks(jwks, 'jwks');
+  } catch (error) {
+    if (error instanceof ClientAssertionError) throw invalidMetadata(error.message);
+    throw error;
+  }
+  if (alg !== undefined && !set.keys.some((key) => keyFitsAlg(key, alg))) {
+    throw invalidMetadata(`no key in jwks can sign with token_endpoint_auth_signing_alg ${alg}`);
+  }
+  return { jwks: set, jwksUri: null, tokenEndpointAuthSigningAlg: alg ?? null };
+}
+
+/** Whether a client's secret is what it authenticates with (RFC 7591 §2): the two secret methods, not `none` nor a key. */
+export function usesSecret(method: Client['tokenEndpointAuthMethod']): boolean {
+  return method === 'client_secret_basic' || method === 'client_secret_post';
 }
 
 /**
@@ -262,10 +324,16 @@ export async function updateClient(
     throw invalidMetadata('a client registered without a user API token stays public: token_endpoint_auth_method none');
   }
   const { redirectUris, postLogoutRedirectUris, grantTypes, scope } = checkClientMetadata(input);
-  const secret = confidential && current.secretHash === null ? randomSecret() : null;
-  const secretHash = !confidential ? null : secret ? await hashSecret(secret) : current.secretHash;
+  const keys = await checkClientKeys(input);
+  // A private_key_jwt client holds no secret; one that turns to a secret method gets a new one.
+  const secretMethod = usesSecret(input.token_endpoint_auth_method);
+  const secret = secretMethod && current.secretHash === null ? randomSecret() : null;
+  const secretHash = !secretMethod ? null : secret ? await hashSecret(secret) : current.secretHash;
   const client: Client = {
     ...current,
+    ...keys,
+    // Keys fetched from jwks_uri stay only while it names the same document.
+    jwksUriCache: keys.jwksUri !== null && keys.jwksUri === current.jwksUri ? current.jwksUriCache : null,
     name: input.client_name ?? 'Unnamed app',
     secretHash,
     tokenEndpointAuthMethod: input.token_endpoint_auth_method,
@@ -274,25 +342,39 @@ export async function updateClient(
     grantTypes,
     scope,
     requirePushedAuthorizationRequests: input.require_pushed_authorization_requests,
+    dpopBoundAccessTokens: input.dpop_bound_access_tokens,
   };
   const { db } = deps;
-  const [firstOrigin, ...otherOrigins] = corsOrigins(client);
-  const usesCode = grantTypes.includes('authorization_code');
-  const hadCredentials = current.grantTypes.includes('client_credentials');
-  const hasCredentials = grantTypes.includes('client_credentials');
   const [updated] = await db.batch([
     updateRegisteredClientStatement(db, client, await hashSecret(token)),
-    deleteClientOriginsStatement(db, client.id),
-    ...(firstOrigin ? [insertClientOriginsStatement(db, client.id, [firstOrigin, ...otherOrigins])] : []),
-    deletePendingCodesStatement(db, client.id, usesCode ? redirectUris : []),
-    deleteUnusedOfClientStatement(db, client.id),
-    ...(hasCredentials && !hadCredentials ? [clientCredentialsGrantStatement(db, client.id)] : []),
-    ...(hadCredentials && !hasCredentials ? [deleteClientCredentialsGrantStatement(db, client.id)] : []),
+    ...metadataChangeStatements(db, current, client),
   ]);
   if (updated.length === 0) return undefined;
   // Like a deletion, recorded once the update found the client (a rare call: its own round trip).
   await recordAudit(db, { type: 'client_updated', userId: current.ownerId, clientId: client.id });
   return { client, secret };
+}
+
+/**
+ * What must change with a client's metadata, after the update of its row in
+ * the same D1 batch (see `updateClient`): its CORS origins written anew, its
+ * codes pending for a redirect URI it no longer has deleted, its unused
+ * pushed requests deleted, and its own client_credentials grant made or
+ * deleted as it takes up or drops that grant.
+ */
+function metadataChangeStatements(db: Db, current: Client, client: Client) {
+  const [firstOrigin, ...otherOrigins] = corsOrigins(client);
+  const usesCode = client.grantTypes.includes('authorization_code');
+  const hadCredentials = current.grantTypes.includes('client_credentials');
+  const hasCredentials = client.grantTypes.includes('client_credentials');
+  return [
+    deleteClientOriginsStatement(db, client.id),
+    ...(firstOrigin ? [insertClientOriginsStatement(db, client.id, [firstOrigin, ...otherOrigins])] : []),
+    deletePendingCodesStatement(db, client.id, usesCode ? client.redirectUris : []),
+    deleteUnusedOfClientStatement(db, client.id),
+    ...(hasCredentials && !hadCredentials ? [clientCredentialsGrantStatement(db, client.id)] : []),
+    ...(hadCredentials && !hasCredentials ? [deleteClientCredentialsGrantStatement(db, client.id)] : []),
+  ] as const;
 }
 
 /**
@@ -306,4 +388,103 @@ export async function deleteRegisteredClient(deps: Deps, clientId: string, token
   if (!deleted) return false;
   await recordAudit(deps.db, { type: 'client_deleted', userId: deleted.ownerId, clientId });
   return true;
+}
+
+/**
+ * Registers a client for `ownerId` (null: nobody, under open registration)
+ * from checked metadata (clientMetadataSchema): the one place a registered
+ * client is made, for POST /oauth2/register and the Register an app form on
+ * /account. The secret (confidential clients) and the RFC 7592 registration
+ * access token are 256 random bits each, returned this once; only their
+ * SHA-256 is kept. Throws OAuthError for metadata checkClientMetadata refuses.
+ */
+export async function registerClient(
+  deps: Deps,
+  ownerId: string | null,
+  input: ClientMetadataInput,
+): Promise<{ client: Client; secret: string | null; registrationToken: string }> {
+  const { redirectUris, postLogoutRedirectUris, grantTypes, scope } = checkClientMetadata(input);
+  // A secret only for the methods that authenticate with one (RFC 7591 §2): not for `none`, nor for a key.
+  const keys = await checkClientKeys(input);
+  const secret = usesSecret(input.token_endpoint_auth_method) ? randomSecret() : null;
+  const registration = await newRegistrationToken();
+  const client: Client = {
+    id: randomSecret(16),
+    ownerId,
+    name: input.client_name ?? 'Unnamed app',
+    secretHash: secret ? await hashSecret(secret) : null,
+    tokenEndpointAuthMethod: input.token_endpoint_auth_method,
+    redirectUris,
+    postLogoutRedirectUris,
+    grantTypes,
+    scope,
+    createdAt: now(),
+    metadataExpiresAt: null,
+    requirePushedAuthorizationRequests: input.require_pushed_authorization_requests,
+    registrationTokenHash: registration.hash,
+    dpopBoundAccessTokens: input.dpop_bound_access_tokens,
+    ...keys,
+    jwksUriCache: null,
+  };
+  await createClient(deps, client);
+  return { client, secret, registrationToken: registration.token };
+}
+
+/** What the owner may change of a client on /account: its name and redirect URIs. */
+export interface OwnedClientChanges {
+  name: string;
+  redirectUris: string[];
+}
+
+/**
+ * Changes the name and redirect URIs of one of the owner's clients. The rest
+ * of its metadata is kept, and the whole is checked again as a registration
+ * is (checkClientMetadata: a code-flow client needs a redirect URI, each URI
+ * by the redirect URI rules). Written like an RFC 7592 update
+ * (`metadataChangeStatements`: origins anew, codes pending for a dropped URI
+ * deleted, unused pushed requests deleted) in one D1 batch guarded by the
+ * owner, then audited `client_updated`. Returns the client, or undefined when
+ * the owner has no such client; throws OAuthError for bad metadata.
+ */
+export async function updateClientOfOwner(
+  deps: Deps,
+  ownerId: string,
+  clientId: string,
+  changes: OwnedClientChanges,
+): Promise<Client | undefined> {
+  const { db } = deps;
+  const current = await findClientOfOwner(db, ownerId, clientId);
+  if (!current) return undefined;
+  const { redirectUris } = checkClientMetadata({
+    redirect_uris: changes.redirectUris,
+    token_endpoint_auth_method: current.tokenEndpointAuthMethod,
+    grant_types: current.grantTypes,
+    require_pushed_authorization_requests: current.requirePushedAuthorizationRequests,
+    dpop_bound_access_tokens: current.dpopBoundAccessTokens,
+  });
+  const client: Client = { ...current, name: changes.name, redirectUris };
+  const [updated] = await db.batch([updateOwnedClientStatement(db, client, ownerId), ...metadataChangeStatements(db, current, client)]);
+  if (updated.length === 0) return undefined;
+  await recordAudit(db, { type: 'client_updated', userId: ownerId, clientId });
+  return client;
+}
+
+/**
+ * Gives one of the owner's confidential clients a new secret (256 random
+ * bits, returned this once; only its SHA-256 is kept). The old secret stops
+ * working with the write wherever the client is authenticated at the primary
+ * (the token endpoint, revocation, PAR); introspection, which may read the
+ * client's row at a replica, stops taking it within REPLICA_MAX_STALENESS,
+ * as for any revocation (SECURITY.md, "Read replicas", rule 2). Tokens
+ * already issued stay valid: the secret authenticates the client, it does
+ * not stand for them. Audited `client_secret_rotated` once the update
+ * found the client. Returns the secret and the client's name; undefined when
+ * the owner has no such client with a secret (a public client has none to rotate).
+ */
+export async function rotateSecret(deps: Deps, ownerId: string, clientId: string): Promise<{ secret: string; name: string } | undefined> {
+  const secret = randomSecret();
+  const [updated] = await replaceClientSecretStatement(deps.db, ownerId, clientId, await hashSecret(secret));
+  if (!updated) return undefined;
+  await recordAudit(deps.db, { type: 'client_secret_rotated', userId: ownerId, clientId });
+  return { secret, name: updated.name };
 }

@@ -1,9 +1,9 @@
-import { and, desc, eq, isNull, lt, notInArray, sql } from 'drizzle-orm';
+import { and, desc, eq, isNotNull, isNull, lt, notInArray, sql } from 'drizzle-orm';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type { GrantType } from '../config';
 import type { Db } from './db';
 import { bind, preparedOnce } from './prepared';
-import { type Client, clientOrigins, clients, codes, grants } from './schema';
+import { type CachedJwks, type Client, clientOrigins, clients, codes, grants } from './schema';
 
 /**
  * Web origins a browser may call the token endpoints from for this client:
@@ -140,7 +140,9 @@ export interface ClientGuard {
 
 /**
  * The rules, over the `clients` row in scope: the method it registered,
- * its secret's hash unless it is public, registered for the grant type, and a
+ * its secret's hash unless it is public or `private_key_jwt` (whose
+ * assertion middleware/client-auth.ts `pendingClient` verified against this
+ * row's keys before building the guard, and spent), registered for the grant type, and a
  * fresh row where freshness is asked for. SQL text with the ClientGuard placeholders.
  */
 /** The `clients` row in scope was not disabled by an admin (the admin console): a primary-key probe. */
@@ -148,7 +150,7 @@ const notDisabled = sql`not exists (select 1 from disabled_clients where disable
 
 const authenticatesRow = sql`${notDisabled}
   and clients.token_endpoint_auth_method = ${sql.placeholder('guardMethod')}
-  and (clients.token_endpoint_auth_method = 'none' or clients.secret_hash = ${sql.placeholder('guardSecretHash')})
+  and (clients.token_endpoint_auth_method in ('none', 'private_key_jwt') or clients.secret_hash = ${sql.placeholder('guardSecretHash')})
   and exists (select 1 from json_each(clients.grant_types) where json_each.value = ${sql.placeholder('guardGrantType')})
   and (${sql.placeholder('guardFreshAfter')} is null or clients.metadata_expires_at > ${sql.placeholder('guardFreshAfter')})`;
 
@@ -250,4 +252,58 @@ export async function deleteClientByRegistrationToken(
     .where(and(eq(clients.id, id), eq(clients.registrationTokenHash, tokenHash)))
     .returning({ ownerId: clients.ownerId });
   return deleted[0];
+}
+
+// The developer section of /account: a signed-in user manages the clients
+// they own. Rarely run: plain builders, each guarded by the owner in SQL.
+
+/** One of the owner's clients, or none (another's client and an unknown id look the same). */
+export async function findClientOfOwner(db: Db, ownerId: string, id: string): Promise<Client | undefined> {
+  const rows = await db
+    .select()
+    .from(clients)
+    .where(and(eq(clients.id, id), eq(clients.ownerId, ownerId)))
+    .limit(1);
+  return rows[0];
+}
+
+/**
+ * The update of an owned client's metadata (everything but its id, owner,
+ * creation time and registration access token), only while `ownerId` still
+ * owns it; unexecuted, to share a D1 batch. Answers the id when a row changed.
+ */
+export function updateOwnedClientStatement(db: Db, client: Client, ownerId: string) {
+  const { id, ownerId: _ownerId, createdAt: _createdAt, registrationTokenHash: _hash, ...metadata } = client;
+  return db
+    .update(clients)
+    .set(metadata)
+    .where(and(eq(clients.id, id), eq(clients.ownerId, ownerId)))
+    .returning({ id: clients.id });
+}
+
+/**
+ * The replacement of the secret hash of one of the owner's confidential
+ * clients (one that has a secret); unexecuted. Answers its id and name when
+ * a row changed. The old secret stops authenticating with this write, since client
+ * authentication compares the stored hash.
+ */
+export function replaceClientSecretStatement(db: Db, ownerId: string, id: string, secretHash: string) {
+  return db
+    .update(clients)
+    .set({ secretHash })
+    .where(and(eq(clients.id, id), eq(clients.ownerId, ownerId), isNotNull(clients.secretHash)))
+    .returning({ id: clients.id, name: clients.name });
+}
+
+// private_key_jwt (services/client-keys.ts). Rarely run: a fetch precedes it.
+
+/**
+ * Keeps the keys just fetched from a client's `jwks_uri`, only while the row
+ * still names that URI (an update meanwhile wins). Runs at once: one D1 write.
+ */
+export async function saveJwksUriCache(db: Db, clientId: string, jwksUri: string, cache: CachedJwks): Promise<void> {
+  await db
+    .update(clients)
+    .set({ jwksUriCache: cache })
+    .where(and(eq(clients.id, clientId), eq(clients.jwksUri, jwksUri)));
 }
