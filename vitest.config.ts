@@ -4,6 +4,19 @@ import { defineConfig } from 'vitest/config';
 
 const migrations = await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url)));
 
+// Upstream identity providers (issue 17), all played by test/stand-ins/upstream-provider.js:
+// two OpenID providers (mix-up between them is tested) and GitHub.
+const UPSTREAM_TEST_BINDINGS = {
+  UPSTREAM_PROVIDERS: JSON.stringify([
+    { id: 'idp', name: 'Example ID', type: 'oidc', issuer: 'https://idp.example', client_id: 'tollgate-test' },
+    { id: 'idp-two', name: 'Second ID', type: 'oidc', issuer: 'https://idp2.example', client_id: 'tollgate-test' },
+    { id: 'gh', name: 'GitHub', type: 'github', client_id: 'gh-test' },
+  ]),
+  UPSTREAM_IDP_CLIENT_SECRET: 'upstream-secret',
+  UPSTREAM_IDP_TWO_CLIENT_SECRET: 'upstream-secret-2',
+  UPSTREAM_GH_CLIENT_SECRET: 'github-secret',
+};
+
 // Tests run inside workerd with the bindings of wrangler.toml: real local D1 and KV.
 export default defineConfig({
   plugins: [
@@ -13,7 +26,7 @@ export default defineConfig({
         // DEV_MAILBOX: mail is kept in D1 and read at /dev/mailbox (the issuer
         // is http://localhost, where it is allowed); test/security/dev-mailbox-https.test.ts
         // checks it is refused under an https issuer.
-        bindings: { TEST_MIGRATIONS: migrations, DEV_MAILBOX: 'true' },
+        bindings: { TEST_MIGRATIONS: migrations, DEV_MAILBOX: 'true', ...UPSTREAM_TEST_BINDINGS },
         // A Cloudflare Email send_email binding (Miniflare's: it parses the MIME
         // and checks the sender), for the Cloudflare Email adapter's tests.
         email: { send_email: [{ name: 'SEND_EMAIL', allowed_sender_addresses: ['auth@tollgate.example'] }] },
@@ -44,6 +57,14 @@ export default defineConfig({
             name: 'turnstile-siteverify',
             modules: true,
             scriptPath: './test/stand-ins/turnstile-siteverify.js',
+            compatibilityDate: '2026-04-26',
+            // Requests to the upstream identity providers' hosts go on to their stand-in.
+            serviceBindings: { UPSTREAM: 'upstream-provider' },
+          },
+          {
+            name: 'upstream-provider',
+            modules: true,
+            scriptPath: './test/stand-ins/upstream-provider.js',
             compatibilityDate: '2026-04-26',
           },
         ],

@@ -212,12 +212,42 @@ async function mailApi(request) {
   return Response.json({ id });
 }
 
+// ---- https://client.example/jwks/<name>: private_key_jwt clients' JWK Sets ----
+//
+// A test publishes a set with PUT https://client.example/jwks/<name> and the
+// body {"jwks": {...}, "headers": {...}} (headers optional; Cache-Control
+// defaults to max-age=600); a GET serves it as application/jwk-set+json and
+// is logged like the documents (GET https://client.example/__log). An
+// unpublished name is 404.
+
+const jwksSets = new Map();
+
+async function jwksDocument(request) {
+  const url = new URL(request.url);
+  const href = `${url.origin}${url.pathname}`;
+  if (request.method === 'PUT') {
+    jwksSets.set(href, await request.json());
+    return new Response(null, { status: 204 });
+  }
+  log.push(href);
+  const published = jwksSets.get(href);
+  if (!published) return new Response('not found', { status: 404 });
+  return new Response(JSON.stringify(published.jwks), {
+    headers: { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': 'max-age=600', ...published.headers },
+  });
+}
+
+/** The hosts the upstream identity provider stand-in plays (test/stand-ins/upstream-provider.js, bound as UPSTREAM). */
+const UPSTREAM_HOSTS = ['https://idp.example', 'https://idp2.example', 'https://github.com', 'https://api.github.com'];
+
 export default {
-  async fetch(request) {
+  async fetch(request, env) {
     const url = new URL(request.url);
     if (url.origin === MAIL_API) return mailApi(request);
     if (request.method === 'POST' && `${url.origin}${url.pathname}` === SITEVERIFY) return siteverify(request);
+    if (url.origin === CLIENT_HOST && url.pathname.startsWith('/jwks/')) return jwksDocument(request);
     if (request.method === 'GET' && url.origin === CLIENT_HOST) return clientDocument(request);
+    if (UPSTREAM_HOSTS.includes(url.origin)) return env.UPSTREAM.fetch(request);
     // Tests reach no network: any other outbound call fails loudly here.
     return new Response(`no network in tests: unexpected outbound ${request.method} ${url.origin}${url.pathname}`, { status: 599 });
   },

@@ -1,0 +1,67 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { Db } from './db';
+import { type User, type UserIdentity, upstreamRequestsUsed, userIdentities, users } from './schema';
+
+// Accounts at upstream identity providers linked to Tollgate users, and the
+// ids of pending upstream requests already used. Statements and reads only:
+// services/upstream-sign-in.ts decides when to link, create or refuse.
+
+/** The user a provider's subject is linked to, with the link. */
+export async function findLinkedUser(db: Db, providerId: string, subject: string): Promise<{ user: User; identity: UserIdentity } | null> {
+  const rows = await db
+    .select({ user: users, identity: userIdentities })
+    .from(userIdentities)
+    .innerJoin(users, eq(users.id, userIdentities.userId))
+    .where(and(eq(userIdentities.providerId, providerId), eq(userIdentities.subject, subject)))
+    .limit(1);
+  return rows[0] ?? null;
+}
+
+/** A user's linked provider accounts, oldest link first. */
+export function listIdentitiesOfUser(db: Db, userId: string): Promise<UserIdentity[]> {
+  return db.select().from(userIdentities).where(eq(userIdentities.userId, userId)).orderBy(userIdentities.linkedAt);
+}
+
+/** The link insert, unexecuted (a new user's batch). Fails on the (provider, subject) key when that account is linked already. */
+export function insertIdentityStatement(db: Db, identity: UserIdentity) {
+  return db.insert(userIdentities).values(identity);
+}
+
+/** The user insert, unexecuted (a first upstream sign-in inserts the user and its link in one batch). */
+export function insertUserStatement(db: Db, user: User) {
+  return db.insert(users).values(user);
+}
+
+/** Inserts a link; false when that provider account is linked already (to anyone). */
+export async function linkIdentity(db: Db, identity: UserIdentity): Promise<boolean> {
+  const rows = await db.insert(userIdentities).values(identity).onConflictDoNothing().returning({ subject: userIdentities.subject });
+  return rows.length === 1;
+}
+
+/** Deletes one of a user's links; false when the user has no such link. */
+export async function deleteIdentityOfUser(db: Db, userId: string, providerId: string, subject: string): Promise<boolean> {
+  const rows = await db
+    .delete(userIdentities)
+    .where(and(eq(userIdentities.userId, userId), eq(userIdentities.providerId, providerId), eq(userIdentities.subject, subject)))
+    .returning({ subject: userIdentities.subject });
+  return rows.length === 1;
+}
+
+/**
+ * Records pending request `id` as used, atomically: true the first time,
+ * false ever after (the primary key decides, so two racing callbacks cannot
+ * both pass). The row lives until the request would have expired anyway.
+ */
+export async function markUpstreamRequestUsed(db: Db, id: string, expiresAt: number): Promise<boolean> {
+  const rows = await db
+    .insert(upstreamRequestsUsed)
+    .values({ id, expiresAt })
+    .onConflictDoNothing()
+    .returning({ id: upstreamRequestsUsed.id });
+  return rows.length === 1;
+}
+
+/** Deletes used-request rows past their expiry (the daily prune). */
+export async function pruneUpstreamRequestsUsed(db: Db, now: number): Promise<void> {
+  await db.delete(upstreamRequestsUsed).where(sql`${upstreamRequestsUsed.expiresAt} <= ${now}`);
+}
