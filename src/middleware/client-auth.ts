@@ -1,12 +1,14 @@
 import type { Context } from 'hono';
-import { CLIENT_ID_MAX_LENGTH, type GrantType } from '../config';
+import { decodeJwt } from 'jose';
+import { CLIENT_ASSERTION_MAX_LENGTH, CLIENT_ASSERTION_TYPE, CLIENT_ID_MAX_LENGTH, type GrantType, TOKEN_PATH } from '../config';
 import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
 import { clientNetwork } from '../helpers/client-ip';
 import { hashSecret, now, timingSafeEqual } from '../lib/crypto';
-import { clientIdParam, clientSecretParam } from '../lib/params';
+import { boundedString, clientIdParam, clientSecretParam, keywordParam } from '../lib/params';
 import { isClientIdUrl } from '../lib/public-urls';
 import type { PendingClient } from '../services/client-authentication';
+import { ClientAssertionError, spendClientAssertion, verifyClientAssertion } from '../services/client-keys';
 import { ClientMetadataError, resolveClient } from '../services/client-metadata-documents';
 import { openRegistration } from '../services/clients';
 import { countAttempt, fromNetwork } from '../services/rate-limits';
@@ -17,11 +19,16 @@ import type { Client } from '../storage/schema';
 export const clientCredentialFields = {
   client_id: clientIdParam.optional(),
   client_secret: clientSecretParam.optional(),
+  // RFC 7521 §4.2 / RFC 7523 §2.2: private_key_jwt.
+  client_assertion_type: keywordParam.optional(),
+  client_assertion: boundedString(CLIENT_ASSERTION_MAX_LENGTH).optional(),
 };
 
 export interface ClientCredentials {
   client_id?: string | undefined;
   client_secret?: string | undefined;
+  client_assertion_type?: string | undefined;
+  client_assertion?: string | undefined;
 }
 
 /**
@@ -77,15 +84,19 @@ export interface PresentedClient {
   id: string;
   secret: string | undefined;
   method: Client['tokenEndpointAuthMethod'];
+  /** The signed client assertion, for `private_key_jwt` (RFC 7523 §2.2); not yet verified. */
+  assertion?: string | undefined;
   /** Whether `id` can name a client at all (a Basic header's id is not length-checked by a schema); if not, no lookup is made. */
   lookup: boolean;
 }
 
 /**
  * Authenticates the client at the token, revocation and introspection
- * endpoints: `client_secret_basic`, `client_secret_post`, or `none` for a
- * public client, each only for a client registered with that method. RFC 6749
- * §2.3: a client uses exactly one method per request. Sets `c.var.client`.
+ * endpoints: `client_secret_basic`, `client_secret_post`, `private_key_jwt`
+ * (RFC 7523 §2.2: a signed assertion, whose `jti` is spent in D1, one write),
+ * or `none` for a public client, each only for a client registered with that
+ * method. RFC 6749 §2.3: a client uses exactly one method per request. Sets
+ * `c.var.client`.
  */
 export async function authenticateClient(c: Context<AppEnv>, body: ClientCredentials): Promise<Client> {
   const presented = presentedClient(c, body);
@@ -102,6 +113,7 @@ export async function authenticateClient(c: Context<AppEnv>, body: ClientCredent
  */
 export function presentedClient(c: Context<AppEnv>, body: ClientCredentials): PresentedClient {
   const header = c.req.header('Authorization');
+  if (body.client_assertion !== undefined || body.client_assertion_type !== undefined) return presentedAssertion(header, body);
   let method: Client['tokenEndpointAuthMethod'];
   let id: string;
   let secret: string | undefined;
@@ -122,6 +134,69 @@ export function presentedClient(c: Context<AppEnv>, body: ClientCredentials): Pr
     method = secret === undefined ? 'none' : 'client_secret_post';
   }
   return { id, secret, method, lookup: id.length <= CLIENT_ID_MAX_LENGTH };
+}
+
+/**
+ * A `private_key_jwt` client's credentials (RFC 7523 §2.2): the assertion,
+ * whose `sub` names the client (§3 item 2), read without verifying it (the
+ * keys are in the client's row). Signature and claims are checked by
+ * `checkClient` (services/client-keys.ts).
+ */
+function presentedAssertion(header: string | undefined, body: ClientCredentials): PresentedClient {
+  if (header !== undefined || body.client_secret !== undefined) {
+    throw new OAuthError('invalid_request', { description: 'use one client authentication method, not two (RFC 6749 §2.3)' });
+  }
+  if (body.client_assertion === undefined || body.client_assertion_type === undefined) {
+    throw new OAuthError('invalid_request', { description: 'client_assertion and client_assertion_type go together (RFC 7521 §4.2)' });
+  }
+  // RFC 7521 §4.2.1: an assertion type the server does not support is invalid_client.
+  if (body.client_assertion_type !== CLIENT_ASSERTION_TYPE) throw invalidClient(`client_assertion_type must be ${CLIENT_ASSERTION_TYPE}`);
+  let claims: ReturnType<typeof decodeJwt>;
+  try {
+    claims = decodeJwt(body.client_assertion);
+  } catch {
+    throw invalidClient('client_assertion is not a JWT (RFC 7523 §2.2)');
+  }
+  const { iss, sub } = claims;
+  if (typeof sub !== 'string' || sub === '') throw invalidClient("the client assertion's sub must be the client_id (RFC 7523 §3)");
+  if (iss !== sub) throw invalidClient("the client assertion's iss and sub must both be the client_id (RFC 7523 §3)");
+  // RFC 7521 §4.2: a client_id sent beside the assertion must name the same client.
+  if (body.client_id !== undefined && body.client_id !== sub) throw invalidClient("client_id does not match the client assertion's sub");
+  return {
+    id: sub,
+    secret: undefined,
+    assertion: body.client_assertion,
+    method: 'private_key_jwt',
+    lookup: sub.length <= CLIENT_ID_MAX_LENGTH,
+  };
+}
+
+/**
+ * The audiences a client assertion may name here (RFC 7523 §3 item 3): the
+ * issuer identifier (draft-ietf-oauth-rfc7523bis: what it should be), the
+ * token endpoint, or the URL of the endpoint called, each built from the
+ * configured issuer, never from the request's Host.
+ */
+function assertionAudiences(c: Context<AppEnv>): string[] {
+  const { issuer } = c.var.deps;
+  return [...new Set([issuer, `${issuer}${TOKEN_PATH}`, `${issuer}${c.req.path}`])];
+}
+
+/**
+ * Verifies a `private_key_jwt` client's assertion against its row (whose
+ * method is already known to be private_key_jwt) and spends its `jti` (one
+ * D1 write). A bad or replayed assertion is invalid_client, counted like a
+ * wrong secret.
+ */
+async function checkAssertion(c: Context<AppEnv>, presented: PresentedClient, client: Client): Promise<Client> {
+  try {
+    const verified = await verifyClientAssertion(c.var.deps, client, presented.assertion ?? '', assertionAudiences(c));
+    await spendClientAssertion(c.var.deps, client.id, verified);
+  } catch (error) {
+    if (error instanceof ClientAssertionError) return failed(c, presented.id, error.message);
+    throw error;
+  }
+  return client;
 }
 
 /**
@@ -154,6 +229,7 @@ async function checkCredentials(c: Context<AppEnv>, presented: PresentedClient, 
     if (secret !== undefined) await hashSecret(secret);
     return failed(c, id);
   }
+  if (method === 'private_key_jwt') return checkAssertion(c, presented, client);
   if (method !== 'none') {
     if (!client.secretHash || !timingSafeEqual(await hashSecret(secret ?? ''), client.secretHash)) return failed(c, id);
   }
@@ -175,6 +251,7 @@ export function notRegisteredFor(grantType: GrantType): OAuthError {
  */
 export async function pendingClient(c: Context<AppEnv>, body: ClientCredentials, grantType: GrantType): Promise<PendingClient> {
   const presented = presentedClient(c, body);
+  if (presented.method === 'private_key_jwt') return pendingAssertionClient(c, presented, grantType);
   const { id, method, secret } = presented;
   const document = method === 'none' && isClientIdUrl(id);
   if (!presented.lookup || (document && !openRegistration(c.var.deps.env))) {
@@ -220,4 +297,41 @@ export async function pendingClient(c: Context<AppEnv>, body: ClientCredentials,
     },
   };
   return pending;
+}
+
+/**
+ * pendingClient for `private_key_jwt` (RFC 7523 §2.2): the keys that verify
+ * the assertion are in the client's row (or behind its `jwks_uri`), so the
+ * client is authenticated before the grant's batch: one D1 read of the row,
+ * the assertion verified, its `jti` spent (one D1 write). Two round trips
+ * more than the grant's batch, only for this method; the batch's SQL guard
+ * then holds for the method and grant type (storage/clients.ts), and a
+ * client deleted, disabled or switched to another method in between fails it.
+ */
+async function pendingAssertionClient(c: Context<AppEnv>, presented: PresentedClient, grantType: GrantType): Promise<PendingClient> {
+  const { id } = presented;
+  const client = await checkClient(c, presented, presented.lookup ? await findClient(c.var.deps.db, id) : undefined);
+  const registered = (row: Client): Client => {
+    if (!row.grantTypes.includes(grantType)) throw notRegisteredFor(grantType);
+    c.set('client', row);
+    return row;
+  };
+  return {
+    id,
+    method: 'private_key_jwt',
+    guard: { guardClientId: id, guardMethod: 'private_key_jwt', guardSecretHash: '', guardGrantType: grantType, guardFreshAfter: null },
+    async check(row) {
+      // The batch's row, as it stood when its writes ran: still this method's (a guard that failed for the grant type says so).
+      if (row?.client.tokenEndpointAuthMethod !== 'private_key_jwt') return failed(c, id);
+      return registered(row.client);
+    },
+    async authenticate() {
+      return registered(client);
+    },
+    async precheck(check) {
+      // Authenticated already: the request's own errors come next (RFC 6749 §5.2).
+      registered(client);
+      return check();
+    },
+  };
 }

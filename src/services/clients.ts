@@ -404,8 +404,8 @@ export async function registerClient(
   input: ClientMetadataInput,
 ): Promise<{ client: Client; secret: string | null; registrationToken: string }> {
   const { redirectUris, postLogoutRedirectUris, grantTypes, scope } = checkClientMetadata(input);
-  // A secret only for the methods that authenticate with one (RFC 7591 §2): not for `none`, nor for a key.
   const keys = await checkClientKeys(input);
+  // A secret only for the methods that authenticate with one (RFC 7591 §2): not for `none`, nor for a key.
   const secret = usesSecret(input.token_endpoint_auth_method) ? randomSecret() : null;
   const registration = await newRegistrationToken();
   const client: Client = {

@@ -9,6 +9,7 @@ import { requireUserToken } from '../../middleware/bearer-auth';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { validate } from '../../middleware/validate';
 import {
+  checkClientKeys,
   checkClientMetadata,
   clientMetadataSchema,
   clientUpdateSchema,
@@ -19,6 +20,7 @@ import {
   openRegistration,
   registrationClientUri,
   updateClient,
+  usesSecret,
 } from '../../services/clients';
 import { countAttempt } from '../../services/rate-limits';
 import type { StandingUserApiToken } from '../../services/user-api-tokens';
@@ -70,6 +72,11 @@ export function clientMetadata(client: Client) {
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     ...(client.scope !== null ? { scope: client.scope } : {}),
     require_pushed_authorization_requests: client.requirePushedAuthorizationRequests,
+    dpop_bound_access_tokens: client.dpopBoundAccessTokens,
+    // RFC 7591 §2: a private_key_jwt client's public keys, as registered.
+    ...(client.jwks !== null ? { jwks: client.jwks } : {}),
+    ...(client.jwksUri !== null ? { jwks_uri: client.jwksUri } : {}),
+    ...(client.tokenEndpointAuthSigningAlg !== null ? { token_endpoint_auth_signing_alg: client.tokenEndpointAuthSigningAlg } : {}),
   };
 }
 
@@ -113,9 +120,9 @@ register.post(
     const input = c.req.valid('json');
     if (!apiUser && input.token_endpoint_auth_method !== 'none') throw confidentialNeedsToken();
     const { redirectUris, postLogoutRedirectUris, grantTypes, scope } = checkClientMetadata(input);
-    const confidential = input.token_endpoint_auth_method !== 'none';
-    // 256 bits of randomness, shown once; only its SHA-256 is kept.
-    const secret = confidential ? randomSecret() : null;
+    const keys = await checkClientKeys(input);
+    // 256 bits of randomness, shown once; only its SHA-256 is kept. None for a public client nor for one with keys (private_key_jwt).
+    const secret = usesSecret(input.token_endpoint_auth_method) ? randomSecret() : null;
     // RFC 7592 §3: every registered client can manage itself with this token.
     const registration = await newRegistrationToken();
     const client: Client = {
@@ -132,11 +139,9 @@ register.post(
       metadataExpiresAt: null,
       requirePushedAuthorizationRequests: input.require_pushed_authorization_requests,
       registrationTokenHash: registration.hash,
-      dpopBoundAccessTokens: false,
-      jwks: null,
-      jwksUri: null,
+      dpopBoundAccessTokens: input.dpop_bound_access_tokens,
+      ...keys,
       jwksUriCache: null,
-      tokenEndpointAuthSigningAlg: null,
     };
     await createClient(c.var.deps, client);
     return c.json(clientInformation(c, client, registration.token, secret), 201, NO_STORE);
