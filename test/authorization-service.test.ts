@@ -47,7 +47,7 @@ const user: User = {
 };
 
 function session(idHash: string, authTime: number): SessionInfo {
-  return { idHash, user, authTime };
+  return { idHash, user, authTime, amr: ['pwd'] };
 }
 
 function grant(scope: string): Grant {
@@ -245,7 +245,7 @@ describe('readRequest and approve, against D1 and KV', () => {
   it('approve: one batch records the grant (the union of scopes) and the code; a second answer to the request fails whole', async () => {
     const { deps, client: stored, user: owner } = await registered();
     const asked = request({ clientId: stored.id, scope: ['books:write'] });
-    const signedIn = { idHash: 'h', user: owner, authTime: now() };
+    const signedIn = { idHash: 'h', user: owner, authTime: now(), amr: ['pwd'] };
     const answer = await approve(deps, { request: asked, session: signedIn, approvedBefore: 'books:read', consented: true }, null);
     expect(answer).toMatchObject({
       redirectUri: REDIRECT_URI,

@@ -48,3 +48,34 @@ export async function openPrivateJwk(stored: string, kid: string, secret: string
   );
   return JSON.parse(new TextDecoder().decode(plain)) as JsonWebKey;
 }
+
+/**
+ * A short secret other than a signing key (a TOTP secret) at rest, sealed as
+ * a private JWK is: AES-256-GCM under a key derived from KEY_ENCRYPTION_KEY,
+ * with `context` as additional data so that a sealed value cannot be moved to
+ * another row or purpose. Without the KEK the text is stored as it is; the
+ * caller decides whether that is allowed (loopback only, as for keys).
+ */
+export async function sealText(plain: string, context: string, secret: string | undefined): Promise<string> {
+  if (!secret) return plain;
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const sealed = await crypto.subtle.encrypt(
+    { name: 'AES-GCM', iv, additionalData: encoder.encode(context) },
+    await keyFromSecret(secret),
+    encoder.encode(plain),
+  );
+  return `${PREFIX}${base64url(iv)}:${base64url(new Uint8Array(sealed))}`;
+}
+
+/** The text from its stored form (`sealText`), sealed or not; a sealed one needs the secret and the same context. */
+export async function openText(stored: string, context: string, secret: string | undefined): Promise<string> {
+  if (!isSealed(stored)) return stored;
+  if (!secret) throw new Error('a sealed secret is stored but KEY_ENCRYPTION_KEY is not set');
+  const [iv = '', ciphertext = ''] = stored.slice(PREFIX.length).split(':');
+  const plain = await crypto.subtle.decrypt(
+    { name: 'AES-GCM', iv: fromBase64url(iv), additionalData: encoder.encode(context) },
+    await keyFromSecret(secret),
+    fromBase64url(ciphertext),
+  );
+  return new TextDecoder().decode(plain);
+}

@@ -8,6 +8,7 @@ import type { User } from '../storage/schema';
 import { authenticate, type Credentials } from './accounts';
 import { fromNetwork, isLocked, type LimitName, type LimitSubject, lock, overLimit, tooManyRequests } from './rate-limits';
 import { signDeviceToken, verifyDeviceToken } from './tokens';
+import { hasTwoFactor } from './totp';
 import { turnstileSiteKey, verifyTurnstile } from './turnstile';
 
 // Failed sign-ins are limited so that guessing stays hopeless without handing
@@ -59,19 +60,28 @@ interface LimitSubjects {
   device: string | null;
 }
 
+/** A right password: the user, and whether a second factor must still be given (two-factor is on). */
+export interface PasswordAccepted {
+  user: User;
+  twoFactor: boolean;
+}
+
 /**
  * A password sign-in, as both /login and /api/login do it. Throws 429 (or
  * `ChallengeRequired`) while a limit holds the attempt: the password is then
- * not checked. Every outcome is audited. Null for a wrong email or password.
+ * not checked. Every outcome is audited: a user with two-factor on has only
+ * passed the first step (`password_accepted`; services/totp.ts records the
+ * sign-in when the code comes). Null for a wrong email or password.
  */
-export async function signIn(deps: Deps, credentials: Credentials, attempt: SignInAttempt): Promise<User | null> {
+export async function signIn(deps: Deps, credentials: Credentials, attempt: SignInAttempt): Promise<PasswordAccepted | null> {
   const subjects = await limitSubjects(deps, credentials.email, attempt);
   const challenged = await assertMayTry(deps, subjects, attempt);
   const result = await authenticate(deps, credentials);
   if (result.ok) {
     await assertMaySignIn(deps, result.user, attempt.ip);
-    await recordAudit(deps.db, { type: 'sign_in', userId: result.user.id, ip: attempt.ip });
-    return result.user;
+    const twoFactor = await hasTwoFactor(deps, result.user.id);
+    await recordAudit(deps.db, { type: twoFactor ? 'password_accepted' : 'sign_in', userId: result.user.id, ip: attempt.ip });
+    return { user: result.user, twoFactor };
   }
   await recordAudit(deps.db, { type: 'sign_in_failed', userId: result.userId, ip: attempt.ip });
   await countFailure(deps, subjects, challenged, { userId: result.userId, ip: attempt.ip });

@@ -1,0 +1,91 @@
+// End to end, two-factor sign-in (TOTP, RFC 6238) as a person meets it, in
+// Chromium against the real server (`npm start`'s script on a free 127.0.0.1
+// port with fresh state): sign up, press Set up two-factor on /account, read
+// the key the page shows, confirm with a code computed from it (as an
+// authenticator app would, with @oslojs/otp), sign out, sign in with the
+// password and a fresh code, and land on /account. Screenshots go to
+// test-results/e2e/ when a step fails.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { decodeBase32IgnorePadding } from '@oslojs/encoding';
+import { generateHOTP } from '@oslojs/otp';
+import { ROOT, startTollgate } from '../scripts/local.mjs';
+import { launchChromium } from './browser.mjs';
+
+const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
+const STEP_TIMEOUT_MS = 15_000;
+// Migrations and the first wrangler build are slow on a busy machine.
+const SERVER_START_DEADLINE_MS = 240_000;
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startTollgate({ deadlineMs: SERVER_START_DEADLINE_MS });
+  assert.ok(server.metadata, `the server did not start:\n${server.output().slice(-3000)}`);
+  browser = await launchChromium();
+});
+
+after(async () => {
+  // Only the processes this test started, by their pid (startTollgate's stop).
+  await browser?.close();
+  await server?.stop();
+});
+
+/** The time step now (X = 30 s). */
+const stepNow = () => Math.floor(Date.now() / 30_000);
+
+test('set up two-factor from the key on /account, sign out, sign in with the password and a computed code', async () => {
+  const base = server.baseUrl;
+  const context = await browser.newContext();
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const page = await context.newPage();
+  try {
+    const email = `katherine-${Date.now()}@example.com`;
+    const password = 'a long enough password';
+    await page.goto(`${base}/signup`);
+    await page.getByLabel('Name').fill('Katherine Johnson');
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.waitForURL(`${base}/account`);
+
+    await page.getByRole('button', { name: 'Set up two-factor' }).click();
+    await page.getByRole('img', { name: 'QR code' }).waitFor();
+    const secret = (await page.locator('#totp-secret').textContent())?.trim() ?? '';
+    assert.match(secret, /^[A-Z2-7]{32}$/);
+    const recoveryCodes = await page.locator('.recovery-codes code').allTextContents();
+    assert.equal(recoveryCodes.length, 10);
+    const key = decodeBase32IgnorePadding(secret);
+
+    // The confirming code is for the step now; it counts as used.
+    const confirmStep = stepNow();
+    await page.getByLabel('Code').fill(generateHOTP(key, BigInt(confirmStep), 6));
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.waitForURL(`${base}/account`);
+    await page.getByText('Two-factor sign-in is on').waitFor();
+
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.waitForURL(/\/login/);
+
+    await page.goto(`${base}/login`);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${base}/login/two-factor`);
+    // Codes are single use: the next step's code (one step of drift is accepted).
+    const signInStep = Math.max(confirmStep + 1, stepNow());
+    await page.getByLabel('Code').fill(generateHOTP(key, BigInt(signInStep), 6));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.waitForURL(`${base}/account`);
+    await page.getByText('Two-factor sign-in is on').waitFor();
+  } catch (error) {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'totp-0.png'), fullPage: true }).catch(() => {});
+    throw error;
+  } finally {
+    await context.close();
+  }
+});
