@@ -15,7 +15,7 @@
 //   user=<JSON>    who signs in: OIDC claims (sub, email, email_verified,
 //                  name), or for GitHub {id, login, name, emails: [...]}
 //   tamper=<JSON>  (optional) what the ID token says wrongly: any claim to
-//                  override (aud, iss, nonce, exp...), or "sign": "other-key"
+//                  override (aud, iss, nonce, exp...; null leaves it out), or "sign": "other-key"
 //                  to sign it with a key not in the JWKS; "iss_param": a value
 //                  for the response's `iss` (RFC 9207), or null to omit it
 // and gets a 302 to the redirect URI with code, state and iss. A code is
@@ -138,6 +138,8 @@ async function token(request, origin) {
     name,
     ...overrides,
   };
+  // A tampered claim set to null is left out.
+  for (const [name, value] of Object.entries(claims)) if (value === null) delete claims[name];
   const idToken = await signJwt(claims, sign === 'other-key' ? `${origin}-other` : origin);
   return Response.json({ access_token: accessToken, token_type: 'Bearer', expires_in: 300, id_token: idToken });
 }
