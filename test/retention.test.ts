@@ -85,7 +85,7 @@ describe('the Cron Trigger deletes rows past their use', () => {
 });
 
 describe('the prune finds expired rows by index, not by reading each table whole', () => {
-  for (const table of ['codes', 'refresh_tokens', 'sessions', 'user_api_tokens', 'webauthn_challenges']) {
+  for (const table of ['codes', 'refresh_tokens', 'sessions', 'user_api_tokens', 'webauthn_challenges', 'pending_sign_ins']) {
     it(`deletes from ${table} through an index on expires_at`, async () => {
       const plan = await env.DB.prepare(`EXPLAIN QUERY PLAN DELETE FROM ${table} WHERE expires_at < ?`).bind(0).all<{ detail: string }>();
       const details = plan.results.map((row) => row.detail).join('\n');

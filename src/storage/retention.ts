@@ -3,6 +3,7 @@ import type { Db } from './db';
 import { pruneKeptMailStatement } from './dev-mailbox';
 import { pruneEmailTokensStatement } from './email-tokens';
 import { clientAssertions, codes, dpopProofs, refreshTokens, sessions, userApiTokens, webauthnChallenges } from './schema';
+import { prunePendingSignInsStatement } from './totp';
 
 /**
  * The deletes of rows that expired before `before`, for the Cron Trigger
@@ -26,6 +27,8 @@ export function pruneExpiredStatements(db: Db, before: number) {
     db.delete(clientAssertions).where(lt(clientAssertions.expiresAt, before)),
     // Mailed links (password reset, email verification): an expired one can no longer be used.
     pruneEmailTokensStatement(db, before),
+    // Sign-ins that waited for a two-factor code past PENDING_SIGN_IN_TTL: they can no longer be completed.
+    prunePendingSignInsStatement(db, before),
     // The dev mailbox (only with DEV_MAILBOX=true): a day of mail; at most DEV_MAILBOX_MAX_MESSAGES rows, so no index.
     pruneKeptMailStatement(db, before),
   ] as const;
