@@ -118,7 +118,7 @@ export function freePort() {
  * §5.1.4.1), and http://localhost is a secure context. `baseUrl` is then the
  * localhost origin a browser must use; Node's own requests here go to 127.0.0.1.
  */
-export async function startTollgate({ deadlineMs = 30_000, issuerHost = '127.0.0.1' } = {}) {
+export async function startTollgate({ deadlineMs = 30_000, issuerHost = '127.0.0.1', env = {} } = {}) {
   const port = await freePort();
   const stateDir = mkdtempSync(path.join(tmpdir(), 'tollgate-state-'));
   const baseUrl = `http://${issuerHost}:${port}`;
@@ -126,7 +126,8 @@ export async function startTollgate({ deadlineMs = 30_000, issuerHost = '127.0.0
   const started = Date.now();
   const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'start.mjs')], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), ISSUER: baseUrl, TOLLGATE_STATE_DIR: stateDir },
+    // `env`: more of the script's environment, e.g. UPSTREAM_PROVIDERS and its secrets.
+    env: { ...process.env, ...env, PORT: String(port), ISSUER: baseUrl, TOLLGATE_STATE_DIR: stateDir },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

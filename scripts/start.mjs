@@ -5,6 +5,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ISSUER, importTypeScript, loadWrangler, localBindings, PORT, STATE_DIR, spawnWrangler, wrangler } from './local.mjs';
 
+/** The dev mailbox (/dev/mailbox) on a loopback http issuer, the only kind Tollgate allows it on. */
+const DEV_MAILBOX = /^http:\/\/(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(ISSUER);
+
 /** The demo's credentials: made once per local state, kept beside it (git-ignored). */
 function demoCredentials(newDemoCredentials) {
   const file = path.join(STATE_DIR, 'tollgate-demo.json');
@@ -31,7 +34,7 @@ function printWelcome(demo, challenge) {
 Tollgate: ${ISSUER}   (local D1 and KV in ${path.relative(process.cwd(), STATE_DIR) || '.'})
 
   Demo user            ${demo.email}  password: ${demo.password}
-  Admin console        ${ISSUER}/admin  (the demo user is an admin; npm run admin -- grant <email> makes another)
+${DEV_MAILBOX ? `  Mailbox              ${ISSUER}/dev/mailbox  (DEV_MAILBOX=true: reset and verification mails are kept here, not sent)\n` : ''}  Admin console        ${ISSUER}/admin  (the demo user is an admin; npm run admin -- grant <email> makes another)
   Demo web app         client_id: ${demo.webClientId}  client_secret: ${demo.webClientSecret}  (client_secret_basic)
   Demo single-page app client_id: ${demo.spaClientId}  (public: PKCE, no secret): open ${ISSUER}/demo
   Redirect URI         ${demo.redirectUri}
@@ -46,6 +49,40 @@ Tollgate: ${ISSUER}   (local D1 and KV in ${path.relative(process.cwd(), STATE_D
   3. Call the books API:
      curl -s ${ISSUER}/api/books -H 'Authorization: Bearer PASTE_THE_ACCESS_TOKEN'
 `);
+}
+
+/**
+ * Upstream identity providers (issue 17): `UPSTREAM_PROVIDERS` and each
+ * provider's `UPSTREAM_<ID>_CLIENT_SECRET` from this environment, checked
+ * with the Worker's own parser before anything starts (a bad value stops
+ * here with the same sentence the sign-in pages would show). The var goes to
+ * wrangler dev as a --var; the secrets in an env file (mode 0600, beside the
+ * local state) so they never appear on a command line. wrangler reads
+ * .dev.vars only when no env file is given, so that file's lines are copied
+ * in first.
+ */
+async function upstreamArgs() {
+  const value = process.env.UPSTREAM_PROVIDERS?.trim();
+  if (!value) return [];
+  const { upstreamProviders, clientSecretName } = await importTypeScript('src/services/upstream-providers.ts');
+  const config = upstreamProviders({ ...process.env, UPSTREAM_PROVIDERS: value });
+  if (!config.ok) {
+    console.error(`Tollgate: ${config.problem}`);
+    process.exit(1);
+  }
+  const lines = existsSync('.dev.vars') ? [readFileSync('.dev.vars', 'utf8')] : [];
+  for (const provider of config.providers) {
+    if (/["\\\n\r]/.test(provider.clientSecret)) {
+      console.error(`Tollgate: ${clientSecretName(provider.id)} holds a quote, backslash or line break, which an env file cannot carry`);
+      process.exit(1);
+    }
+    lines.push(`${clientSecretName(provider.id)}="${provider.clientSecret}"`);
+  }
+  mkdirSync(STATE_DIR, { recursive: true });
+  const envFile = path.join(STATE_DIR, 'upstream-secrets.env');
+  writeFileSync(envFile, `${lines.join('\n')}\n`, { mode: 0o600 });
+  console.log(`  Upstream sign-in: ${config.providers.map((provider) => provider.name).join(', ')}\n`);
+  return ['--var', `UPSTREAM_PROVIDERS:${value}`, '--env-file', envFile];
 }
 
 const persist = ['--persist-to', STATE_DIR];
@@ -80,6 +117,10 @@ const dev = spawnWrangler([
   ...persist,
   '--var',
   `ISSUER:${ISSUER}`,
+  // Mail stays on this machine, listed at /dev/mailbox; Tollgate refuses it
+  // unless the issuer is http on loopback, so an ISSUER set otherwise goes without.
+  ...(DEV_MAILBOX ? ['--var', 'DEV_MAILBOX:true'] : []),
+  ...(await upstreamArgs()),
   '--show-interactive-dev-session=false',
 ]);
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => dev.kill(signal));
