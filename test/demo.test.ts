@@ -24,5 +24,29 @@ describe('GET /demo (the single-page app)', () => {
     const source = await response.text();
     expect(source).toContain("code_challenge_method: 'S256'");
     expect(source).not.toContain('localStorage.setItem');
+    // RFC 9449: the app imports its DPoP module and binds the code to the key (§10).
+    expect(source).toContain("import { openDPoP } from './dpop.js';");
+    expect(source).toContain('dpop_jkt: dpop.thumbprint');
+  });
+
+  it('serves the DPoP module as a static asset, with the security headers', async () => {
+    const response = await call('/demo/dpop.js');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('Content-Type')).toMatch(/javascript/);
+    expect(response.headers.get('Content-Security-Policy')).toContain("default-src 'none'");
+    expect(response.headers.get('X-Content-Type-Options')).toBe('nosniff');
+    const source = await response.text();
+    // A non-extractable ES256 key pair, kept in IndexedDB (not exportable, not in localStorage).
+    expect(source).toContain("crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])");
+    expect(source).toContain('indexedDB.open(');
+    expect(source).not.toContain('localStorage');
+    // Proofs with every claim RFC 9449 §4.2 names, and the nonce retry (§8, §9).
+    for (const claim of ["typ: 'dpop+jwt'", 'htm:', 'htu:', 'iat:', 'jti:', 'ath:', 'nonce']) expect(source).toContain(claim);
+    expect(source).toContain('use_dpop_nonce');
+    expect(source).toContain("response.headers.get('DPoP-Nonce')");
+  });
+
+  it("serves only the SPA's own modules from /demo", async () => {
+    expect((await call('/demo/other.js')).status).toBe(404);
   });
 });

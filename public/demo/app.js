@@ -9,6 +9,13 @@
 //      the tokens and asks the user to sign in again.
 // Tokens live in this module's memory only, never in localStorage or cookies:
 // an XSS elsewhere cannot read them from storage, and a reload signs out.
+// Every token is sender-constrained with DPoP (RFC 9449, ./dpop.js): bound to
+// a key pair whose private half this browser keeps and no script can export,
+// so a token that leaks is useless anywhere else. The authorization request
+// names the key (dpop_jkt), and the token, refresh, books and userinfo
+// requests each carry a fresh proof signed with it.
+
+import { openDPoP } from './dpop.js';
 
 const root = document.getElementById('app');
 const { clientId, redirectUri, issuer } = root.dataset;
@@ -26,6 +33,9 @@ const base64url = (bytes) =>
 const randomString = () => base64url(crypto.getRandomValues(new Uint8Array(32)));
 const sha256 = async (text) => new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
 
+/** This browser's DPoP key (kept in IndexedDB across the sign-in redirect): its thumbprint and a fetch that signs proofs. */
+const dpop = await openDPoP();
+
 // 1. Start the authorization code flow.
 async function signIn() {
   const verifier = randomString();
@@ -40,19 +50,28 @@ async function signIn() {
     state,
     code_challenge: base64url(await sha256(verifier)), // S256: the verifier itself never leaves the browser yet
     code_challenge_method: 'S256',
+    // RFC 9449 §10: bind the code to this browser's key, so only a proof from it can redeem the code.
+    dpop_jkt: dpop.thumbprint,
   });
   location.assign(url);
 }
 
-/** POSTs to the token endpoint as a public client (client_id, no secret). */
+/**
+ * POSTs to the token endpoint as a public client (client_id, no secret),
+ * with a DPoP proof (RFC 9449 §5; dpop.fetch retries once with the server's
+ * nonce when it asks for one). The tokens must come back DPoP-bound: a
+ * Bearer answer would mean they could be used without the key, so it is refused.
+ */
 async function tokenRequest(params) {
-  const response = await fetch(new URL('/oauth2/token', issuer), {
+  const response = await dpop.fetch(new URL('/oauth2/token', issuer).href, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ client_id: clientId, ...params }),
   });
   const body = await response.json();
   if (!response.ok) throw new Error(body.error_description ?? body.error);
+  if (body.token_type?.toLowerCase() !== 'dpop')
+    throw new Error('The authorization server did not bind the tokens to this browser (DPoP).');
   return body;
 }
 
@@ -74,10 +93,11 @@ async function handleRedirect() {
   });
 }
 
-// 3. Call an API with the access token; refresh once on 401.
+// 3. Call an API with the access token (Authorization: DPoP, and a proof with
+//    the token's hash, ath); refresh once on 401.
 async function api(path, init = {}) {
   for (let attempt = 0; attempt < 2; attempt++) {
-    const response = await fetch(path, { ...init, headers: { ...init.headers, Authorization: `Bearer ${tokens.access_token}` } });
+    const response = await dpop.fetch(new URL(path, issuer).href, init, tokens.access_token);
     if (response.status !== 401) return response;
     if (attempt > 0 || !tokens.refresh_token) break;
     try {

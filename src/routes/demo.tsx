@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { type Handler, Hono } from 'hono';
 import { z } from 'zod';
 import { DEMO_SPA_CLIENT_ID } from '../config';
 import type { AppEnv } from '../env';
@@ -9,8 +9,9 @@ import { DemoCallbackPage } from '../views/demo-callback';
 
 /**
  * The demo apps: a single-page app at /demo (the seeded public client, whose
- * script is the static asset /demo/app.js), and /demo/callback, where the
- * seeded confidential client lands so the curl walkthrough needs no app.
+ * scripts are the static assets /demo/app.js and /demo/dpop.js), and
+ * /demo/callback, where the seeded confidential client lands so the curl
+ * walkthrough needs no app.
  */
 export const demo = new Hono<AppEnv>();
 
@@ -27,11 +28,15 @@ const callbackQuery = z.object({
   error: keywordParam.optional(),
 });
 
-demo.get('/app.js', async function demoScript(c) {
+/** The SPA's modules, static files in public/demo/ served through the Worker so they get the security headers. */
+const demoScript: Handler<AppEnv> = async function demoScript(c) {
   const asset = await c.env.ASSETS.fetch(c.req.raw);
   // A fetched response's headers are immutable; copy it so the security headers can be added.
   return new Response(asset.body, asset);
-});
+};
+demo.get('/app.js', demoScript);
+// The DPoP module app.js imports (RFC 9449: its key pair, proofs and nonces).
+demo.get('/dpop.js', demoScript);
 
 demo.get('/callback', validatePage('query', callbackQuery, 'This is not an authorization response'), function demoCallback(c) {
   c.header('Cache-Control', 'no-store');
