@@ -46,14 +46,14 @@ test('set up two-factor from the key on /account, sign out, sign in with the pas
     const email = `katherine-${Date.now()}@example.com`;
     const password = 'a long enough password';
     await page.goto(`${base}/signup`);
-    await page.getByLabel('Name').fill('Katherine Johnson');
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('Katherine Johnson');
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Create account', exact: true }).click();
     await page.waitForURL(`${base}/account`);
 
-    await page.getByRole('button', { name: 'Set up two-factor' }).click();
-    await page.getByRole('img', { name: 'QR code' }).waitFor();
+    await page.getByRole('button', { name: 'Set up two-factor', exact: true }).click();
+    await page.getByRole('img', { name: 'Scannable two-factor key' }).waitFor();
     const secret = (await page.locator('#totp-secret').textContent())?.trim() ?? '';
     assert.match(secret, /^[A-Z2-7]{32}$/);
     const recoveryCodes = await page.locator('.recovery-codes code').allTextContents();
@@ -62,8 +62,8 @@ test('set up two-factor from the key on /account, sign out, sign in with the pas
 
     // The confirming code is for the step now; it counts as used.
     const confirmStep = stepNow();
-    await page.getByLabel('Code').fill(generateHOTP(key, BigInt(confirmStep), 6));
-    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByLabel('Code', { exact: true }).fill(generateHOTP(key, BigInt(confirmStep), 6));
+    await page.getByRole('button', { name: 'Confirm', exact: true }).click();
     await page.waitForURL(`${base}/account`);
     await page.getByText('Two-factor sign-in is on').waitFor();
 
@@ -71,14 +71,14 @@ test('set up two-factor from the key on /account, sign out, sign in with the pas
     await page.waitForURL(/\/login/);
 
     await page.goto(`${base}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(`${base}/login/two-factor`);
     // Codes are single use: the next step's code (one step of drift is accepted).
     const signInStep = Math.max(confirmStep + 1, stepNow());
-    await page.getByLabel('Code').fill(generateHOTP(key, BigInt(signInStep), 6));
-    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByLabel('Code', { exact: true }).fill(generateHOTP(key, BigInt(signInStep), 6));
+    await page.getByRole('button', { name: 'Verify', exact: true }).click();
     await page.waitForURL(`${base}/account`);
     await page.getByText('Two-factor sign-in is on').waitFor();
   } catch (error) {

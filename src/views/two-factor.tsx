@@ -79,8 +79,8 @@ export function TwoFactorSetupPage(props: TwoFactorSetupPageProps) {
       {props.secret ? (
         <>
           <p>Scan this QR code with your authenticator app, or type the key below into it.</p>
-          <figure class="qr" aria-label="QR code of the two-factor key">
-            {raw(props.qrSvg?.replace('<svg ', '<svg width="220" height="220" role="img" aria-label="QR code" ') ?? '')}
+          <figure class="qr">
+            {raw(props.qrSvg?.replace('<svg ', '<svg width="220" height="220" role="img" aria-label="Scannable two-factor key" ') ?? '')}
           </figure>
           <p>
             Key: <code id="totp-secret">{props.secret}</code>
