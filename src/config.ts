@@ -374,7 +374,9 @@ export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-typ
  * (never `none`, never HS*: RFC 8725 §3.1, and an HMAC "signed" with a public
  * key proves nothing). Also `token_endpoint_auth_signing_alg_values_supported`.
  */
-export const CLIENT_ASSERTION_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+// Ed25519 is RFC 9864's fully-specified name for EdDSA over Ed25519, which
+// oauth4webapi (openid-client) sends; both name the one scheme here.
+export const CLIENT_ASSERTION_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'] as const;
 export type ClientAssertionAlg = (typeof CLIENT_ASSERTION_ALGS)[number];
 /**
  * The longest a client assertion may live: its `exp` at most this far after

@@ -7,7 +7,7 @@ import { form, ISSUER, json, type RegisteredClient, registerClient, unique } fro
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 export interface ClientKey {
-  alg: 'RS256' | 'PS256' | 'ES256' | 'EdDSA';
+  alg: 'RS256' | 'PS256' | 'ES256' | 'EdDSA' | 'Ed25519';
   kid: string;
   privateKey: CryptoKey;
   publicJwk: JWK;

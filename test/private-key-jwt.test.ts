@@ -183,7 +183,7 @@ describe('metadata (RFC 8414 §2)', () => {
       const metadata = (await (await call(path)).json()) as Record<string, string[]>;
       for (const endpoint of ['token', 'revocation', 'introspection']) {
         expect(metadata[`${endpoint}_endpoint_auth_methods_supported`]).toContain('private_key_jwt');
-        expect(metadata[`${endpoint}_endpoint_auth_signing_alg_values_supported`]).toEqual(['RS256', 'PS256', 'ES256', 'EdDSA']);
+        expect(metadata[`${endpoint}_endpoint_auth_signing_alg_values_supported`]).toEqual(['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519']);
       }
     },
   );

@@ -38,7 +38,18 @@ const KEY_OF_ALG: Record<ClientAssertionAlg, { kty: string; crv?: string }> = {
   PS256: { kty: 'RSA' },
   ES256: { kty: 'EC', crv: 'P-256' },
   EdDSA: { kty: 'OKP', crv: 'Ed25519' },
+  Ed25519: { kty: 'OKP', crv: 'Ed25519' },
 };
+
+/** RFC 9864 §2: `Ed25519` is `EdDSA` on the only curve Tollgate takes, so each stands for the other. */
+function sameScheme(alg: ClientAssertionAlg): ClientAssertionAlg[] {
+  return alg === 'EdDSA' || alg === 'Ed25519' ? ['EdDSA', 'Ed25519'] : [alg];
+}
+
+/** A key set for jose, whose key matching compares `alg` strictly: an Ed25519 key's alg is dropped, as both names fit it. */
+function verificationSet(keys: JWK[]): JSONWebKeySet {
+  return { keys: keys.map(({ alg, ...key }) => (alg === 'EdDSA' || alg === 'Ed25519' ? key : { ...key, ...(alg ? { alg } : {}) })) };
+}
 
 /** RFC 7517 §4 / RFC 7518 §6: the members only a private (or symmetric) key has. */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
@@ -124,7 +135,11 @@ export async function checkJwks(value: unknown, what: string): Promise<JSONWebKe
 /** Whether a (checked) key can verify signatures of `alg`: its type and curve fit, and its own alg, if any, is that one. */
 export function keyFitsAlg(key: JWK, alg: ClientAssertionAlg): boolean {
   const { kty, crv } = KEY_OF_ALG[alg];
-  return key.kty === kty && (crv === undefined || key.crv === crv) && (key.alg === undefined || key.alg === alg);
+  return (
+    key.kty === kty &&
+    (crv === undefined || key.crv === crv) &&
+    (key.alg === undefined || sameScheme(alg).includes(key.alg as ClientAssertionAlg))
+  );
 }
 
 /**
@@ -179,7 +194,7 @@ export async function verifyClientAssertion(
   assertion: string,
   audiences: readonly string[],
 ): Promise<VerifiedAssertion> {
-  const algorithms = client.tokenEndpointAuthSigningAlg ? [client.tokenEndpointAuthSigningAlg] : [...CLIENT_ASSERTION_ALGS];
+  const algorithms = client.tokenEndpointAuthSigningAlg ? sameScheme(client.tokenEndpointAuthSigningAlg) : [...CLIENT_ASSERTION_ALGS];
   const options = {
     algorithms,
     issuer: client.id,
@@ -189,19 +204,19 @@ export async function verifyClientAssertion(
   };
   let payload: JWTPayload;
   if (client.jwks) {
-    payload = await verifyWith(assertion, createLocalJWKSet(client.jwks), options);
+    payload = await verifyWith(assertion, createLocalJWKSet(verificationSet(client.jwks.keys)), options);
   } else if (client.jwksUri) {
     const at = now();
     let cache = client.jwksUriCache;
     if (!cache || cache.expiresAt <= at) cache = await refreshJwksUri(deps, client);
     try {
-      payload = await verifyWith(assertion, createLocalJWKSet({ keys: cache.keys }), options);
+      payload = await verifyWith(assertion, createLocalJWKSet(verificationSet(cache.keys)), options);
     } catch (error) {
       // A key the copy lacks: the client may have rotated since the fetch. Fetch again, within the rate.
       const unknownKey = error instanceof ClientAssertionError && error.cause instanceof errors.JWKSNoMatchingKey;
       if (!unknownKey || at - cache.fetchedAt < CLIENT_JWKS_REFETCH_MIN_INTERVAL) throw error;
       cache = await refreshJwksUri(deps, client);
-      payload = await verifyWith(assertion, createLocalJWKSet({ keys: cache.keys }), options);
+      payload = await verifyWith(assertion, createLocalJWKSet(verificationSet(cache.keys)), options);
     }
   } else {
     throw new ClientAssertionError('the client has no registered keys');
