@@ -3,24 +3,19 @@ import type { AppEnv } from '../../env';
 import { OAuthError } from '../../errors';
 import { bearerToken, invalidToken, missingToken } from '../../helpers/bearer';
 import { clientNetwork } from '../../helpers/client-ip';
-import { hashSecret, now, randomSecret } from '../../lib/crypto';
 import { clientIdParam } from '../../lib/params';
 import { requireUserToken } from '../../middleware/bearer-auth';
 import { limitBody, requireContentType } from '../../middleware/body';
 import { validate } from '../../middleware/validate';
 import {
-  checkClientKeys,
-  checkClientMetadata,
   clientMetadataSchema,
   clientUpdateSchema,
-  createClient,
   deleteRegisteredClient,
   managedClient,
-  newRegistrationToken,
   openRegistration,
+  registerClient,
   registrationClientUri,
   updateClient,
-  usesSecret,
 } from '../../services/clients';
 import { countAttempt } from '../../services/rate-limits';
 import type { StandingUserApiToken } from '../../services/user-api-tokens';
@@ -113,38 +108,17 @@ register.post(
   registrant,
   requireContentType('application/json'),
   validate('json', clientMetadataSchema, { code: 'invalid_client_metadata' }),
-  async function registerClient(c) {
+  async function registerNewClient(c) {
     // Set by requireUserToken; absent for an anonymous registration.
     const apiUser: StandingUserApiToken | undefined = c.get('apiUser');
     if (apiUser) await countAttempt(c.var.deps, 'registration', apiUser.userId);
     const input = c.req.valid('json');
     if (!apiUser && input.token_endpoint_auth_method !== 'none') throw confidentialNeedsToken();
-    const { redirectUris, postLogoutRedirectUris, grantTypes, scope } = checkClientMetadata(input);
-    const keys = await checkClientKeys(input);
-    // 256 bits of randomness, shown once; only its SHA-256 is kept. None for a public client nor for one with keys (private_key_jwt).
-    const secret = usesSecret(input.token_endpoint_auth_method) ? randomSecret() : null;
-    // RFC 7592 §3: every registered client can manage itself with this token.
-    const registration = await newRegistrationToken();
-    const client: Client = {
-      id: randomSecret(16),
-      ownerId: apiUser?.userId ?? null,
-      name: input.client_name ?? 'Unnamed app',
-      secretHash: secret ? await hashSecret(secret) : null,
-      tokenEndpointAuthMethod: input.token_endpoint_auth_method,
-      redirectUris,
-      postLogoutRedirectUris,
-      grantTypes,
-      scope,
-      createdAt: now(),
-      metadataExpiresAt: null,
-      requirePushedAuthorizationRequests: input.require_pushed_authorization_requests,
-      registrationTokenHash: registration.hash,
-      dpopBoundAccessTokens: input.dpop_bound_access_tokens,
-      ...keys,
-      jwksUriCache: null,
-    };
-    await createClient(c.var.deps, client);
-    return c.json(clientInformation(c, client, registration.token, secret), 201, NO_STORE);
+    // The one place a client is made (the Register an app form on /account uses it too): the
+    // metadata checked, a secret for secret-based methods and the RFC 7592 registration access
+    // token, each 256 random bits shown once here; only their SHA-256 is kept.
+    const { client, secret, registrationToken } = await registerClient(c.var.deps, apiUser?.userId ?? null, input);
+    return c.json(clientInformation(c, client, registrationToken, secret), 201, NO_STORE);
   },
 );
 
