@@ -79,7 +79,8 @@ describe('/account reads at a replica, and a revoke there is read back', () => {
     const counts = newCounts();
     const page = await visit(browser, '/account', countingBindings(env, counts));
     expect(page.status).toBe(200);
-    // The session with the replica clock, then the lists (apps, clients, activity, passkeys) in the same D1 session.
-    expect({ primary: counts.d1 - counts.d1Replica, replica: counts.d1Replica }).toEqual({ primary: 0, replica: 5 });
+    // The session with the replica clock, then the lists (apps, clients, activity, passkeys, two-factor,
+    // sessions, linked identities) in the same D1 session.
+    expect({ primary: counts.d1 - counts.d1Replica, replica: counts.d1Replica }).toEqual({ primary: 0, replica: 8 });
   });
 });

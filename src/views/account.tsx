@@ -132,7 +132,6 @@ export function AccountPage(props: AccountPageProps) {
       <p>
         Signed in as <strong>{props.userName}</strong> ({props.email}).
       </p>
-      <VerificationNotice csrf={props.csrf} verified={props.emailVerified} />
       <h2>Authorized apps</h2>
       {props.apps.length === 0 ? (
         <p>You have not authorized any apps.</p>
@@ -179,6 +178,7 @@ export function AccountPage(props: AccountPageProps) {
           ))}
         </ul>
       )}
+      <VerificationNotice csrf={props.csrf} verified={props.emailVerified} />
       <SessionsSection csrf={props.csrf} sessions={props.sessions} />
       <form method="post" action="/logout">
         <CsrfField token={props.csrf} />
