@@ -455,8 +455,6 @@ export const EMAIL_VERIFICATION_TTL = 24 * 60 * 60;
 export const EMAIL_TOKENS_PER_WINDOW = 3;
 /** The window of EMAIL_TOKENS_PER_WINDOW. 1 hour, seconds. */
 export const EMAIL_TOKEN_WINDOW = 60 * 60;
-/** The longest link token accepted from a URL or form (ours are 43 characters). Characters. */
-export const EMAIL_TOKEN_MAX_LENGTH = 100;
 /** The HTTP mail API's answer is awaited at most this long. 10 seconds, seconds. */
 export const MAIL_API_TIMEOUT = 10;
 /** The dev mailbox (DEV_MAILBOX=true, loopback issuers only) keeps the newest this many mails. Mails. */
