@@ -132,10 +132,15 @@ describe('registration of a private_key_jwt client (RFC 7591 §2)', () => {
     }
   });
 
-  it('keys go with private_key_jwt only, and an anonymous registration cannot ask for it', async () => {
+  it('keys are kept for private_key_jwt only, and an anonymous registration cannot ask for it', async () => {
     const key = await clientKey();
+    // RFC 7591 §2 keys for other uses are ignored for a secret client: not kept, never a second way in.
     const withSecret = await register({ token_endpoint_auth_method: 'client_secret_basic', jwks: { keys: [key.publicJwk] } });
-    await expectJsonError(withSecret, 400, 'invalid_client_metadata');
+    expect(withSecret.status).toBe(201);
+    const secretClient = (await withSecret.json()) as Record<string, string>;
+    expect(secretClient.jwks).toBeUndefined();
+    const signed = await assertion(key, secretClient.client_id!);
+    await expectJsonError(await postWithAssertion('/oauth2/token', signed, CC), 401, 'invalid_client');
     const anonymous = await json('/oauth2/register', {
       grant_types: ['client_credentials'],
       token_endpoint_auth_method: 'private_key_jwt',

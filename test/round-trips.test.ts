@@ -8,6 +8,7 @@ import { getKeySet } from '../src/services/keys';
 import { createDb } from '../src/storage/db';
 import {
   authorizeUrl,
+  authorizeWithConsent,
   type Browser,
   basic,
   bearer,
@@ -20,6 +21,7 @@ import {
   signedInBrowser,
   userToken,
 } from './helpers';
+import { ASSERTION_TYPE, assertion, type ClientKey, clientKey, postWithAssertion, registerKeyClient } from './private-key-jwt-support';
 import { setReplicaClock } from './replica-support';
 
 // Storage round trips are what an operation costs on Workers (issue 6's
@@ -296,5 +298,63 @@ describe('storage round trips of a passkey sign-in', () => {
       expect(response.status, email).toBe(200);
       expect(cost(counts), email).toEqual({ primary: 1, replica: 0, kvGet: 0, kvPut: 0 });
     }
+  });
+});
+
+describe('storage round trips of private_key_jwt (RFC 7523) at the token endpoint', () => {
+  // The client's keys are in its row, so the assertion is verified after one
+  // read and before the grant: one round trip more than a secret's. Its jti
+  // is spent in the grant's own batch (a refresh: two in all), or alone where
+  // the grant has none (client_credentials: two). Keys from a jwks_uri add a
+  // fetch and a write only when the cached copy is stale.
+  let key: ClientKey;
+  let client: RegisteredClient;
+  let refreshToken: string;
+
+  beforeAll(async () => {
+    const user = await createUser();
+    key = await clientKey('ES256');
+    client = await registerKeyClient(await userToken(user), [key]);
+    const tokens = await (async () => {
+      const browser = await signedInBrowser(user);
+      const authorization = await authorizeWithConsent(browser, client, { scope: 'openid offline_access' });
+      const response = await postWithAssertion('/oauth2/token', await assertion(key, client.client_id), {
+        grant_type: 'authorization_code',
+        code: authorization.code,
+        redirect_uri: authorization.redirectUri,
+        code_verifier: authorization.verifier,
+      });
+      return (await response.json()) as { refresh_token: string };
+    })();
+    refreshToken = tokens.refresh_token;
+    await getKeySet({ db: createDb(env.DB), env: env });
+  });
+
+  async function tokenRequest(fields: Record<string, string>) {
+    const { env: counted, counts } = countingEnv();
+    const body = new URLSearchParams({
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: await assertion(key, client.client_id),
+      ...fields,
+    });
+    const response = await app.request(
+      `${ISSUER}/oauth2/token`,
+      { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: body.toString() },
+      counted,
+    );
+    return { response, counts };
+  }
+
+  it('a refresh is two: the client read, then the rotation’s batch with the assertion’s insert', async () => {
+    const { response, counts } = await tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken });
+    expect(response.status, await response.clone().text()).toBe(200);
+    expect(cost(counts), counts.sql?.join('\n')).toEqual({ primary: 2, replica: 0, kvGet: 0, kvPut: 0 });
+    expect(counts.sql?.[1]).toBe('batch(6)');
+  });
+
+  it('a client_credentials grant is two: the client read, then the assertion’s insert', async () => {
+    const { response, counts } = await tokenRequest({ grant_type: 'client_credentials', scope: 'books:read' });
+    expect(response.status, await response.clone().text()).toBe(200);
+    expect(cost(counts), counts.sql?.join('\n')).toEqual({ primary: 2, replica: 0, kvGet: 0, kvPut: 0 });
   });
 });

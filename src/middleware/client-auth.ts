@@ -8,10 +8,18 @@ import { hashSecret, now, timingSafeEqual } from '../lib/crypto';
 import { boundedString, clientIdParam, clientSecretParam, keywordParam } from '../lib/params';
 import { isClientIdUrl } from '../lib/public-urls';
 import type { PendingClient } from '../services/client-authentication';
-import { ClientAssertionError, spendClientAssertion, verifyClientAssertion } from '../services/client-keys';
+import {
+  assertionReplayed,
+  ClientAssertionError,
+  type ClientAssertionRow,
+  clientAssertionRow,
+  spendClientAssertion,
+  verifyClientAssertion,
+} from '../services/client-keys';
 import { ClientMetadataError, resolveClient } from '../services/client-metadata-documents';
 import { openRegistration } from '../services/clients';
 import { countAttempt, fromNetwork } from '../services/rate-limits';
+import { insertClientAssertionStatement, isAssertionReplay } from '../storage/client-assertions';
 import { type ClientGuard, findClient } from '../storage/clients';
 import type { Client } from '../storage/schema';
 
@@ -295,6 +303,10 @@ export async function pendingClient(c: Context<AppEnv>, body: ClientCredentials,
         throw error;
       }
     },
+    writes: () => [],
+    async batchFailed(error) {
+      throw error;
+    },
   };
   return pending;
 }
@@ -302,36 +314,76 @@ export async function pendingClient(c: Context<AppEnv>, body: ClientCredentials,
 /**
  * pendingClient for `private_key_jwt` (RFC 7523 §2.2): the keys that verify
  * the assertion are in the client's row (or behind its `jwks_uri`), so the
- * client is authenticated before the grant's batch: one D1 read of the row,
- * the assertion verified, its `jti` spent (one D1 write). Two round trips
- * more than the grant's batch, only for this method; the batch's SQL guard
- * then holds for the method and grant type (storage/clients.ts), and a
- * client deleted, disabled or switched to another method in between fails it.
+ * client is read (one D1 read) and its assertion verified before the grant's
+ * batch; the batch then carries the INSERT that spends the assertion's `jti`
+ * (`writes`), so a replay fails the whole batch and spends no code, refresh
+ * token or device code (`batchFailed` answers invalid_client). A grant with
+ * no batch of its own (client_credentials without DPoP) spends it in
+ * `authenticate` (one D1 write). The batch's SQL guard holds for the method
+ * and grant type (storage/clients.ts), so a client deleted, disabled or
+ * switched to another method in between fails it.
  */
 async function pendingAssertionClient(c: Context<AppEnv>, presented: PresentedClient, grantType: GrantType): Promise<PendingClient> {
   const { id } = presented;
-  const client = await checkClient(c, presented, presented.lookup ? await findClient(c.var.deps.db, id) : undefined);
-  const registered = (row: Client): Client => {
-    if (!row.grantTypes.includes(grantType)) throw notRegisteredFor(grantType);
-    c.set('client', row);
-    return row;
+  const stored = presented.lookup ? await findClient(c.var.deps.db, id) : undefined;
+  if (stored?.tokenEndpointAuthMethod !== 'private_key_jwt') return failed(c, id);
+  const client = stored;
+  let row: ClientAssertionRow;
+  try {
+    row = await clientAssertionRow(
+      client.id,
+      await verifyClientAssertion(c.var.deps, client, presented.assertion ?? '', assertionAudiences(c)),
+    );
+  } catch (error) {
+    if (error instanceof ClientAssertionError) return failed(c, id, error.message);
+    throw error;
+  }
+  let spent = false;
+  const registered = (current: Client): Client => {
+    if (!current.grantTypes.includes(grantType)) throw notRegisteredFor(grantType);
+    // CORS (cors.ts) names the authenticated client's origin on the response.
+    c.set('client', current);
+    return current;
   };
-  return {
+  const pending: PendingClient = {
     id,
     method: 'private_key_jwt',
     guard: { guardClientId: id, guardMethod: 'private_key_jwt', guardSecretHash: '', guardGrantType: grantType, guardFreshAfter: null },
-    async check(row) {
+    async check(batchRow) {
       // The batch's row, as it stood when its writes ran: still this method's (a guard that failed for the grant type says so).
-      if (row?.client.tokenEndpointAuthMethod !== 'private_key_jwt') return failed(c, id);
-      return registered(row.client);
+      if (batchRow?.client.tokenEndpointAuthMethod !== 'private_key_jwt') return failed(c, id);
+      return registered(batchRow.client);
     },
     async authenticate() {
+      if (!spent) {
+        spent = true;
+        try {
+          await insertClientAssertionStatement(c.var.deps.db, row);
+        } catch (error) {
+          if (isAssertionReplay(error)) return failed(c, id, assertionReplayed().message);
+          throw error;
+        }
+      }
       return registered(client);
     },
     async precheck(check) {
-      // Authenticated already: the request's own errors come next (RFC 6749 §5.2).
+      // Verified already: the request's own errors come next (RFC 6749 §5.2).
+      // A refused request still spends its assertion, as a batch would have.
       registered(client);
-      return check();
+      try {
+        return check();
+      } catch (error) {
+        if (error instanceof OAuthError) await pending.authenticate();
+        throw error;
+      }
+    },
+    writes(db) {
+      return spent ? [] : [insertClientAssertionStatement(db, row)];
+    },
+    async batchFailed(error) {
+      if (isAssertionReplay(error)) return failed(c, id, assertionReplayed().message);
+      throw error;
     },
   };
+  return pending;
 }

@@ -1,4 +1,6 @@
+import type { BatchItem } from 'drizzle-orm/batch';
 import type { ClientGuard } from '../storage/clients';
+import type { Db } from '../storage/db';
 import type { Client } from '../storage/schema';
 
 // Client authentication inside a grant's own D1 batch (issue 16: one primary
@@ -43,6 +45,15 @@ export interface PendingClient {
    * before request errors (RFC 6749 §5.2).
    */
   precheck<T>(check: () => T): Promise<T>;
+  /**
+   * The writes the grant's batch must carry for this client: for
+   * `private_key_jwt` the INSERT that spends the assertion's `jti` (RFC 7523
+   * §3; storage/client-assertions.ts), so a replay fails the batch whole and
+   * spends nothing; none for the other methods, or once `authenticate` spent it.
+   */
+  writes(db: Db): BatchItem<'sqlite'>[];
+  /** Answers a failed batch: a replayed assertion is invalid_client (401, counted); any other error is thrown on. */
+  batchFailed(error: unknown): Promise<never>;
 }
 
 /**
@@ -58,7 +69,12 @@ export async function inClientBatch<T extends { clientRow: GuardedClientRow | un
   run: () => Promise<T>,
 ): Promise<T & { client: Client }> {
   for (let attempt = 1; ; attempt++) {
-    const ran = await run();
+    let ran: T;
+    try {
+      ran = await run();
+    } catch (error) {
+      return pending.batchFailed(error);
+    }
     const client = await pending.check(ran.clientRow);
     if (ran.clientRow?.authenticated === 1) return { ...ran, client };
     // The fetched document was just stored, so a second run sees it fresh.

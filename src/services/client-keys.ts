@@ -288,7 +288,13 @@ function checkClaims(payload: JWTPayload, audiences: readonly string[]): Verifie
  * keyed by the SHA-256 of the client id and the jti: a jti need only be
  * unique per client, and hashing bounds the key whatever the client sent.
  */
-export async function clientAssertionRow(clientId: string, verified: VerifiedAssertion) {
+export interface ClientAssertionRow {
+  jtiHash: string;
+  clientId: string;
+  expiresAt: number;
+}
+
+export async function clientAssertionRow(clientId: string, verified: VerifiedAssertion): Promise<ClientAssertionRow> {
   return { jtiHash: await hashSecret(JSON.stringify([clientId, verified.jti])), clientId, expiresAt: verified.expiresAt };
 }
 

@@ -84,20 +84,18 @@ export type ClientKeys = Pick<Client, 'jwks' | 'jwksUri' | 'tokenEndpointAuthSig
  * checkJwks) and `jwks_uri` (https to a public host: the SSRF rules of
  * client ID metadata documents), and an optional
  * `token_endpoint_auth_signing_alg` that one of the registered keys can
- * use. Any other method registers no keys: Tollgate uses them for nothing
- * else, and a client with both a secret and keys would have two ways in.
- * Throws invalid_client_metadata.
+ * use. Any other method keeps no keys (they are ignored): Tollgate uses them
+ * for nothing else, and a client with both a secret and keys would have two
+ * ways in. Throws invalid_client_metadata.
  */
 export async function checkClientKeys(
   input: Pick<ClientMetadataInput, 'token_endpoint_auth_method' | 'jwks' | 'jwks_uri' | 'token_endpoint_auth_signing_alg'>,
 ): Promise<ClientKeys> {
   const { jwks, jwks_uri: jwksUri, token_endpoint_auth_signing_alg: alg } = input;
-  if (input.token_endpoint_auth_method !== 'private_key_jwt') {
-    if (jwks !== undefined || jwksUri !== undefined || alg !== undefined) {
-      throw invalidMetadata('jwks, jwks_uri and token_endpoint_auth_signing_alg go with token_endpoint_auth_method private_key_jwt only');
-    }
-    return { jwks: null, jwksUri: null, tokenEndpointAuthSigningAlg: null };
-  }
+  // Other methods: RFC 7591 §2 lets a client register keys for uses Tollgate
+  // has none of (request objects, encryption), so they are ignored, not
+  // stored: a secret client never gains a second way in through them.
+  if (input.token_endpoint_auth_method !== 'private_key_jwt') return { jwks: null, jwksUri: null, tokenEndpointAuthSigningAlg: null };
   // RFC 7591 §2: "The jwks_uri and jwks parameters MUST NOT both be present".
   if ((jwks === undefined) === (jwksUri === undefined)) throw invalidMetadata('private_key_jwt needs exactly one of jwks and jwks_uri');
   if (jwksUri !== undefined) {

@@ -86,6 +86,8 @@ export async function redeemCode(deps: Deps, pending: PendingClient, redemption:
       touch,
       ...refresh,
       ...proof,
+      // RFC 7523 §3: a private_key_jwt assertion's single use, likewise.
+      ...pending.writes(db),
     ]);
     return { clientRow: clientRows[0], before: codeRows[0], consumed: consumedRows[0] };
   });

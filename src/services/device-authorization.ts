@@ -340,6 +340,8 @@ export async function pollDeviceAuthorization(deps: Deps, pending: PendingClient
       touchGrantOfDeviceStatement(db, input),
       ...refresh,
       ...proof,
+      // RFC 7523 §3: a private_key_jwt assertion's single use, likewise.
+      ...pending.writes(db),
     ]);
     return { clientRow: clientRows[0], before: beforeRows[0], redeemed: redeemedRows[0], time: input.time };
   });

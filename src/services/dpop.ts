@@ -173,7 +173,12 @@ async function isCurrentNonce(deps: Deps, nonce: string): Promise<boolean> {
 export async function authenticateWithProof(deps: Deps, pending: PendingClient, proof: DpopProof): Promise<Client> {
   const { db } = deps;
   const { client } = await inClientBatch(pending, async () => {
-    const [clientRows] = await db.batch([guardedClientQuery(db, pending.guard), recordProofOfClientStatement(db, proof, pending.guard)]);
+    const [clientRows] = await db.batch([
+      guardedClientQuery(db, pending.guard),
+      recordProofOfClientStatement(db, proof, pending.guard),
+      // RFC 7523 §3: a private_key_jwt assertion's single use, in the same batch.
+      ...pending.writes(db),
+    ]);
     return { clientRow: clientRows[0] };
   });
   return client;

@@ -82,6 +82,8 @@ export async function rotateRefreshToken(
       touchGrantOfRefreshTokenStatement(db, { nextHash, time }),
       // RFC 9449 §11.1: the proof's single use, in this batch (a replay fails it whole, rotating nothing).
       ...(dpop ? [recordProofOfClientStatement(db, dpop, pending.guard)] : []),
+      // RFC 7523 §3: a private_key_jwt assertion's single use, likewise.
+      ...pending.writes(db),
     ]);
     const previous = usedRows[0];
     return { clientRow: clientRows[0], before: tokenRows[0], rotated: previous ? { previous, token: next } : undefined };
