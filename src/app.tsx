@@ -43,7 +43,6 @@ import { upstream, upstreamAccount } from './routes/upstream';
 import { users } from './routes/users';
 import { wellKnown } from './routes/well-known';
 import { recordServerError } from './services/admin-dashboard';
-import { assertMailConfig } from './services/mailer';
 import { turnstileSiteKey } from './services/turnstile';
 import { ErrorPage } from './views/error';
 
@@ -83,8 +82,6 @@ app.use(function securityHeaders(c, next) {
 });
 
 app.use(async function requestContext(c, next) {
-  // Fails closed: DEV_MAILBOX under an https issuer answers server_error to everything.
-  assertMailConfig(c.env);
   c.set('deps', createDeps(c.env));
   await next();
   // Pages carry CSRF tokens and personal data: never cache them.

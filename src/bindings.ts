@@ -38,8 +38,8 @@ export interface Bindings {
   UPSTREAM_PROVIDERS?: string;
   /**
    * `true` keeps every mail in D1 and lists it at /dev/mailbox instead of
-   * sending it (`npm start` sets it). Refused (every request answers
-   * server_error) unless the issuer is http on a loopback host.
+   * sending it (`npm start` sets it). Refused (/dev/mailbox and every mail
+   * fail closed with server_error) unless the issuer is http on a loopback host.
    */
   DEV_MAILBOX?: string;
   /** An HTTP mail API to send mail through: `resend` (Resend's JSON API). */

@@ -24,6 +24,8 @@ export const VERIFY_EMAIL_PATH = '/verify-email';
  */
 export async function sendVerificationMail(deps: Deps, user: { email: string; name: string }): Promise<void> {
   try {
+    // First: a refused mail configuration (DEV_MAILBOX off loopback) stops here, before a link is made.
+    const mailer = mailerFor(deps);
     const token = randomSecret();
     const time = now();
     const made = await issueEmailTokenStatement(deps.db, {
@@ -37,7 +39,7 @@ export async function sendVerificationMail(deps: Deps, user: { email: string; na
     });
     if (made.length === 0) return;
     const link = `${deps.issuer}${VERIFY_EMAIL_PATH}?token=${token}`;
-    await sendQuietly(mailerFor(deps), verificationMail(user.email, user.name, link, EMAIL_VERIFICATION_TTL / 3600));
+    await sendQuietly(mailer, verificationMail(user.email, user.name, link, EMAIL_VERIFICATION_TTL / 3600));
   } catch (error) {
     console.error(`Tollgate: a verification mail failed: ${error instanceof Error ? error.name : 'unknown error'}`);
   }

@@ -33,15 +33,16 @@ export class MailError extends Error {
   override readonly name = 'MailError';
 }
 
-/** What an operator is told when DEV_MAILBOX is set where it must not be; every request then fails closed. */
+/** What an operator is told when DEV_MAILBOX is set where it must not be: mail and /dev/mailbox then fail closed. */
 export const DEV_MAILBOX_REFUSED = 'DEV_MAILBOX is refused unless the issuer is http on a loopback host';
 
 /**
  * Whether the dev mailbox is on. It keeps every mail, links included, in
- * clear and lists them to anyone who asks, so it is refused (a server_error,
- * on every request: see `assertMailConfig`) unless the issuer is plain http
- * on a loopback host, a developer's own machine. An https issuer is a
- * deployment, whatever else DEV_MAILBOX says.
+ * clear and lists them to anyone who asks, so it is refused unless the
+ * issuer is plain http on a loopback host, a developer's own machine: set
+ * anywhere else, asking for a mailer or for /dev/mailbox fails closed with a
+ * server_error (and a log line naming the setting), so no mail is kept, none
+ * is listed, and none goes out by another way either.
  */
 export function devMailboxEnabled(env: Pick<Bindings, 'DEV_MAILBOX' | 'ISSUER'>): boolean {
   if (env.DEV_MAILBOX !== 'true') return false;
@@ -58,16 +59,6 @@ function isDevIssuer(issuer: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Fails closed on a mail configuration that must never run: the app calls it
- * on every request (a string comparison), so a deployment with DEV_MAILBOX
- * set under an https issuer answers nothing but server_error instead of
- * quietly keeping reset links where anyone can list them.
- */
-export function assertMailConfig(env: Pick<Bindings, 'DEV_MAILBOX' | 'ISSUER'>): void {
-  devMailboxEnabled(env);
 }
 
 /** The mailer the configuration names: the dev mailbox, else an HTTP mail API, else Cloudflare Email, else none. */

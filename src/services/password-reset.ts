@@ -30,6 +30,8 @@ export const RESET_PASSWORD_PATH = '/reset-password';
  */
 export async function requestPasswordReset(deps: Deps, email: string): Promise<void> {
   try {
+    // First: a refused mail configuration (DEV_MAILBOX off loopback) stops here, before a link is made.
+    const mailer = mailerFor(deps);
     const token = randomSecret();
     const time = now();
     const made = await issueEmailTokenStatement(deps.db, {
@@ -44,7 +46,7 @@ export async function requestPasswordReset(deps: Deps, email: string): Promise<v
     const row = made[0];
     if (!row) return;
     const link = `${deps.issuer}${RESET_PASSWORD_PATH}?token=${token}`;
-    await sendQuietly(mailerFor(deps), passwordResetMail(row.email, link, PASSWORD_RESET_TTL / 60));
+    await sendQuietly(mailer, passwordResetMail(row.email, link, PASSWORD_RESET_TTL / 60));
   } catch (error) {
     console.error(`Tollgate: a password reset mail failed: ${error instanceof Error ? error.name : 'unknown error'}`);
   }
