@@ -124,7 +124,9 @@ function proofFailure(proof: string, error: Error): string {
 
 const NONCE_INFO = new TextEncoder().encode('Tollgate DPoP nonce, HMAC-SHA256, v1');
 const nonceKeys = new Map<string, Promise<CryptoKey>>();
-const isolateSecret = crypto.getRandomValues(new Uint8Array(32));
+// Made on first use, not at module load: workerd refuses random values in the
+// global scope, and `wrangler dev` (npm start, the browser tests) would not start.
+let isolateSecret: Uint8Array<ArrayBuffer> | undefined;
 
 function nonceKey(deps: Deps): Promise<CryptoKey> {
   const secret = deps.env.KEY_ENCRYPTION_KEY ?? deps.env.SIGNING_KEY ?? '';
@@ -132,9 +134,13 @@ function nonceKey(deps: Deps): Promise<CryptoKey> {
   let key = nonceKeys.get(cacheKey);
   if (!key) {
     key = (async () => {
-      const material = await crypto.subtle.importKey('raw', secret ? new TextEncoder().encode(secret) : isolateSecret, 'HKDF', false, [
-        'deriveKey',
-      ]);
+      const material = await crypto.subtle.importKey(
+        'raw',
+        secret ? new TextEncoder().encode(secret) : (isolateSecret ??= crypto.getRandomValues(new Uint8Array(32))),
+        'HKDF',
+        false,
+        ['deriveKey'],
+      );
       return crypto.subtle.deriveKey(
         { name: 'HKDF', hash: 'SHA-256', salt: new TextEncoder().encode(deps.issuer), info: NONCE_INFO },
         material,
