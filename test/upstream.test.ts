@@ -194,6 +194,31 @@ describe('unlinking on /account', () => {
     expect(await (await browser.get('/account')).text()).toContain('Unlinked a sign-in provider');
   });
 
+  it('unlinks one of two providers of a user without a password, then refuses the last', async () => {
+    const who = oidcUser();
+    const browser = new Browser();
+    await upstreamSignIn(browser, who);
+    const user = await userByEmail(who.email!);
+    await env.DB.prepare('INSERT INTO user_identities (provider_id, subject, user_id, email, linked_at) VALUES (?, ?, ?, NULL, 0)')
+      .bind('gh', `gh-${who.sub}`, user!.id)
+      .run();
+    const csrf = hiddenFields(await (await browser.get('/account')).text()).csrf_token!;
+    const first = await browser.post('/account/providers/unlink', { csrf_token: csrf, provider: 'gh', subject: `gh-${who.sub}` });
+    expect(first.status).toBe(303);
+    const last = await browser.post('/account/providers/unlink', { csrf_token: csrf, provider: 'idp', subject: who.sub });
+    await expectErrorPage(last, 409);
+    expect(await identitiesOf(user!.id)).toHaveLength(1);
+  });
+
+  it('refuses a disabled account at sign-in', async () => {
+    const who = oidcUser();
+    await upstreamSignIn(new Browser(), who);
+    await env.DB.prepare('UPDATE users SET disabled_at = 1 WHERE email = ?').bind(who.email).run();
+    const browser = new Browser();
+    await expectErrorPage(await upstreamSignIn(browser, who), 403);
+    expect(await isSignedIn(browser)).toBe(false);
+  });
+
   it('answers 404 for a link of someone else', async () => {
     const who = oidcUser();
     await upstreamSignIn(new Browser(), who);

@@ -13,9 +13,8 @@ import {
   linkIdentity,
   listIdentitiesOfUser,
 } from '../storage/user-identities';
-import { findUserByEmail, findUserById } from '../storage/users';
+import { findUserByEmail } from '../storage/users';
 import type { LinkedProvider } from '../views/upstream';
-import { listPasskeys } from './passkeys';
 import { type PendingLink, usePending } from './upstream-pending';
 import { type UpstreamProvider, upstreamProviders } from './upstream-providers';
 import type { UpstreamProfile } from './upstream-relying-party';
@@ -157,18 +156,12 @@ export async function unlinkIdentity(
   subject: string,
   ip: string | null,
 ): Promise<UnlinkResult> {
-  const [user, identities] = await Promise.all([findUserById(deps.db, userId), listIdentitiesOfUser(deps.db, userId)]);
-  if (!user || !identities.some((identity) => identity.providerId === providerId && identity.subject === subject)) return 'not-found';
-  const others = identities.length - 1;
-  if (!hasPassword(user) && others === 0 && !(await hasPasskey(deps, userId))) return 'last-way-in';
-  if (!(await deleteIdentityOfUser(deps.db, userId, providerId, subject))) return 'not-found';
+  const identities = await listIdentitiesOfUser(deps.db, userId);
+  if (!identities.some((identity) => identity.providerId === providerId && identity.subject === subject)) return 'not-found';
+  // The DELETE keeps the rule itself (another link, a password or a passkey left), so racing unlinks cannot both pass.
+  if (!(await deleteIdentityOfUser(deps.db, { userId, providerId, subject }, NO_PASSWORD_PREFIX))) return 'last-way-in';
   await recordAudit(deps.db, { type: 'identity_unlinked', userId, ip });
   return 'unlinked';
-}
-
-/** Whether the user has a passkey (another way in). */
-async function hasPasskey(deps: Deps, userId: string): Promise<boolean> {
-  return (await listPasskeys(deps.db, userId)).length > 0;
 }
 
 /** A user's linked provider accounts as /account lists them, named by the configured provider (or its id, once unconfigured). */

@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from './db';
-import { type User, type UserIdentity, upstreamRequestsUsed, userIdentities, users } from './schema';
+import { passkeys, type User, type UserIdentity, upstreamRequestsUsed, userIdentities, users } from './schema';
 
 // Accounts at upstream identity providers linked to Tollgate users, and the
 // ids of pending upstream requests already used. Statements and reads only:
@@ -38,11 +38,28 @@ export async function linkIdentity(db: Db, identity: UserIdentity): Promise<bool
   return rows.length === 1;
 }
 
-/** Deletes one of a user's links; false when the user has no such link. */
-export async function deleteIdentityOfUser(db: Db, userId: string, providerId: string, subject: string): Promise<boolean> {
+/**
+ * Deletes one of a user's links, only while the user keeps another way to
+ * sign in: another link, a password (a hash that is not `noPasswordPrefix`'s)
+ * or a passkey. Decided in the DELETE itself, so two unlinks racing cannot
+ * both pass. False when nothing was deleted.
+ */
+export async function deleteIdentityOfUser(
+  db: Db,
+  link: { userId: string; providerId: string; subject: string },
+  noPasswordPrefix: string,
+): Promise<boolean> {
+  const { userId, providerId, subject } = link;
+  const anotherWayIn = sql`(
+    EXISTS (SELECT 1 FROM ${userIdentities} AS other WHERE other.user_id = ${userId} AND NOT (other.provider_id = ${providerId} AND other.subject = ${subject}))
+    OR EXISTS (SELECT 1 FROM ${users} WHERE ${users.id} = ${userId} AND substr(${users.passwordHash}, 1, ${noPasswordPrefix.length}) <> ${noPasswordPrefix})
+    OR EXISTS (SELECT 1 FROM ${passkeys} WHERE ${passkeys.userId} = ${userId})
+  )`;
   const rows = await db
     .delete(userIdentities)
-    .where(and(eq(userIdentities.userId, userId), eq(userIdentities.providerId, providerId), eq(userIdentities.subject, subject)))
+    .where(
+      and(eq(userIdentities.userId, userId), eq(userIdentities.providerId, providerId), eq(userIdentities.subject, subject), anotherWayIn),
+    )
     .returning({ subject: userIdentities.subject });
   return rows.length === 1;
 }
