@@ -358,3 +358,58 @@ describe('storage round trips of private_key_jwt (RFC 7523) at the token endpoin
     expect(cost(counts), counts.sql?.join('\n')).toEqual({ primary: 2, replica: 0, kvGet: 0, kvPut: 0 });
   });
 });
+
+describe('DPoP round trips (RFC 9449): the proof’s single use joins the request’s one batch, at the primary', () => {
+  it('a DPoP bearer call is one primary round trip (proof row, grant check and read), and a DPoP refresh one', async () => {
+    const { dpopKey, dpopTokenRequest, proof, serverNonce } = await import('./dpop-support');
+    const user = await createUser();
+    const spa = await registerClient(await userToken(user), {
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+    });
+    const authorization = await authorizeWithConsent(await signedInBrowser(user), spa, { scope: 'openid offline_access books:read' });
+    const key = await dpopKey();
+    const issued = (await (
+      await dpopTokenRequest(spa, key, {
+        grant_type: 'authorization_code',
+        code: authorization.code,
+        redirect_uri: authorization.redirectUri,
+        code_verifier: authorization.verifier,
+      })
+    ).json()) as { access_token: string; refresh_token: string };
+
+    const call = countingEnv();
+    const books = await app.request(
+      `${ISSUER}/api/books`,
+      {
+        headers: {
+          Authorization: `DPoP ${issued.access_token}`,
+          DPoP: await proof(key, { htm: 'GET', htu: '/api/books', accessToken: issued.access_token }),
+        },
+      },
+      call.env,
+    );
+    expect(books.status).toBe(200);
+    // The proof's row is a write, so the call goes to the primary (Bearer calls stay at a replica).
+    expect(cost(call.counts), call.counts.sql?.join('\n')).toEqual({ primary: 1, replica: 0, kvGet: 0, kvPut: 0 });
+
+    const refresh = countingEnv();
+    const nonce = await serverNonce();
+    const refreshed = await app.request(
+      `${ISSUER}/oauth2/token`,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', DPoP: await proof(key, { nonce }) },
+        body: new URLSearchParams({
+          client_id: spa.client_id,
+          grant_type: 'refresh_token',
+          refresh_token: issued.refresh_token,
+        }).toString(),
+      },
+      refresh.env,
+    );
+    expect(refreshed.status, await refreshed.clone().text()).toBe(200);
+    expect(cost(refresh.counts), refresh.counts.sql?.join('\n')).toEqual({ primary: 1, replica: 0, kvGet: 0, kvPut: 0 });
+    expect(refresh.counts.sql).toEqual(['batch(6)']);
+  });
+});

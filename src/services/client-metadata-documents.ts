@@ -95,7 +95,7 @@ function documentClient(id: string, document: unknown, createdAt: number, expire
     // Its document may ask for PAR; it is managed by its document, so it has no registration access token.
     requirePushedAuthorizationRequests: parsed.data.require_pushed_authorization_requests,
     registrationTokenHash: null,
-    dpopBoundAccessTokens: false,
+    dpopBoundAccessTokens: parsed.data.dpop_bound_access_tokens,
     jwks: null,
     jwksUri: null,
     jwksUriCache: null,
