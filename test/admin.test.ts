@@ -2,14 +2,17 @@ import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { adminAction, auditEventsOf, makeAdmin, signedInAdmin, userRow } from './admin-support';
 import {
+  awaitMail,
   Browser,
   bearer,
   call,
   createUser,
   expectLabelledField,
   form,
+  hiddenFields,
   issueTokens,
   json,
+  mailedLink,
   postAsClient,
   refreshAs,
   registerClient,
@@ -311,5 +314,23 @@ describe('the sign-in form', () => {
     const response = await new Browser().submit('/login', { email: user.email, password: user.password });
     expect(response.status).toBe(403);
     expect((await form('/api/login', {})).status).toBe(415);
+  });
+});
+
+describe('a required password reset', () => {
+  it('is lifted by setting a new password through the mailed link', async () => {
+    const { browser } = await signedInAdmin();
+    const user = await createUser();
+    expect((await adminAction(browser, `/admin/users/${user.id}/require-password-reset`)).status).toBe(303);
+    expect((await new Browser().submit('/login', { email: user.email, password: user.password })).status).toBe(403);
+    const forgot = await new Browser().submit('/forgot', { email: user.email });
+    expect(forgot.status).toBe(303);
+    const [mail] = await awaitMail(user.email, 'Reset your password');
+    const link = mailedLink(mail!, '/reset-password');
+    const reset = new Browser();
+    const page = await reset.get(link);
+    const set = await reset.post('/reset-password', { ...hiddenFields(await page.text()), password: 'a brand new passphrase' });
+    expect(set.status).toBeLessThan(400);
+    expect((await new Browser().submit('/login', { email: user.email, password: 'a brand new passphrase' })).status).toBe(303);
   });
 });

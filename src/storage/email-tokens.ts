@@ -1,6 +1,15 @@
 import { and, eq, gt, isNull, lt, ne, sql } from 'drizzle-orm';
 import type { Db } from './db';
-import { auditEvents, type EmailTokenPurpose, emailTokens, grants, sessions, userApiTokens, users } from './schema';
+import {
+  auditEvents,
+  type EmailTokenPurpose,
+  emailTokens,
+  grants,
+  passwordResetRequirements,
+  sessions,
+  userApiTokens,
+  users,
+} from './schema';
 
 /** A link to make: its token's hash, for whom (by email), what for, and its limits. */
 export interface NewEmailToken {
@@ -118,6 +127,8 @@ export function resetConsumedPasswordStatements(db: Db, use: Consumption, passwo
     db.delete(sessions).where(eq(sessions.userId, userId)),
     db.delete(userApiTokens).where(eq(userApiTokens.userId, userId)),
     db.delete(grants).where(eq(grants.userId, userId)),
+    // A new password is what an admin's "Require a password reset" waits for (the admin console).
+    db.delete(passwordResetRequirements).where(eq(passwordResetRequirements.userId, userId)),
     db
       .update(emailTokens)
       .set({ usedAt: use.time })
