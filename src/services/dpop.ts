@@ -134,9 +134,11 @@ function nonceKey(deps: Deps): Promise<CryptoKey> {
   let key = nonceKeys.get(cacheKey);
   if (!key) {
     key = (async () => {
+      // Made on first use: workerd refuses random values in the global scope.
+      if (!secret && !isolateSecret) isolateSecret = crypto.getRandomValues(new Uint8Array(32));
       const material = await crypto.subtle.importKey(
         'raw',
-        secret ? new TextEncoder().encode(secret) : (isolateSecret ??= crypto.getRandomValues(new Uint8Array(32))),
+        secret ? new TextEncoder().encode(secret) : (isolateSecret as Uint8Array),
         'HKDF',
         false,
         ['deriveKey'],
