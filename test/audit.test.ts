@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import worker from '../src/index';
 import { clearKeyCache } from '../src/services/keys';
 import {
+  APP_REVOKE_ACTION,
   authorizeWithConsent,
   basic,
   call,
@@ -52,7 +53,7 @@ describe('audit trail', () => {
     // A third grant, revoked on /account.
     await authorizeWithConsent(browser, client, { scope: 'books:read' });
     const account = await (await browser.get('/account')).text();
-    expect((await browser.post(formAction(account), hiddenFields(account))).status).toBe(303);
+    expect((await browser.post(formAction(account, APP_REVOKE_ACTION), hiddenFields(account))).status).toBe(303);
     // And the client is deleted.
     expect(
       (await call(`/api/clients/${client.client_id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${ownerToken}` } })).status,

@@ -85,11 +85,17 @@ export function hiddenFields(html: string): Record<string, string> {
   return fields;
 }
 
-export function formAction(html: string): string {
-  const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
-  if (!action) throw new Error('no form on the page');
-  return decodeEntities(action);
+/** The action of the page's first POST form, or of the first whose action matches `pattern` (a page such as /account has several). */
+export function formAction(html: string, pattern?: RegExp): string {
+  for (const match of html.matchAll(/<form method="post" action="([^"]+)"/g)) {
+    const action = decodeEntities(match[1]!);
+    if (!pattern || pattern.test(action)) return action;
+  }
+  throw new Error(pattern ? `no form on the page posts to ${pattern}` : 'no form on the page');
 }
+
+/** /account's Revoke form of an authorized app. */
+export const APP_REVOKE_ACTION = /^\/account\/apps\/[^/]+\/revoke$/;
 
 function decodeEntities(text: string): string {
   return text

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { app } from '../src/app';
 import { safeReturnTo } from '../src/routes/login';
 import {
+  APP_REVOKE_ACTION,
   authorizeWithConsent,
   Browser,
   call,
@@ -235,7 +236,7 @@ describe('/account', () => {
     expect(html).toContain('Shelf Sync');
     expect(html).toContain('Read the books in your library');
     expect(html).toContain('>Revoke</button>');
-    const revoked = await browser.post(formAction(html), hiddenFields(html));
+    const revoked = await browser.post(formAction(html, APP_REVOKE_ACTION), hiddenFields(html));
     expect(revoked.status).toBe(303);
 
     const after = await call('/api/books', { headers: bearer });
@@ -250,7 +251,7 @@ describe('/account', () => {
     const ownerBrowser = await signedInBrowser(owner);
     await authorizeWithConsent(ownerBrowser, client, { scope: 'books:read' });
     const html = await (await ownerBrowser.get('/account')).text();
-    const action = formAction(html);
+    const action = formAction(html, APP_REVOKE_ACTION);
 
     const noCsrf = await ownerBrowser.post(action, {});
     expect(noCsrf.status).toBe(403);
