@@ -85,11 +85,36 @@ describe('the Cron Trigger deletes rows past their use', () => {
 });
 
 describe('the prune finds expired rows by index, not by reading each table whole', () => {
-  for (const table of ['codes', 'refresh_tokens', 'sessions', 'user_api_tokens', 'webauthn_challenges', 'pending_sign_ins']) {
+  for (const table of [
+    'codes',
+    'refresh_tokens',
+    'sessions',
+    'user_api_tokens',
+    'webauthn_challenges',
+    'pending_sign_ins',
+    'upstream_requests_used',
+  ]) {
     it(`deletes from ${table} through an index on expires_at`, async () => {
       const plan = await env.DB.prepare(`EXPLAIN QUERY PLAN DELETE FROM ${table} WHERE expires_at < ?`).bind(0).all<{ detail: string }>();
       const details = plan.results.map((row) => row.detail).join('\n');
       expect(details).toMatch(new RegExp(`USING (COVERING )?INDEX ${table}_expires_idx`));
     });
   }
+});
+
+describe('the Cron Trigger deletes used upstream requests past their expiry', () => {
+  it('an expired used-request row goes, an unexpired one stays', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const expired = crypto.randomUUID();
+    const live = crypto.randomUUID();
+    await env.DB.batch([
+      env.DB.prepare('insert into upstream_requests_used (id, expires_at) values (?, ?)').bind(expired, now - EXPIRED_ROW_RETENTION - 60),
+      env.DB.prepare('insert into upstream_requests_used (id, expires_at) values (?, ?)').bind(live, now + 600),
+    ]);
+
+    await runCron();
+
+    const left = await env.DB.prepare('select id from upstream_requests_used where id in (?, ?)').bind(expired, live).all<{ id: string }>();
+    expect(left.results.map((row) => row.id)).toEqual([live]);
+  });
 });

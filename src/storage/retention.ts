@@ -4,6 +4,7 @@ import { pruneKeptMailStatement } from './dev-mailbox';
 import { pruneEmailTokensStatement } from './email-tokens';
 import { clientAssertions, codes, dpopProofs, refreshTokens, sessions, userApiTokens, webauthnChallenges } from './schema';
 import { prunePendingSignInsStatement } from './totp';
+import { pruneUpstreamRequestsUsedStatement } from './user-identities';
 
 /**
  * The deletes of rows that expired before `before`, for the Cron Trigger
@@ -29,6 +30,8 @@ export function pruneExpiredStatements(db: Db, before: number) {
     pruneEmailTokensStatement(db, before),
     // Sign-ins that waited for a two-factor code past PENDING_SIGN_IN_TTL: they can no longer be completed.
     prunePendingSignInsStatement(db, before),
+    // Upstream sign-in requests already used: past expires_at the sealed request fails its own expiry check.
+    pruneUpstreamRequestsUsedStatement(db, before),
     // The dev mailbox (only with DEV_MAILBOX=true): a day of mail; at most DEV_MAILBOX_MAX_MESSAGES rows, so no index.
     pruneKeptMailStatement(db, before),
   ] as const;

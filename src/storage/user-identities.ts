@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Db } from './db';
 import { passkeys, type User, type UserIdentity, upstreamRequestsUsed, userIdentities, users } from './schema';
 
@@ -78,7 +78,12 @@ export async function markUpstreamRequestUsed(db: Db, id: string, expiresAt: num
   return rows.length === 1;
 }
 
-/** Deletes used-request rows past their expiry (the daily prune). */
-export async function pruneUpstreamRequestsUsed(db: Db, now: number): Promise<void> {
-  await db.delete(upstreamRequestsUsed).where(sql`${upstreamRequestsUsed.expiresAt} <= ${now}`);
+/**
+ * The delete of used-request rows that expired before `before`, unexecuted:
+ * it joins the Cron Trigger's batch (storage/retention.ts). Past its expiry a
+ * pending request fails its own `exp` check, so its used row no longer guards
+ * anything.
+ */
+export function pruneUpstreamRequestsUsedStatement(db: Db, before: number) {
+  return db.delete(upstreamRequestsUsed).where(lt(upstreamRequestsUsed.expiresAt, before));
 }
