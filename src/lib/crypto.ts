@@ -46,3 +46,14 @@ export function timingSafeEqual(a: string, b: string): boolean {
 export function now(): number {
   return Math.floor(Date.now() / 1000);
 }
+
+/**
+ * HKDF-SHA256 (RFC 5869): `bytes` of output keying material from the input
+ * keying material `ikm`, the `salt` and the `info` label. The label binds the
+ * output to one use, so that keys for different purposes derived from the
+ * same secret are independent (RFC 5869 §3.2).
+ */
+export async function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, bytes = 32): Promise<Uint8Array> {
+  const material = await crypto.subtle.importKey('raw', ikm, 'HKDF', false, ['deriveBits']);
+  return new Uint8Array(await crypto.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt, info }, material, bytes * 8));
+}
