@@ -64,6 +64,7 @@ export async function pushAuthorizationRequest(
   client: Client,
   params: RequestParameters,
   network: NetworkKey | null,
+  proofJkt?: string,
 ): Promise<PushedRequestResponse> {
   // Each push is a D1 row for a minute, and a public client's id is no
   // secret: pushes are counted per client network, like device requests.
@@ -79,6 +80,20 @@ export async function pushAuthorizationRequest(
     if (value !== undefined) kept[name] = value;
   }
   kept.client_id = client.id;
+  // RFC 9449 §10.1: a DPoP proof sent with the push binds the code as
+  // `dpop_jkt` does; sent with `dpop_jkt` too, both must name the same key.
+  // Kept as `dpop_jkt`, so the authorization endpoint reads it as if the
+  // client had sent it. The proof's jti is not recorded: a proof here
+  // authorizes nothing by itself; it names the key the token endpoint will
+  // ask a fresh, single-use proof of (§11.1 replay protection is there).
+  if (proofJkt !== undefined) {
+    if (kept.dpop_jkt !== undefined && kept.dpop_jkt !== proofJkt) {
+      throw new OAuthError('invalid_dpop_proof', {
+        description: 'dpop_jkt is not the thumbprint of the DPoP proof’s key (RFC 9449 §10.1)',
+      });
+    }
+    kept.dpop_jkt = proofJkt;
+  }
   const { redirectUri } = asClientError(() => readTarget(kept));
   asClientError(() => checkRedirectUri(client, redirectUri), 'redirect_uri is not one of the redirect URIs registered for this client');
   runChecks(AUTHORIZATION_CHECKS, kept, client, deps.issuer, true);
