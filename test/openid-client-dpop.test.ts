@@ -1,41 +1,12 @@
-import { SELF } from 'cloudflare:test';
 import * as oidc from 'openid-client';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Browser, createUser, decodeJwt, formAction, hiddenFields, ISSUER, registerClient, type TestUser, userToken } from './helpers';
+import { createUser, decodeJwt, ISSUER, type TestUser, userToken } from './helpers';
+import { REDIRECT_URI, registerAndDiscover, signInThroughPages } from './openid-client-support';
 
 // openid-client 6 (OpenID Certified) as a DPoP client (RFC 9449): its DPoP()
 // handle makes a proof for every token request and protected resource call,
 // learns the server's nonce from a use_dpop_nonce answer and retries once.
-// Every request goes to the Worker through SELF; allowInsecureRequests only
-// for http://localhost.
-const customFetch: oidc.CustomFetch = (url, options) => SELF.fetch(url, options as RequestInit);
-const REDIRECT_URI = 'https://rp.example/callback';
-
-async function discover(clientId: string): Promise<oidc.Configuration> {
-  const config = await oidc.discovery(new URL(ISSUER), clientId, undefined, oidc.None(), {
-    execute: [oidc.allowInsecureRequests],
-    [oidc.customFetch]: customFetch,
-  });
-  config[oidc.customFetch] = customFetch;
-  return config;
-}
-
-/** The browser part: sign in and allow on the real pages, back to the RP. */
-async function signInThroughPages(user: TestUser, url: URL): Promise<URL> {
-  const browser = new Browser();
-  let response = await browser.get(url.pathname + url.search);
-  if (response.status === 302 && response.headers.get('Location')!.startsWith('/login')) {
-    const loginHtml = await (await browser.get(response.headers.get('Location')!)).text();
-    const signedIn = await browser.post(formAction(loginHtml), { ...hiddenFields(loginHtml), email: user.email, password: user.password });
-    expect(signedIn.status).toBe(303);
-    response = await browser.get(signedIn.headers.get('Location')!);
-  }
-  expect(response.status).toBe(200);
-  const consent = await response.text();
-  const allowed = await browser.post(formAction(consent), { ...hiddenFields(consent), decision: 'allow' });
-  expect(allowed.status).toBe(303);
-  return new URL(allowed.headers.get('Location')!);
-}
+// Every request goes to the Worker through SELF (openid-client-support.ts).
 
 describe('openid-client with DPoP (RFC 9449) against Tollgate', () => {
   let user: TestUser;
@@ -43,12 +14,11 @@ describe('openid-client with DPoP (RFC 9449) against Tollgate', () => {
 
   beforeAll(async () => {
     user = await createUser({ name: 'Ada Lovelace' });
-    const registered = await registerClient(await userToken(user), {
+    ({ config } = await registerAndDiscover(await userToken(user), {
       redirect_uris: [REDIRECT_URI],
       grant_types: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_method: 'none',
-    });
-    config = await discover(registered.client_id);
+    }));
   });
 
   it('finds the proof algorithms in discovery', () => {

@@ -1,41 +1,17 @@
-import { SELF } from 'cloudflare:test';
 import * as oidc from 'openid-client';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Browser, createUser, formAction, hiddenFields, ISSUER, type TestUser, userToken } from './helpers';
+import { createUser, type TestUser, userToken } from './helpers';
+import { discover as discoverWithAuth, REDIRECT_URI, registerDynamically, signInThroughPages } from './openid-client-support';
 import { clientKey, registerKeyClient } from './private-key-jwt-support';
 
 // openid-client 6, an OpenID Certified relying party, authenticating with
 // private_key_jwt (RFC 7523 §2.2): its own assertions (oauth4webapi's
 // PrivateKeyJwt: aud the issuer, a fresh jti, 60 s) at Tollgate's token,
 // introspection and revocation endpoints. Requests go to the Worker through
-// SELF; allowInsecureRequests only for http://localhost.
-const customFetch: oidc.CustomFetch = (url, options) => SELF.fetch(url, options as RequestInit);
-const REDIRECT_URI = 'https://rp.example/callback';
+// SELF (openid-client-support.ts).
 
-async function discover(clientId: string, privateKey: CryptoKey, kid: string): Promise<oidc.Configuration> {
-  const config = await oidc.discovery(new URL(ISSUER), clientId, undefined, oidc.PrivateKeyJwt({ key: privateKey, kid }), {
-    execute: [oidc.allowInsecureRequests],
-    [oidc.customFetch]: customFetch,
-  });
-  config[oidc.customFetch] = customFetch;
-  return config;
-}
-
-/** The authorization URL through the real login and consent pages, back to the RP. */
-async function signInThroughPages(user: TestUser, url: URL): Promise<URL> {
-  const browser = new Browser();
-  let response = await browser.get(url.pathname + url.search);
-  if (response.status === 302 && response.headers.get('Location')!.startsWith('/login')) {
-    const loginHtml = await (await browser.get(response.headers.get('Location')!)).text();
-    const signedIn = await browser.post(formAction(loginHtml), { ...hiddenFields(loginHtml), email: user.email, password: user.password });
-    expect(signedIn.status).toBe(303);
-    response = await browser.get(signedIn.headers.get('Location')!);
-  }
-  expect(response.status).toBe(200);
-  const consent = await response.text();
-  const allowed = await browser.post(formAction(consent), { ...hiddenFields(consent), decision: 'allow' });
-  expect(allowed.status).toBe(303);
-  return new URL(allowed.headers.get('Location')!);
+function discover(clientId: string, privateKey: CryptoKey, kid: string): Promise<oidc.Configuration> {
+  return discoverWithAuth(clientId, oidc.PrivateKeyJwt({ key: privateKey, kid }));
 }
 
 describe('openid-client with PrivateKeyJwt against Tollgate', () => {
@@ -106,8 +82,7 @@ describe('openid-client with PrivateKeyJwt against Tollgate', () => {
 
   it('dynamicClientRegistration with jwks, then the client authenticates with its key', async () => {
     const key = await clientKey('ES256');
-    const config = await oidc.dynamicClientRegistration(
-      new URL(ISSUER),
+    const config = await registerDynamically(
       {
         client_name: 'Key-holding RP',
         grant_types: ['client_credentials'],
@@ -115,9 +90,8 @@ describe('openid-client with PrivateKeyJwt against Tollgate', () => {
         jwks: { keys: [key.publicJwk] },
       },
       oidc.PrivateKeyJwt({ key: key.privateKey, kid: key.kid }),
-      { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: customFetch, initialAccessToken: ownerToken },
+      ownerToken,
     );
-    config[oidc.customFetch] = customFetch;
     const metadata = config.clientMetadata();
     expect(metadata.token_endpoint_auth_method).toBe('private_key_jwt');
     expect(metadata.client_secret).toBeUndefined();

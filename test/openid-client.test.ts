@@ -1,50 +1,11 @@
-import { SELF } from 'cloudflare:test';
 import * as oidc from 'openid-client';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  Browser,
-  createUser,
-  formAction,
-  hiddenFields,
-  ISSUER,
-  registerClient,
-  signedInBrowser,
-  type TestUser,
-  userToken,
-} from './helpers';
+import { createUser, formAction, hiddenFields, ISSUER, signedInBrowser, type TestUser, userToken } from './helpers';
+import { customFetch, REDIRECT_URI, registerAndDiscover, registerDynamically, signInThroughPages } from './openid-client-support';
 
-// A real, OpenID Certified relying party drives Tollgate. The only option
-// that loosens anything is allowInsecureRequests, for http://localhost; every
-// request goes to the Worker through SELF instead of the network.
-const customFetch: oidc.CustomFetch = (url, options) => SELF.fetch(url, options as RequestInit);
-
-const REDIRECT_URI = 'https://rp.example/callback';
+// A real, OpenID Certified relying party drives Tollgate (the setup it shares
+// with the DPoP and private_key_jwt tests: openid-client-support.ts).
 const POST_LOGOUT_URI = 'https://rp.example/signed-out';
-
-async function discover(clientId: string, secret: string | undefined): Promise<oidc.Configuration> {
-  const config = await oidc.discovery(new URL(ISSUER), clientId, secret, secret ? oidc.ClientSecretBasic(secret) : oidc.None(), {
-    execute: [oidc.allowInsecureRequests],
-    [oidc.customFetch]: customFetch,
-  });
-  config[oidc.customFetch] = customFetch;
-  return config;
-}
-
-/** The browser part: the RP's authorization URL through the real login and consent pages, back to the RP. */
-async function signInThroughPages(browser: Browser, user: TestUser, url: URL): Promise<URL> {
-  let response = await browser.get(url.pathname + url.search);
-  if (response.status === 302 && response.headers.get('Location')!.startsWith('/login')) {
-    const loginHtml = await (await browser.get(response.headers.get('Location')!)).text();
-    const signedIn = await browser.post(formAction(loginHtml), { ...hiddenFields(loginHtml), email: user.email, password: user.password });
-    expect(signedIn.status).toBe(303);
-    response = await browser.get(signedIn.headers.get('Location')!);
-  }
-  expect(response.status).toBe(200);
-  const consent = await response.text();
-  const allowed = await browser.post(formAction(consent), { ...hiddenFields(consent), decision: 'allow' });
-  expect(allowed.status).toBe(303);
-  return new URL(allowed.headers.get('Location')!);
-}
 
 describe('openid-client (OpenID Certified RP) against Tollgate', () => {
   let user: TestUser;
@@ -59,14 +20,13 @@ describe('openid-client (OpenID Certified RP) against Tollgate', () => {
     ['a confidential client (client_secret_basic)', 'client_secret_basic'],
     ['a public client (PKCE, no secret)', 'none'],
   ])('%s: discovery, code flow with PKCE, ID token, userinfo, refresh, introspection, revocation', async (_, method) => {
-    const registered = await registerClient(ownerToken, {
+    const { registered, config } = await registerAndDiscover(ownerToken, {
       client_name: 'Certified RP',
       redirect_uris: [REDIRECT_URI],
       post_logout_redirect_uris: [POST_LOGOUT_URI],
       grant_types: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_method: method,
     });
-    const config = await discover(registered.client_id, registered.client_secret);
     expect(config.serverMetadata().issuer).toBe(ISSUER);
 
     const codeVerifier = oidc.randomPKCECodeVerifier();
@@ -80,7 +40,7 @@ describe('openid-client (OpenID Certified RP) against Tollgate', () => {
       state,
       nonce,
     });
-    const callback = await signInThroughPages(new Browser(), user, authorizationUrl);
+    const callback = await signInThroughPages(user, authorizationUrl);
 
     // The library checks state, iss (RFC 9207), the code exchange, and the ID
     // token: signature via the JWKS, iss, aud, azp, exp, iat, nonce.
@@ -114,11 +74,10 @@ describe('openid-client (OpenID Certified RP) against Tollgate', () => {
   });
 
   it('RP-initiated logout: id_token_hint, confirmation, back to the registered URI with state', async () => {
-    const registered = await registerClient(ownerToken, {
+    const { config } = await registerAndDiscover(ownerToken, {
       redirect_uris: [REDIRECT_URI],
       post_logout_redirect_uris: [POST_LOGOUT_URI],
     });
-    const config = await discover(registered.client_id, registered.client_secret);
     expect(config.serverMetadata().end_session_endpoint).toBe(`${ISSUER}/oauth2/logout`);
     const browser = await signedInBrowser(user);
     const codeVerifier = oidc.randomPKCECodeVerifier();
@@ -128,7 +87,7 @@ describe('openid-client (OpenID Certified RP) against Tollgate', () => {
       code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
       code_challenge_method: 'S256',
     });
-    const tokens = await oidc.authorizationCodeGrant(config, await signInThroughPages(browser, user, url), {
+    const tokens = await oidc.authorizationCodeGrant(config, await signInThroughPages(user, url, browser), {
       pkceCodeVerifier: codeVerifier,
       idTokenExpected: true,
     });
@@ -150,8 +109,10 @@ describe('openid-client (OpenID Certified RP) against Tollgate', () => {
   });
 
   it('PAR (RFC 9126): buildAuthorizationUrlWithPAR pushes the request, and the browser carries only client_id and request_uri', async () => {
-    const registered = await registerClient(ownerToken, { redirect_uris: [REDIRECT_URI], require_pushed_authorization_requests: true });
-    const config = await discover(registered.client_id, registered.client_secret);
+    const { registered, config } = await registerAndDiscover(ownerToken, {
+      redirect_uris: [REDIRECT_URI],
+      require_pushed_authorization_requests: true,
+    });
     expect(config.serverMetadata().pushed_authorization_request_endpoint).toBe(`${ISSUER}/oauth2/par`);
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
@@ -165,7 +126,7 @@ describe('openid-client (OpenID Certified RP) against Tollgate', () => {
       nonce,
     });
     expect([...url.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
-    const callback = await signInThroughPages(new Browser(), user, url);
+    const callback = await signInThroughPages(user, url);
     const tokens = await oidc.authorizationCodeGrant(config, callback, {
       pkceCodeVerifier: codeVerifier,
       expectedState: state,
@@ -185,14 +146,12 @@ describe('openid-client (OpenID Certified RP) against Tollgate', () => {
   });
 
   it('dynamicClientRegistration, then read, update and delete through registration_client_uri (RFC 7592)', async () => {
-    const config = await oidc.dynamicClientRegistration(
-      new URL(ISSUER),
-      // Without a ClientAuth, openid-client authenticates with client_secret_post and the issued secret.
+    const config = await registerDynamically(
       { client_name: 'Self-managed RP', redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'client_secret_post' },
+      // Without a ClientAuth, openid-client authenticates with client_secret_post and the issued secret.
       undefined,
-      { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: customFetch, initialAccessToken: ownerToken },
+      ownerToken,
     );
-    config[oidc.customFetch] = customFetch;
     const metadata = config.clientMetadata();
     const clientId = metadata.client_id;
     const uri = metadata.registration_client_uri as string;
@@ -208,7 +167,7 @@ describe('openid-client (OpenID Certified RP) against Tollgate', () => {
       code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
       code_challenge_method: 'S256',
     });
-    const tokens = await oidc.authorizationCodeGrant(config, await signInThroughPages(new Browser(), user, url), {
+    const tokens = await oidc.authorizationCodeGrant(config, await signInThroughPages(user, url), {
       pkceCodeVerifier: codeVerifier,
       idTokenExpected: true,
     });
