@@ -69,4 +69,5 @@ export interface Bindings {
   PASSWORD_RESET_IP_LIMITER: RateLimit;
   MAIL_ADDRESS_LIMITER: RateLimit;
   TWO_FACTOR_LIMITER: RateLimit;
+  UPSTREAM_IP_LIMITER: RateLimit;
 }

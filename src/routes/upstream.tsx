@@ -1,21 +1,31 @@
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import { RETURN_TO_MAX_LENGTH, UPSTREAM_CALLBACK_PARAM_MAX_LENGTH, UPSTREAM_LINK_TTL, UPSTREAM_REQUEST_TTL } from '../config';
+import {
+  RATE_LIMIT_WINDOW,
+  RETURN_TO_MAX_LENGTH,
+  UPSTREAM_CALLBACK_PARAM_MAX_LENGTH,
+  UPSTREAM_LINK_TTL,
+  UPSTREAM_REQUEST_TTL,
+} from '../config';
 import type { AppEnv } from '../env';
 import { PageError } from '../errors';
-import { clientIp } from '../helpers/client-ip';
+import { clientIp, clientNetwork } from '../helpers/client-ip';
 import { clearCookie, readCookie, writeCookie } from '../helpers/cookies';
 import { limitBody, requireContentType } from '../middleware/body';
 import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { loadSession, startSession } from '../middleware/session';
 import { validatePage } from '../middleware/validate';
+import { overLimit } from '../services/rate-limits';
+import { AMR_FEDERATED, beginPendingSignIn } from '../services/totp';
 import { accountForUpstream, completeLink, linkProblem, unlinkIdentity } from '../services/upstream-accounts';
 import { openPending, type PendingLink, type PendingSignIn, sealPending, usePending } from '../services/upstream-pending';
-import { type UpstreamProvider, upstreamProviders } from '../services/upstream-providers';
+import { providerButtons, type UpstreamProvider, upstreamProviders } from '../services/upstream-providers';
 import { beginUpstreamSignIn, finishUpstreamSignIn, UpstreamError } from '../services/upstream-relying-party';
 import { recordAudit } from '../storage/audit';
+import { LoginPage } from '../views/auth-pages';
 import { ConfirmLinkPage, LinkNeededPage } from '../views/upstream';
 import { safeReturnTo } from './login';
+import { askForSecondFactor } from './two-factor';
 
 // Sign-in through upstream identity providers (issue 17): the HTTP side.
 //   POST /login/upstream/:id           start: seal the pending state in a cookie, send the browser to the provider
@@ -55,6 +65,29 @@ function refused(error: unknown, provider: UpstreamProvider): never {
   throw error;
 }
 
+/**
+ * Counts an upstream start or callback against its client network
+ * (UPSTREAM_IP_LIMITER; each costs fetches to the provider, a callback D1
+ * writes); over the limit, the sign-in page says so with 429 and Retry-After
+ * (RFC 6585 §4), as a limited password sign-in does (routes/login.tsx).
+ * Counted only with a client network (through Cloudflare), like sign-ups:
+ * the limiter is a Rate Limiting binding, not D1, so the happy path gains no
+ * round trip.
+ */
+async function limitedUpstream(c: Context<AppEnv>, returnTo: string): Promise<Response | null> {
+  const network = clientNetwork(c);
+  if (!network || !(await overLimit(c.var.deps, 'upstreamNetwork', network))) return null;
+  const page = (
+    <LoginPage
+      csrf={csrfToken(c)}
+      returnTo={returnTo}
+      upstream={providerButtons(c.env)}
+      error="Too many attempts. Wait a minute and try again."
+    />
+  );
+  return c.html(page, 429, { 'Retry-After': String(RATE_LIMIT_WINDOW) });
+}
+
 const formPost = [limitBody, requireContentType('application/x-www-form-urlencoded'), verifyCsrf] as const;
 const startForm = z.object({ return_to: z.string().max(RETURN_TO_MAX_LENGTH).optional().catch(undefined) });
 
@@ -88,6 +121,8 @@ upstream.post('/link', ...formPost, loadSession, async function linkAccount(c) {
 upstream.post('/:id', ...formPost, validatePage('form', startForm), async function startUpstreamSignIn(c) {
   const provider = providerOf(c, c.req.param('id'));
   const returnTo = safeReturnTo(c.req.valid('form').return_to);
+  const limited = await limitedUpstream(c, returnTo);
+  if (limited) return limited;
   let started: Awaited<ReturnType<typeof beginUpstreamSignIn>>;
   try {
     started = await beginUpstreamSignIn(c.var.deps, provider, returnTo);
@@ -101,6 +136,10 @@ upstream.post('/:id', ...formPost, validatePage('form', startForm), async functi
 upstream.get('/:id/callback', validatePage('query', callbackQuery), async function upstreamCallback(c) {
   const { deps } = c.var;
   const provider = providerOf(c, c.req.param('id'));
+  // Before the cookie is opened or used: a limited callback stores nothing and
+  // leaves the pending sign-in in its cookie.
+  const limited = await limitedUpstream(c, '/account');
+  if (limited) return limited;
   const sealed = readCookie(c, SIGN_IN_COOKIE);
   // Login CSRF (RFC 6749 §10.12): an answer is taken only in the browser that started the sign-in, once.
   const pending = sealed ? await openPending<PendingSignIn>(deps, 'signIn', sealed) : null;
@@ -130,8 +169,13 @@ upstream.get('/:id/callback', validatePage('query', callbackQuery), async functi
     writeCookie(c, LINK_COOKIE, await sealPending(deps, 'link', outcome.link, UPSTREAM_LINK_TTL), UPSTREAM_LINK_TTL);
     return c.html(<LinkNeededPage providerName={provider.name} email={outcome.link.email} loginHref={signInToLinkHref(outcome.link)} />);
   }
-  // RFC 8176 §2 `fed`: signed in through a federated assertion.
-  await startSession(c, outcome.user.id, ['fed']);
+  if (outcome.twoFactor) {
+    // Two-factor on: the provider's word is the first step only. The sign-in
+    // waits for the code like a password sign-in (routes/two-factor.tsx),
+    // which then makes the session with `["fed","otp"]` and audits it.
+    return askForSecondFactor(c, await beginPendingSignIn(deps, outcome.user.id, pending.returnTo, AMR_FEDERATED));
+  }
+  await startSession(c, outcome.user.id, AMR_FEDERATED);
   await recordAudit(deps.db, { type: 'sign_in', userId: outcome.user.id, ip: clientIp(c) });
   return c.redirect(pending.returnTo, 303);
 });

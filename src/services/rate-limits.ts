@@ -39,6 +39,8 @@ const LIMITERS = {
   twoFactor: 'TWO_FACTOR_LIMITER',
   /** Passkey ceremonies begun (each a D1 challenge row for 5 minutes) per client network. */
   passkeyChallengeNetwork: 'PASSKEY_CHALLENGE_IP_LIMITER',
+  /** Upstream sign-ins begun and callbacks answered (each an outbound fetch, a callback D1 writes) per client network. */
+  upstreamNetwork: 'UPSTREAM_IP_LIMITER',
 } as const satisfies Record<string, keyof Bindings>;
 export type LimitName = keyof typeof LIMITERS;
 
@@ -55,7 +57,8 @@ type NetworkLimit =
   | 'deviceAuthorizationNetwork'
   | 'pushedRequestNetwork'
   | 'passwordResetNetwork'
-  | 'passkeyChallengeNetwork';
+  | 'passkeyChallengeNetwork'
+  | 'upstreamNetwork';
 export type LimitSubject<N extends LimitName> = N extends NetworkLimit ? NetworkKey : string;
 
 /** KV key prefix of a "stop checking passwords" flag; the rest is the hashed limit key. */

@@ -128,8 +128,10 @@ const POSSESSION = new Set(['otp', 'hwk', 'swk', 'sms', 'tel', 'sc']);
  * is multi-factor by itself.
  */
 export function acrOf(amr: readonly string[]): string {
-  const multiFactor =
-    amr.includes('mfa') || (amr.some((value) => POSSESSION.has(value)) && amr.some((value) => KNOWLEDGE_OR_INHERENCE.has(value)));
+  // `fed` (an upstream provider's sign-in) counts as the factor not held: with
+  // a code after it (`["fed","otp"]`) the sign-in took two independent steps.
+  const firstFactor = (value: string) => KNOWLEDGE_OR_INHERENCE.has(value) || value === 'fed';
+  const multiFactor = amr.includes('mfa') || (amr.some((value) => POSSESSION.has(value)) && amr.some(firstFactor));
   return multiFactor ? ACR_MFA : ACR_PASSWORD;
 }
 

@@ -41,9 +41,12 @@ import { isLocked, lock, overLimit, tooManyRequests } from './rate-limits';
 // passwords: over the limit, a KV lock stops checking codes for a minute (429),
 // so a guess past the limit is never even tried (RFC 4226 §7.3 throttling).
 
-/** RFC 8176 `amr` of a password sign-in, and of one completed with a second factor. */
+/** RFC 8176 `amr` of a password sign-in. */
 export const AMR_PASSWORD = ['pwd'];
-export const AMR_PASSWORD_AND_OTP = ['pwd', 'otp'];
+/** RFC 8176 §2 `fed`: a sign-in through an upstream provider's federated assertion (routes/upstream.tsx). */
+export const AMR_FEDERATED = ['fed'];
+/** RFC 8176 §2 `otp`: what a two-factor code adds to the first step's `amr` (`pwd`, or `fed` after an upstream sign-in). */
+const AMR_OTP = 'otp';
 
 /** Where the secret's sealing binds it: to this user and this purpose. */
 function sealContext(userId: string): string {
@@ -253,7 +256,8 @@ export async function disableTwoFactor(deps: Deps, user: User, input: string, ip
 // --- Sign-in --------------------------------------------------------------
 
 /**
- * After a right password, for a user with two-factor on: keeps the pending
+ * After a right password or an upstream sign-in (its `amr` says which), for a
+ * user with two-factor on: keeps the pending
  * sign-in in D1, keyed by the hash of a random value the browser gets in a
  * short-lived HttpOnly cookie (so it is bound to that browser), with where it
  * returns to. Returns the cookie's value.
@@ -314,7 +318,7 @@ export async function completeSignIn(deps: Deps, token: string, input: string, i
       } else {
         await signedIn;
       }
-      return { ok: true, user, returnTo: pending.returnTo, amr: [...new Set([...pending.amr, ...AMR_PASSWORD_AND_OTP])] };
+      return { ok: true, user, returnTo: pending.returnTo, amr: [...new Set([...pending.amr, AMR_OTP])] };
     }
     if (spent.length > 0) return { ok: false, reason: 'expired' };
   }

@@ -42,7 +42,8 @@ export function hasPassword(user: User): boolean {
 }
 
 export type UpstreamOutcome =
-  | { kind: 'signed-in'; user: User; created: boolean }
+  /** `twoFactor`: the user has TOTP on, so the sign-in still waits for a code (routes/upstream.tsx). */
+  | { kind: 'signed-in'; user: User; created: boolean; twoFactor: boolean }
   | { kind: 'link-needed'; link: PendingLink; user: User }
   | { kind: 'refused'; title: string; message: string; status: 403 | 409 | 400 };
 
@@ -59,7 +60,7 @@ export async function accountForUpstream(
     if (linked.user.disabledAt !== null) {
       return { kind: 'refused', title: 'Account disabled', message: 'This account has been disabled.', status: 403 };
     }
-    return { kind: 'signed-in', user: linked.user, created: false };
+    return { kind: 'signed-in', user: linked.user, created: false, twoFactor: linked.twoFactor };
   }
   if (!profile.email) {
     const message = `${provider.name} did not share an email address with Tollgate, so no account can be made. Sign in another way.`;
@@ -109,7 +110,8 @@ export async function accountForUpstream(
     if (retry && isUniqueViolation(error)) return accountForUpstream(deps, provider, profile, returnTo, false);
     throw error;
   }
-  return { kind: 'signed-in', user, created: true };
+  // A new user has no two-factor yet.
+  return { kind: 'signed-in', user, created: true, twoFactor: false };
 }
 
 /** Why a pending link cannot be completed by this session, or null when it can. */
@@ -121,8 +123,11 @@ export function linkProblem(
   if (session.user.id !== link.userId) return 'other-account';
   // The owner signs in after the provider vouched for the email (an older
   // session says nothing of this browser's intent), and with the account's own
-  // password or passkey: a sign-in through a provider (`fed`) proves only that provider.
-  const onlyFederated = session.amr !== undefined && session.amr.length > 0 && session.amr.every((method) => method === 'fed');
+  // password or passkey: a sign-in through a provider (`fed`) proves only that
+  // provider, and a two-factor code after it (`["fed","otp"]`) is a second
+  // factor, not the account's own first one.
+  const onlyFederated =
+    session.amr !== undefined && session.amr.length > 0 && session.amr.every((method) => method === 'fed' || method === 'otp');
   if (session.authTime < link.createdAt || onlyFederated) return 'sign-in';
   return null;
 }

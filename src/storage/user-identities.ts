@@ -1,15 +1,24 @@
 import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Db } from './db';
-import { passkeys, type User, type UserIdentity, upstreamRequestsUsed, userIdentities, users } from './schema';
+import { passkeys, totpCredentials, type User, type UserIdentity, upstreamRequestsUsed, userIdentities, users } from './schema';
 
 // Accounts at upstream identity providers linked to Tollgate users, and the
 // ids of pending upstream requests already used. Statements and reads only:
 // services/upstream-sign-in.ts decides when to link, create or refuse.
 
-/** The user a provider's subject is linked to, with the link. */
-export async function findLinkedUser(db: Db, providerId: string, subject: string): Promise<{ user: User; identity: UserIdentity } | null> {
+/**
+ * The user a provider's subject is linked to, with the link and whether the
+ * user has two-factor on (a confirmed TOTP credential): read in the same
+ * query, so asking for the code after an upstream sign-in costs no round trip.
+ */
+export async function findLinkedUser(
+  db: Db,
+  providerId: string,
+  subject: string,
+): Promise<{ user: User; identity: UserIdentity; twoFactor: boolean } | null> {
+  const twoFactor = sql<boolean>`EXISTS (SELECT 1 FROM ${totpCredentials} WHERE ${totpCredentials.userId} = ${users.id} AND ${totpCredentials.confirmedAt} IS NOT NULL)`;
   const rows = await db
-    .select({ user: users, identity: userIdentities })
+    .select({ user: users, identity: userIdentities, twoFactor: twoFactor.mapWith(Boolean) })
     .from(userIdentities)
     .innerJoin(users, eq(users.id, userIdentities.userId))
     .where(and(eq(userIdentities.providerId, providerId), eq(userIdentities.subject, subject)))
