@@ -19,6 +19,7 @@ import {
   signedInBrowser,
   userToken,
 } from './helpers';
+import { enterPassword, turnOnTwoFactor } from './totp-support';
 
 /** A user with an app that holds an access token and a refresh token for them, and their API token. */
 async function userWithTokens() {
@@ -332,5 +333,111 @@ describe('a required password reset', () => {
     const set = await reset.post('/reset-password', { ...hiddenFields(await page.text()), password: 'a brand new passphrase' });
     expect(set.status).toBeLessThan(400);
     expect((await new Browser().submit('/login', { email: user.email, password: 'a brand new passphrase' })).status).toBe(303);
+  });
+});
+
+/** A user with two-factor on (set up through /account), a passkey and a linked provider account (rows as the ceremonies write them). */
+async function userWithSignInMethods() {
+  const user = await createUser();
+  const browser = await signedInBrowser(user);
+  const twoFactor = await turnOnTwoFactor(browser);
+  const publicKey = `pQECAyYgASFYI-${crypto.randomUUID()}`;
+  await env.DB.prepare(
+    `insert into passkeys (id, user_id, public_key, counter, transports, device_type, backed_up, name, created_at, last_used_at)
+     values (?, ?, ?, 0, '["internal"]', 'multiDevice', 1, 'Work laptop key', 1700000000, 1700003600)`,
+  )
+    .bind(crypto.randomUUID(), user.id, publicKey)
+    .run();
+  await env.DB.prepare('insert into user_identities (provider_id, subject, user_id, email, linked_at) values (?, ?, ?, ?, 1700007200)')
+    .bind('gh', `gh-${user.id}`, user.id, 'octo@upstream.example')
+    .run();
+  return { user, browser, twoFactor, publicKey };
+}
+
+async function twoFactorRows(userId: string) {
+  const credential = await env.DB.prepare('select count(*) as n from totp_credentials where user_id = ?')
+    .bind(userId)
+    .first<{ n: number }>();
+  const codes = await env.DB.prepare('select count(*) as n from recovery_codes where user_id = ?').bind(userId).first<{ n: number }>();
+  return { credential: credential?.n, codes: codes?.n };
+}
+
+describe("a user's sign-in methods", () => {
+  it('the user page shows passkeys, two-factor and linked providers, and nothing secret', async () => {
+    const { browser } = await signedInAdmin();
+    const { user, twoFactor, publicKey } = await userWithSignInMethods();
+    const page = await browser.get(`/admin/users/${user.id}`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    for (const title of ['Passkeys', 'Two-factor', 'Linked providers']) expect(html).toContain(`<h2>${title}</h2>`);
+    expect(html).toContain('Work laptop key · created 2023-11-14 22:13 UTC · last used 2023-11-14 23:13 UTC · backed up (synced)');
+    expect(html).toMatch(/On since \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
+    expect(html).toContain('Unused recovery codes: 10');
+    expect(html).toContain('GitHub (gh) · octo@upstream.example · linked 2023-11-15 00:13 UTC');
+    expect(html).toContain('>Reset two-factor</button>');
+    expect(html).not.toContain(publicKey);
+    expect(html).not.toContain(twoFactor.app.secret);
+    expect(html).not.toContain(twoFactor.recoveryCodes[0]);
+
+    // A user with none of them: each section says so.
+    const plain = await createUser();
+    const plainHtml = await (await browser.get(`/admin/users/${plain.id}`)).text();
+    expect(plainHtml).toContain('<h2>Passkeys</h2><p>None.</p>');
+    expect(plainHtml).toContain('<li>Off</li>');
+  });
+
+  it('reset two-factor turns it off (audited, naming the admin): the next sign-in asks for no code; open sessions stay', async () => {
+    const { admin, browser } = await signedInAdmin();
+    const { user, browser: theirs } = await userWithSignInMethods();
+    // A sign-in waiting for its code when the reset comes.
+    const waiting = new Browser();
+    const password = await enterPassword(waiting, user);
+    expect(password.headers.get('Location')).toBe('/login/two-factor');
+
+    const reset = await adminAction(browser, `/admin/users/${user.id}/reset-two-factor`);
+    expect(reset.status).toBe(303);
+    expect(reset.headers.get('Location')).toBe(`/admin/users/${user.id}`);
+    expect(await twoFactorRows(user.id)).toEqual({ credential: 0, codes: 0 });
+    const events = await auditEventsOf('two_factor_reset', { userId: user.id });
+    expect(events).toHaveLength(1);
+    expect(events[0]?.actor_id).toBe(admin.id);
+    expect(await (await browser.get(`/admin/users/${user.id}`)).text()).toContain('<li>Off</li>');
+
+    // The password alone signs in now; the pending sign-in can no longer be completed with a code.
+    const fresh = await new Browser().submit('/login', { email: user.email, password: user.password });
+    expect(fresh.status).toBe(303);
+    expect(fresh.headers.get('Location')).not.toBe('/login/two-factor');
+    expect((await waiting.get('/login/two-factor')).status).toBe(303);
+    // Their open session stays (the reset weakens no session, and the admin has Sign out everywhere for that).
+    expect((await theirs.get('/account')).status).toBe(200);
+
+    // Again: nothing to reset, nothing audited.
+    expect((await adminAction(browser, `/admin/users/${user.id}/reset-two-factor`)).status).toBe(303);
+    expect(await auditEventsOf('two_factor_reset', { userId: user.id })).toHaveLength(1);
+    expect((await adminAction(browser, '/admin/users/nobody/reset-two-factor')).status).toBe(404);
+  });
+
+  it('the admin API shows the sections and resets two-factor', async () => {
+    const { admin } = await signedInAdmin();
+    const token = await userToken(admin);
+    const { user, publicKey } = await userWithSignInMethods();
+    const read = await call(`/api/admin/users/${user.id}`, { headers: bearer(token) });
+    expect(read.status).toBe(200);
+    const text = await read.text();
+    expect(text).not.toContain(publicKey);
+    const body = JSON.parse(text) as { sections: { id: string; title: string; items: string[] }[]; canResetTwoFactor: boolean };
+    expect(body.sections.map((section) => section.id)).toEqual(['passkeys', 'two_factor', 'linked_providers']);
+    expect(body.sections[0]?.items[0]).toContain('Work laptop key');
+    expect(body.sections[1]?.items[0]).toMatch(/^On since /);
+    expect(body.sections[2]?.items[0]).toContain('GitHub (gh)');
+    expect(body.canResetTwoFactor).toBe(true);
+
+    const reset = await call(`/api/admin/users/${user.id}/reset-two-factor`, { method: 'POST', headers: bearer(token) });
+    expect(reset.status).toBe(200);
+    expect(await reset.json()).toEqual({ result: 'done' });
+    expect(await twoFactorRows(user.id)).toEqual({ credential: 0, codes: 0 });
+    const again = await call(`/api/admin/users/${user.id}/reset-two-factor`, { method: 'POST', headers: bearer(token) });
+    expect(await again.json()).toEqual({ result: 'unchanged' });
+    expect((await auditEventsOf('two_factor_reset', { userId: user.id }))[0]?.actor_id).toBe(admin.id);
   });
 });

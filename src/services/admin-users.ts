@@ -49,7 +49,8 @@ export function findUsers({ db }: Deps, search: string | undefined, page: number
 }
 
 /** Everything the user's admin page shows; undefined for no such user. */
-export async function userOverview({ db }: Deps, userId: string) {
+export async function userOverview(deps: Deps, userId: string) {
+  const { db } = deps;
   const user = await findAdminUser(db, userId);
   if (!user) return undefined;
   const time = now();
@@ -59,7 +60,9 @@ export async function userOverview({ db }: Deps, userId: string) {
     apiTokenCount(db, userId, time),
     recentActivity(db, userId, 20),
     passwordResetRequired(db, userId),
-    Promise.all(adminUserSections.map(async (section) => ({ title: section.title, items: await section.read(db, userId) }))),
+    Promise.all(
+      adminUserSections.map(async (section) => ({ id: section.id, title: section.title, items: await section.read(deps, userId) })),
+    ),
   ]);
   return { user, apps, sessions, apiTokens, activity, resetRequired, sections, canResetTwoFactor: twoFactorSection !== undefined };
 }
@@ -135,13 +138,34 @@ export async function requirePasswordReset(deps: Deps, actor: Actor, userId: str
   return required.length > 0 ? 'done' : 'unchanged';
 }
 
-/** Turns the user's two-factor sign-in off (when the server has two-factor: admin-user-sections.ts), audited in the same batch. */
+/**
+ * Turns the user's two-factor sign-in off (when the server has two-factor:
+ * admin-user-sections.ts): the credential and the recovery codes go, with the
+ * audit event naming the admin, in one batch; the event only when there was a
+ * credential to delete, so resetting twice is 'unchanged' and audits once.
+ * A pending sign-in waiting for a code finds no credential and ends
+ * (storage/totp.ts pendingSignInQuery); the next sign-in asks for no code.
+ *
+ * The user's sessions are left alone, as Keycloak's "remove OTP" does: an
+ * admin resets two-factor for someone who lost their authenticator, often
+ * still signed in elsewhere, and the reset makes no existing session any
+ * stronger or weaker (each proved the second factor when it began). When the
+ * account may be in someone else's hands, the admin has Sign out everywhere
+ * and Require a password reset beside it.
+ */
 export async function resetTwoFactor(deps: Deps, actor: Actor, userId: string): Promise<AdminActionResult> {
   const { db } = deps;
   const reset = twoFactorSection?.reset;
   if (!reset || !(await userExists(db, userId))) return 'not_found';
-  await db.batch([...reset(db, userId), auditStatement(db, { type: 'two_factor_reset', userId, actorId: actor.id, ip: actor.ip })]);
-  return 'done';
+  const time = now();
+  const [removeCredential, ...rest] = reset(db, userId);
+  const [removed] = await db.batch([
+    removeCredential,
+    // changes() of the credential's delete, the statement just before.
+    auditIfChangedStatement(db, { type: 'two_factor_reset', userId, actorId: actor.id, ip: actor.ip }, time),
+    ...rest,
+  ]);
+  return (removed as unknown[]).length > 0 ? 'done' : 'unchanged';
 }
 
 /** Makes a user an admin or takes the role away; the last enabled admin keeps it (decided in SQL). Audited in the same batch. */

@@ -1,7 +1,8 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { adminAction, auditEventsOf, csrfOf, makeAdmin, signedInAdmin, userRow } from '../admin-support';
-import { bearer, call, createUser, ISSUER, userToken } from '../helpers';
+import { bearer, call, createUser, ISSUER, signedInBrowser, userToken } from '../helpers';
+import { csrfOf as pageCsrfOf, turnOnTwoFactor } from '../totp-support';
 
 // Attacks on the admin console's actions: a cross-site form that rides an
 // admin's session (CSRF), and removing the last admin so that nobody can run
@@ -18,7 +19,7 @@ describe('CSRF on admin actions', () => {
       ['another origin', { csrf_token: token }, { Origin: 'https://evil.example' }],
     ];
     for (const [what, fields, headers] of attempts) {
-      for (const action of ['disable', 'sign-out', 'require-password-reset', 'role/admin']) {
+      for (const action of ['disable', 'sign-out', 'require-password-reset', 'reset-two-factor', 'role/admin']) {
         const response = await browser.post(`/admin/users/${victim.id}/${action}`, fields, headers);
         expect(response.status, `${what}: ${action}`).toBe(403);
       }
@@ -30,6 +31,41 @@ describe('CSRF on admin actions', () => {
     // The same form with the token and our own origin works.
     expect((await adminAction(browser, `/admin/users/${victim.id}/disable`, {})).status).toBe(303);
     expect((await browser.post(`/admin/users/${victim.id}/enable`, { csrf_token: token }, { Origin: ISSUER })).status).toBe(303);
+  });
+});
+
+describe('reset two-factor', () => {
+  /** Whether the user still has two-factor on. */
+  async function twoFactorOn(userId: string): Promise<boolean> {
+    const row = await env.DB.prepare('select confirmed_at from totp_credentials where user_id = ?')
+      .bind(userId)
+      .first<{ confirmed_at: number | null }>();
+    return row?.confirmed_at != null;
+  }
+
+  it('a non-admin (page or API), a forged form and a cross-site one leave two-factor on; only the admin form turns it off', async () => {
+    const victim = await createUser();
+    await turnOnTwoFactor(await signedInBrowser(victim));
+    const path = `/admin/users/${victim.id}/reset-two-factor`;
+
+    // A signed-in user who is not an admin, with their own valid CSRF token; and their API token.
+    const user = await createUser();
+    const theirs = await signedInBrowser(user);
+    expect((await theirs.post(path, { csrf_token: await pageCsrfOf(theirs, '/account') })).status).toBe(403);
+    expect((await call(`/api${path}`, { method: 'POST', headers: bearer(await userToken(user)) })).status).toBe(403);
+
+    // An admin's browser, made to post without the token, with a wrong one, or from another site.
+    const { browser } = await signedInAdmin();
+    const token = await csrfOf(browser);
+    expect((await browser.post(path, {})).status).toBe(403);
+    expect((await browser.post(path, { csrf_token: 'x'.repeat(43) })).status).toBe(403);
+    expect((await browser.post(path, { csrf_token: token }, { Origin: 'https://evil.example' })).status).toBe(403);
+    expect(await twoFactorOn(victim.id)).toBe(true);
+    expect(await auditEventsOf('two_factor_reset', { userId: victim.id })).toHaveLength(0);
+
+    expect((await browser.post(path, { csrf_token: token }, { Origin: ISSUER })).status).toBe(303);
+    expect(await twoFactorOn(victim.id)).toBe(false);
+    expect(await auditEventsOf('two_factor_reset', { userId: victim.id })).toHaveLength(1);
   });
 });
 
