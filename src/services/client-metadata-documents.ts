@@ -5,6 +5,7 @@ import { now } from '../lib/crypto';
 import { describeIssues } from '../lib/issues';
 import type { NetworkKey } from '../lib/network';
 import { clientIdUrlProblem, isClientIdUrl } from '../lib/public-urls';
+import { isClientDisabled } from '../storage/admin-clients';
 import type { Client } from '../storage/schema';
 import { checkClientMetadata, clientMetadataSchema, openRegistration, saveDocumentClient } from './clients';
 import { countAttempt } from './rate-limits';
@@ -45,6 +46,9 @@ export async function resolveClient(
   if (!openRegistration(deps.env)) return undefined;
   const at = now();
   if (stored && stored.metadataExpiresAt !== null && stored.metadataExpiresAt > at) return stored;
+  // No row may mean an admin disabled it (the lookup skips disabled clients): then it is no client, as any
+  // disabled client is, and its document is neither fetched nor stored over the row (one D1 read, only here).
+  if (!stored && (await isClientDisabled(deps.db, id))) return undefined;
   const problem = clientIdUrlProblem(id);
   if (problem) throw new ClientMetadataError(`the client_id URL ${problem}`);
   // Locally (no CF-Connecting-IP) nothing is limited per network, as for sign-ups.

@@ -118,6 +118,22 @@ export function disableClientStatement(db: Db, clientId: string, time: number, a
     .returning({ clientId: disabledClients.clientId });
 }
 
+/**
+ * Whether an admin disabled the client `clientId` names: a primary-key probe,
+ * for the one path that cannot tell a disabled client from a missing one by
+ * the client lookup (which skips disabled rows): a client ID metadata
+ * document's, about to be fetched and stored afresh
+ * (services/client-metadata-documents.ts).
+ */
+export async function isClientDisabled(db: Db, clientId: string): Promise<boolean> {
+  const rows = await db
+    .select({ clientId: disabledClients.clientId })
+    .from(disabledClients)
+    .where(eq(disabledClients.clientId, clientId))
+    .limit(1);
+  return rows.length > 0;
+}
+
 /** Enables a disabled client; RETURNING is empty when it was not disabled. */
 export function enableClientStatement(db: Db, clientId: string) {
   return db.delete(disabledClients).where(eq(disabledClients.clientId, clientId)).returning({ clientId: disabledClients.clientId });

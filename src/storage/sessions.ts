@@ -54,7 +54,8 @@ const liveSession = preparedOnce((db) =>
     .select({ user: users, authTime: sessions.authTime, amr: sessions.amr, lastSeenAt: sessions.lastSeenAt })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
-    .where(and(eq(sessions.idHash, sql.placeholder('idHash')), gt(sessions.expiresAt, sql.placeholder('now'))))
+    // A disabled user's session is no session, even where its row outlived the disable (which deletes it).
+    .where(and(eq(sessions.idHash, sql.placeholder('idHash')), gt(sessions.expiresAt, sql.placeholder('now')), isNull(users.disabledAt)))
     .limit(1)
     .prepare(),
 );
