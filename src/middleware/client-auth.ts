@@ -7,7 +7,7 @@ import { clientNetwork } from '../helpers/client-ip';
 import { hashSecret, now, timingSafeEqual } from '../lib/crypto';
 import { boundedString, clientIdParam, clientSecretParam, keywordParam } from '../lib/params';
 import { isClientIdUrl } from '../lib/public-urls';
-import type { PendingClient } from '../services/client-authentication';
+import { isReplayedAssertion, type PendingClient, spendAssertionAlone, spendAssertionStatement } from '../services/client-authentication';
 import {
   assertionReplayed,
   ClientAssertionError,
@@ -19,7 +19,6 @@ import {
 import { ClientMetadataError, resolveClient } from '../services/client-metadata-documents';
 import { openRegistration } from '../services/clients';
 import { countAttempt, fromNetwork } from '../services/rate-limits';
-import { insertClientAssertionStatement, isAssertionReplay } from '../storage/client-assertions';
 import { type ClientGuard, findClient } from '../storage/clients';
 import type { Client } from '../storage/schema';
 
@@ -357,12 +356,7 @@ async function pendingAssertionClient(c: Context<AppEnv>, presented: PresentedCl
     async authenticate() {
       if (!spent) {
         spent = true;
-        try {
-          await insertClientAssertionStatement(c.var.deps.db, row);
-        } catch (error) {
-          if (isAssertionReplay(error)) return failed(c, id, assertionReplayed().message);
-          throw error;
-        }
+        if (!(await spendAssertionAlone(c.var.deps, row))) return failed(c, id, assertionReplayed().message);
       }
       return registered(client);
     },
@@ -378,10 +372,10 @@ async function pendingAssertionClient(c: Context<AppEnv>, presented: PresentedCl
       }
     },
     writes(db) {
-      return spent ? [] : [insertClientAssertionStatement(db, row)];
+      return spent ? [] : [spendAssertionStatement(db, row)];
     },
     async batchFailed(error) {
-      if (isAssertionReplay(error)) return failed(c, id, assertionReplayed().message);
+      if (isReplayedAssertion(error)) return failed(c, id, assertionReplayed().message);
       throw error;
     },
   };

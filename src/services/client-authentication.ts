@@ -1,7 +1,10 @@
 import type { BatchItem } from 'drizzle-orm/batch';
+import type { Deps } from '../deps';
+import { insertClientAssertionStatement, isAssertionReplay } from '../storage/client-assertions';
 import type { ClientGuard } from '../storage/clients';
 import type { Db } from '../storage/db';
 import type { Client } from '../storage/schema';
+import type { ClientAssertionRow } from './client-keys';
 
 // Client authentication inside a grant's own D1 batch (issue 16: one primary
 // round trip per token request). The token route parses what the client
@@ -80,4 +83,29 @@ export async function inClientBatch<T extends { clientRow: GuardedClientRow | un
     // The fetched document was just stored, so a second run sees it fresh.
     if (attempt === 2) throw new Error('client authentication in SQL and in TypeScript disagree');
   }
+}
+
+/**
+ * The INSERT that spends a `private_key_jwt` client's assertion (RFC 7523 §3
+ * item 7), for a grant's batch: a replay violates its primary key and fails
+ * the batch whole (`isReplayedAssertion` tells that failure apart).
+ */
+export function spendAssertionStatement(db: Db, row: ClientAssertionRow): BatchItem<'sqlite'> {
+  return insertClientAssertionStatement(db, row);
+}
+
+/** Spends the assertion on its own (one D1 write), for a grant with no batch: false when it was spent before (a replay). */
+export async function spendAssertionAlone(deps: Deps, row: ClientAssertionRow): Promise<boolean> {
+  try {
+    await insertClientAssertionStatement(deps.db, row);
+    return true;
+  } catch (error) {
+    if (isAssertionReplay(error)) return false;
+    throw error;
+  }
+}
+
+/** Whether a grant's batch failed because the assertion it spent was spent before (storage/client-assertions.ts). */
+export function isReplayedAssertion(error: unknown): boolean {
+  return isAssertionReplay(error);
 }
