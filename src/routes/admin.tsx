@@ -1,4 +1,6 @@
 import { type Context, Hono } from 'hono';
+import type { JSX } from 'hono/jsx/jsx-runtime';
+import type { Deps } from '../deps';
 import type { AppEnv } from '../env';
 import { PageError } from '../errors';
 import { clientIp } from '../helpers/client-ip';
@@ -17,6 +19,7 @@ import {
   disableUser,
   enableUser,
   findUsers,
+  type Page,
   requirePasswordReset,
   resetTwoFactor,
   setUserRole,
@@ -60,6 +63,37 @@ async function answer(c: Context<AppEnv>, result: AdminActionResult, fallback: s
   return c.redirect(await backTo(c, fallback), 303);
 }
 
+/** What every searchable list page (users, clients) is drawn from: the search, one page of rows, and where its row actions come back to. */
+interface ListPageProps<T> {
+  csrf: string;
+  search: string | undefined;
+  page: number;
+  hasNext: boolean;
+  rows: T[];
+  returnTo: string;
+}
+
+/** A searchable, paged list page: finds the page of `q`, and renders it with the props every list shares (its actions return to this very page). */
+async function listPage<T>(
+  c: Context<AppEnv>,
+  { q, page }: { q: string | undefined; page: number },
+  find: (deps: Deps, search: string | undefined, page: number) => Promise<Page<T>>,
+  render: (props: ListPageProps<T>) => JSX.Element,
+) {
+  const found = await find(c.var.deps, q, page);
+  const url = new URL(c.req.url);
+  return c.html(
+    render({
+      csrf: csrfToken(c),
+      search: q,
+      page: found.page,
+      hasNext: found.hasNext,
+      rows: found.rows,
+      returnTo: url.pathname + url.search,
+    }),
+  );
+}
+
 const formPost = [limitBody, requireContentType('application/x-www-form-urlencoded'), verifyCsrf] as const;
 
 admin.get('/', async function dashboardPage(c) {
@@ -68,19 +102,7 @@ admin.get('/', async function dashboardPage(c) {
 });
 
 admin.get('/users', validatePage('query', listQuery), async function usersPage(c) {
-  const { q, page } = c.req.valid('query');
-  const found = await findUsers(c.var.deps, q, page);
-  const url = new URL(c.req.url);
-  return c.html(
-    <UsersPage
-      csrf={csrfToken(c)}
-      search={q}
-      page={found.page}
-      hasNext={found.hasNext}
-      users={found.rows}
-      returnTo={url.pathname + url.search}
-    />,
-  );
+  return listPage(c, c.req.valid('query'), findUsers, ({ rows, ...props }) => <UsersPage {...props} users={rows} />);
 });
 
 admin.get('/users/:id', validatePage('param', userPath), async function userPage(c) {
@@ -111,19 +133,7 @@ admin.post('/users/:id/role/:role', ...formPost, validatePage('param', rolePath)
 });
 
 admin.get('/clients', validatePage('query', listQuery), async function clientsPage(c) {
-  const { q, page } = c.req.valid('query');
-  const found = await findClients(c.var.deps, q, page);
-  const url = new URL(c.req.url);
-  return c.html(
-    <ClientsPage
-      csrf={csrfToken(c)}
-      search={q}
-      page={found.page}
-      hasNext={found.hasNext}
-      clients={found.rows}
-      returnTo={url.pathname + url.search}
-    />,
-  );
+  return listPage(c, c.req.valid('query'), findClients, ({ rows, ...props }) => <ClientsPage {...props} clients={rows} />);
 });
 
 admin.get('/clients/:id', validatePage('param', clientPath), async function clientPage(c) {
