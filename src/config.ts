@@ -439,6 +439,8 @@ export const ACR_PASSWORD = 'urn:tollgate:acr:pwd';
 export const ACR_MFA = 'urn:tollgate:acr:mfa';
 /** The `acr` values the ID token may carry (`acr_values_supported`, OIDC Discovery §3). */
 export const ACR_VALUES_SUPPORTED = [ACR_PASSWORD, ACR_MFA] as const;
+/** The longest `acr_values` read at the authorization endpoint (OIDC Core §3.1.2.1). Characters. */
+export const ACR_VALUES_MAX_LENGTH = 512;
 
 /**
  * Mail (services/mailer.ts). A password reset link lives 30 minutes (issue

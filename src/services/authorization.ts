@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AUTH_REQUEST_COOKIE_MAX_LENGTH, CLIENT_VALUE_MAX_LENGTH, PUSHED_REQUEST_URI_MAX_LENGTH } from '../config';
+import { ACR_MFA, AUTH_REQUEST_COOKIE_MAX_LENGTH, CLIENT_VALUE_MAX_LENGTH, PUSHED_REQUEST_URI_MAX_LENGTH } from '../config';
 import type { Deps } from '../deps';
 import { OAuthError, PageError } from '../errors';
 import { now } from '../lib/crypto';
@@ -23,6 +23,7 @@ import { requestUriHash } from './pushed-requests';
 import { readFromReplica } from './replica';
 import { storedResources } from './resources';
 import { splitScope, userClaims } from './scopes';
+import { acrOf } from './tokens';
 
 export type { AuthorizationRequest, ClientRedirect, RequestParameters } from './authorization/request';
 
@@ -238,6 +239,7 @@ function completeRequest(checked: Partial<AuthorizationRequest>, client: Client,
     codeChallenge,
     prompt: checked.prompt ?? [],
     maxAge: checked.maxAge ?? null,
+    acrValues: checked.acrValues ?? null,
     loginHint: checked.loginHint ?? null,
     createdAt: now(),
     userId: null,
@@ -331,13 +333,35 @@ export function decide({ request, client, session, grant }: DecisionInput): Deci
   return { kind: 'consent', pending: { ...request, userId: session.user.id }, user: session.user };
 }
 
-/** Whether `session` is not the sign-in `prompt=login` asks for, or older than `max_age` allows. */
+/**
+ * Whether `session` is not the sign-in `prompt=login` asks for, is older than
+ * `max_age` allows, or did not earn the class `acr_values` asks for.
+ */
 function needsSignIn(request: AuthorizationRequest, session: SessionInfo): boolean {
   if (signedInForRequest(request, session)) return false;
   if (request.prompt.includes('login')) return true;
+  if (acrNotEarned(request, session)) return true;
   // Elapsed time is measured at the request, not now: a user who took a while
   // on the sign-in page has still signed in for this request.
   return request.maxAge !== null && request.createdAt - session.authTime > request.maxAge;
+}
+
+/**
+ * OIDC Core §3.1.2.1 acr_values: the client accepts only classes stronger
+ * than the session earned (urn:tollgate:acr:mfa of a password-only session),
+ * so the user is asked to sign in again, as for `prompt=login`: a passkey, or
+ * a password and a code, earns it. A session that earned a class asked for,
+ * or a stronger one, is enough. acr_values is voluntary (§5.5.1.1): once the
+ * user has signed in for this request (needsSignIn stops asking), or under
+ * `prompt=none` (no sign-in page may be shown, and the request should not
+ * fail for a voluntary claim), the ID token says the class actually earned
+ * (tokens.ts acrOf), never the one asked for.
+ */
+function acrNotEarned(request: AuthorizationRequest, session: SessionInfo): boolean {
+  const asked = request.acrValues;
+  if (!asked || request.prompt.includes('none')) return false;
+  const earned = acrOf(session.amr);
+  return earned !== ACR_MFA && !asked.includes(earned);
 }
 
 /**

@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { CODE_CHALLENGE_MAX_LENGTH, DPOP_JKT_MAX_LENGTH, EMAIL_MAX_LENGTH, MAX_AGE_MAX_LENGTH, PROMPT_MAX_LENGTH } from '../../config';
+import {
+  ACR_VALUES_MAX_LENGTH,
+  ACR_VALUES_SUPPORTED,
+  CODE_CHALLENGE_MAX_LENGTH,
+  DPOP_JKT_MAX_LENGTH,
+  EMAIL_MAX_LENGTH,
+  MAX_AGE_MAX_LENGTH,
+  PROMPT_MAX_LENGTH,
+} from '../../config';
 import { OAuthError, PageError } from '../../errors';
 import { JKT_PATTERN } from '../../lib/dpop';
 import { describeIssues } from '../../lib/issues';
@@ -39,6 +47,8 @@ const requestParameters = z.object({
   code_challenge_method: keywordParam.optional(),
   prompt: boundedString(PROMPT_MAX_LENGTH).optional(),
   max_age: boundedString(MAX_AGE_MAX_LENGTH).optional(),
+  // OIDC Core §3.1.2.1: the acr values asked for, space-separated, in order of preference.
+  acr_values: boundedString(ACR_VALUES_MAX_LENGTH).optional(),
   login_hint: boundedString(EMAIL_MAX_LENGTH).optional(),
   // RFC 8707 §2: the one parameter that may repeat (one value per resource).
   resource: resourceParam.optional(),
@@ -181,6 +191,18 @@ export function checkMaxAge({ values, request }: Checking): void {
   request.maxAge = Number(values.max_age);
 }
 
+/**
+ * OIDC Core §3.1.2.1 acr_values: the classes this server knows
+ * (ACR_VALUES_SUPPORTED) among those asked for, in the client's order; any
+ * other value is ignored, as a voluntary claim allows (§5.5.1.1). Left unset
+ * when none is known. What it asks of the sign-in: services/authorization.ts needsSignIn.
+ */
+export function checkAcrValues({ values, request }: Checking): void {
+  const supported: readonly string[] = ACR_VALUES_SUPPORTED;
+  const known = splitScope(values.acr_values).filter((value) => supported.includes(value));
+  if (known.length > 0) request.acrValues = known;
+}
+
 /** RFC 6749 §3.3: known scopes within the client's registered ones, its registered scope when none is sent. */
 export function checkScope({ values, client, request }: Checking): void {
   request.scope = allowedScopes(values.scope, client.scope);
@@ -235,6 +257,7 @@ export const AUTHORIZATION_CHECKS: readonly Check[] = [
   checkPkce,
   checkPrompt,
   checkMaxAge,
+  checkAcrValues,
   checkScope,
   checkResource,
   checkDpopJkt,

@@ -34,6 +34,11 @@ export interface AuthorizationRequest {
   prompt: string[];
   /** OIDC Core §3.1.2.1 max_age, seconds; null when not sent. */
   maxAge: number | null;
+  /**
+   * OIDC Core §3.1.2.1 acr_values this server knows, in order of preference;
+   * null or absent (a request kept by an earlier release) when none.
+   */
+  acrValues?: string[] | null;
   /** OIDC Core §3.1.2.1 login_hint: the email to prefill on the sign-in page. */
   loginHint: string | null;
   /** When the request arrived, seconds; its lifetime (AUTH_REQUEST_TTL) and max_age count from here. */
