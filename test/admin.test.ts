@@ -384,6 +384,8 @@ describe("a user's sign-in methods", () => {
     const plainHtml = await (await browser.get(`/admin/users/${plain.id}`)).text();
     expect(plainHtml).toContain('<h2>Passkeys</h2><p>None.</p>');
     expect(plainHtml).toContain('<li>Off</li>');
+    // Nothing to reset: no button.
+    expect(plainHtml).not.toContain('>Reset two-factor</button>');
   });
 
   it('reset two-factor turns it off (audited, naming the admin): the next sign-in asks for no code; open sessions stay', async () => {
@@ -401,7 +403,9 @@ describe("a user's sign-in methods", () => {
     const events = await auditEventsOf('two_factor_reset', { userId: user.id });
     expect(events).toHaveLength(1);
     expect(events[0]?.actor_id).toBe(admin.id);
-    expect(await (await browser.get(`/admin/users/${user.id}`)).text()).toContain('<li>Off</li>');
+    const after = await (await browser.get(`/admin/users/${user.id}`)).text();
+    expect(after).toContain('<li>Off</li>');
+    expect(after).not.toContain('>Reset two-factor</button>');
 
     // The password alone signs in now; the pending sign-in can no longer be completed with a code.
     const fresh = await new Browser().submit('/login', { email: user.email, password: user.password });

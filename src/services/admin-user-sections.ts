@@ -53,13 +53,16 @@ const passkeysSection: AdminUserSection = {
  * the recovery codes (storage/totp.ts disableStatements), as the user's own
  * "Turn off" does after a fresh code.
  */
+/** The two-factor section's only line when the user has no credential, not even an unconfirmed setup: nothing to reset. */
+export const TWO_FACTOR_OFF = 'Off';
+
 const twoFactor: AdminUserSection = {
   id: 'two_factor',
   title: 'Two-factor',
   async read({ db }, userId) {
     const [credentials, unused] = await db.batch([totpCredentialQuery(db, userId), unusedRecoveryCodesQuery(db, userId)]);
     const credential = credentials[0];
-    if (!credential) return ['Off'];
+    if (!credential) return [TWO_FACTOR_OFF];
     if (credential.confirmedAt === null) return [`Off (setup started ${when(credential.createdAt)}, not confirmed)`];
     return [`On since ${when(credential.confirmedAt)}`, `Unused recovery codes: ${unused[0]?.count ?? 0}`];
   },

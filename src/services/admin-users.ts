@@ -20,7 +20,7 @@ import {
 } from '../storage/admin-users';
 import { auditStatement, recentActivity } from '../storage/audit';
 import { listGrantsOfUser } from '../storage/grants';
-import { adminUserSections, twoFactorSection } from './admin-user-sections';
+import { adminUserSections, TWO_FACTOR_OFF, twoFactorSection } from './admin-user-sections';
 
 /** What an admin action came to: done, refused for the last admin, nothing to do, or no such user. */
 export type AdminActionResult = 'done' | 'last_admin' | 'unchanged' | 'not_found';
@@ -64,7 +64,10 @@ export async function userOverview(deps: Deps, userId: string) {
       adminUserSections.map(async (section) => ({ id: section.id, title: section.title, items: await section.read(deps, userId) })),
     ),
   ]);
-  return { user, apps, sessions, apiTokens, activity, resetRequired, sections, canResetTwoFactor: twoFactorSection !== undefined };
+  // "Reset two-factor" is offered only when there is a credential (or a setup begun) to delete.
+  const twoFactorItems = sections.find((section) => section.id === twoFactorSection?.id)?.items;
+  const canResetTwoFactor = twoFactorItems !== undefined && twoFactorItems[0] !== TWO_FACTOR_OFF;
+  return { user, apps, sessions, apiTokens, activity, resetRequired, sections, canResetTwoFactor };
 }
 
 /** Why an action that changed nothing changed nothing. */
