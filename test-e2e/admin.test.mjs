@@ -6,29 +6,17 @@
 // dashboard on /admin counts the sign-ins this test made and draws its charts
 // with uPlot. A screenshot goes to test-results/e2e/ when a step fails.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, startTollgate } from '../scripts/local.mjs';
-import { launchChromium } from './browser.mjs';
-
-const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
-const STEP_TIMEOUT_MS = 15_000;
-const SERVER_START_DEADLINE_MS = 90_000;
+import { newContext, startServerAndBrowser, stopServerAndBrowser, withScreenshots } from './server.mjs';
 
 let server;
 let browser;
 
 before(async () => {
-  server = await startTollgate({ deadlineMs: SERVER_START_DEADLINE_MS });
-  assert.ok(server.metadata, `the server did not start:\n${server.output().slice(-3000)}`);
-  browser = await launchChromium();
+  ({ server, browser } = await startServerAndBrowser());
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+after(() => stopServerAndBrowser({ server, browser }));
 
 /** A JSON call to the server (Node's fetch, to 127.0.0.1). */
 async function api(pathname, { method = 'GET', body, token } = {}) {
@@ -53,10 +41,9 @@ test('an admin finds a user, disables them (401 for their token, sign-in refused
   const token = login.body.access_token;
   assert.equal((await api('/api/clients', { token })).status, 200);
 
-  const context = await browser.newContext();
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const context = await newContext(browser);
   const page = await context.newPage();
-  try {
+  await withScreenshots(context, 'admin', async () => {
     await page.goto(`${base}/login?return_to=%2Fadmin%2Fusers`);
     await page.getByLabel('Email').fill(adminEmail);
     await page.getByLabel('Password').fill(adminPassword);
@@ -90,11 +77,5 @@ test('an admin finds a user, disables them (401 for their token, sign-in refused
     // uPlot drew every chart of both windows from the page's data, under the strict CSP.
     await page.locator('.uplot canvas').first().waitFor();
     assert.equal(await page.locator('.uplot').count(), 12);
-  } catch (error) {
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'admin-0.png'), fullPage: true }).catch(() => {});
-    throw error;
-  } finally {
-    await context.close();
-  }
+  });
 });

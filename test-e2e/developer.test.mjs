@@ -7,41 +7,17 @@
 // one works. Screenshots of every open page go to test-results/e2e/ when a
 // step fails.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, startTollgate } from '../scripts/local.mjs';
-import { launchChromium } from './browser.mjs';
-
-const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
-const STEP_TIMEOUT_MS = 15_000;
-const SERVER_START_DEADLINE_MS = 90_000;
+import { newContext, startServerAndBrowser, stopServerAndBrowser, withScreenshots } from './server.mjs';
 
 let server;
 let browser;
 
 before(async () => {
-  server = await startTollgate({ deadlineMs: SERVER_START_DEADLINE_MS });
-  assert.ok(server.metadata, `the server did not start:\n${server.output().slice(-3000)}`);
-  browser = await launchChromium();
+  ({ server, browser } = await startServerAndBrowser());
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-
-async function withScreenshots(context, name, walk) {
-  try {
-    await walk();
-  } catch (error) {
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    for (const [index, page] of context.pages().entries()) {
-      await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${index}.png`), fullPage: true }).catch(() => {});
-    }
-    throw error;
-  }
-}
+after(() => stopServerAndBrowser({ server, browser }));
 
 /** A client_credentials token request with client_secret_basic (RFC 6749 §2.3.1, §4.4), from Node. */
 function clientCredentials(clientId, secret) {
@@ -55,8 +31,7 @@ function clientCredentials(clientId, secret) {
 
 test('a person registers an app on /account, uses its secret, rotates it, and the old secret is refused', async () => {
   const base = server.baseUrl;
-  const context = await browser.newContext();
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const context = await newContext(browser);
   const page = await context.newPage();
   await withScreenshots(context, 'developer', async () => {
     await page.goto(`${base}/signup`);
@@ -104,5 +79,4 @@ test('a person registers an app on /account, uses its secret, rotates it, and th
     await page.goto(`${base}/account`);
     assert.equal((await page.content()).includes(secondSecret), false);
   });
-  await context.close();
 });

@@ -7,15 +7,11 @@
 // it prints the claims. Screenshots go to test-results/e2e/ when a step fails.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, startTollgate } from '../scripts/local.mjs';
-import { launchChromium } from './browser.mjs';
+import { ROOT } from '../scripts/local.mjs';
+import { newContext, STEP_TIMEOUT_MS, startServerAndBrowser, stopServerAndBrowser, withScreenshots } from './server.mjs';
 
-const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
-const STEP_TIMEOUT_MS = 15_000;
-const SERVER_START_DEADLINE_MS = 90_000;
 /** The CLI polls every 5 s (the server's interval): a few polls' worth. */
 const CLI_DEADLINE_MS = 45_000;
 
@@ -24,16 +20,13 @@ let browser;
 let cli;
 
 before(async () => {
-  server = await startTollgate({ deadlineMs: SERVER_START_DEADLINE_MS });
-  assert.ok(server.metadata, `the server did not start:\n${server.output().slice(-3000)}`);
-  browser = await launchChromium();
+  ({ server, browser } = await startServerAndBrowser());
 });
 
 after(async () => {
   // Only the processes this test started, by their pid.
   if (cli && cli.exitCode === null) cli.kill('SIGTERM');
-  await browser?.close();
-  await server?.stop();
+  await stopServerAndBrowser({ server, browser });
 });
 
 /** Starts `scripts/device-login.mjs` against the server; resolves its output so far on demand, and its exit. */
@@ -65,10 +58,9 @@ test('npm run device-login prints a code; a person enters it on /device, allows 
   const base = server.baseUrl;
   const run = startCli(base);
   cli = run.child;
-  const context = await browser.newContext();
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const context = await newContext(browser);
   const page = await context.newPage();
-  try {
+  await withScreenshots(context, 'device', async () => {
     const [, verificationUri, userCode] = await waitFor(
       run.output,
       /open\s+(\S+)\s+and enter the code ([BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4})/,
@@ -103,11 +95,7 @@ test('npm run device-login prints a code; a person enters it on /device, allows 
     assert.equal(await run.exited, 0, run.output());
     assert.match(run.output(), new RegExp(`name: '${name}'`));
     assert.match(run.output(), /refresh_token yes/);
-  } catch (error) {
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'device-0.png'), fullPage: true }).catch(() => {});
+  }).catch((error) => {
     throw new Error(`${error.message}\nCLI output:\n${run.output()}`, { cause: error });
-  } finally {
-    await context.close();
-  }
+  });
 });

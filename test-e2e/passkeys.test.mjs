@@ -16,50 +16,25 @@
 // names the credential with transport "internal"), which it runs, and asks
 // for the platform authenticator at registration (below).
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, startTollgate } from '../scripts/local.mjs';
-import { findChromium, launchChromium } from './browser.mjs';
-
-const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
-const STEP_TIMEOUT_MS = 15_000;
-const SERVER_START_DEADLINE_MS = 90_000;
+import { findChromium } from './browser.mjs';
+import { newContext, startServerAndBrowser, stopServerAndBrowser, withScreenshots } from './server.mjs';
 
 let server;
 let browser;
 let packagedShell = false;
 
 before(async () => {
-  server = await startTollgate({ deadlineMs: SERVER_START_DEADLINE_MS, issuerHost: 'localhost' });
-  assert.ok(server.metadata, `the server did not start:\n${server.output().slice(-3000)}`);
+  ({ server, browser } = await startServerAndBrowser({ issuerHost: 'localhost' }));
   packagedShell = (await findChromium()).packaged === true;
-  browser = await launchChromium();
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-
-/** Runs the walk; on failure, saves a screenshot of every page before failing. */
-async function withScreenshots(context, name, walk) {
-  try {
-    await walk();
-  } catch (error) {
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    for (const [index, page] of context.pages().entries()) {
-      await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${index}.png`), fullPage: true }).catch(() => {});
-    }
-    throw error;
-  }
-}
+after(() => stopServerAndBrowser({ server, browser }));
 
 test('a person adds a passkey on /account, signs out, signs in with it, and uses the demo SPA', async () => {
   const base = server.baseUrl;
   assert.equal(server.metadata.issuer, base);
-  const context = await browser.newContext();
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const context = await newContext(browser);
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   await cdp.send('WebAuthn.enable');
@@ -117,5 +92,4 @@ test('a person adds a passkey on /account, signs out, signs in with it, and uses
     await page.locator('#who', { hasText: 'Edna Reader' }).waitFor();
     await page.getByText('No books yet.').waitFor();
   });
-  await context.close();
 });

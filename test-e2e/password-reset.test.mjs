@@ -6,41 +6,17 @@
 // (the old one no longer works). Screenshots of every open page go to
 // test-results/e2e/ when a step fails.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, startTollgate } from '../scripts/local.mjs';
-import { launchChromium } from './browser.mjs';
-
-const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
-const STEP_TIMEOUT_MS = 15_000;
-const SERVER_START_DEADLINE_MS = 90_000;
+import { newContext, startServerAndBrowser, stopServerAndBrowser, withScreenshots } from './server.mjs';
 
 let server;
 let browser;
 
 before(async () => {
-  server = await startTollgate({ deadlineMs: SERVER_START_DEADLINE_MS });
-  assert.ok(server.metadata, `the server did not start:\n${server.output().slice(-3000)}`);
-  browser = await launchChromium();
+  ({ server, browser } = await startServerAndBrowser());
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-
-async function withScreenshots(context, name, walk) {
-  try {
-    await walk();
-  } catch (error) {
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    for (const [index, page] of context.pages().entries()) {
-      await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${index}.png`), fullPage: true }).catch(() => {});
-    }
-    throw error;
-  }
-}
+after(() => stopServerAndBrowser({ server, browser }));
 
 /** The newest mail to `to` whose subject contains `subject`, from /dev/mailbox's JSON (mail goes after the response: wait a little). */
 async function mailFor(base, to, subject) {
@@ -56,8 +32,7 @@ async function mailFor(base, to, subject) {
 
 test('a person verifies their email, forgets their password, resets it through the mailed link, and signs in', async () => {
   const base = server.baseUrl;
-  const context = await browser.newContext();
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const context = await newContext(browser);
   const page = await context.newPage();
   const email = `reset-${Date.now()}@example.com`;
   const oldPassword = 'my first long passphrase';
@@ -119,5 +94,4 @@ test('a person verifies their email, forgets their password, resets it through t
     await page.goto(resetLink);
     await page.getByText('This password reset link has expired or was already used.').waitFor();
   });
-  await context.close();
 });

@@ -10,49 +10,21 @@
 // is refused. Screenshots of every open page go to test-results/e2e/ when a
 // step fails.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, startTollgate } from '../scripts/local.mjs';
-import { launchChromium } from './browser.mjs';
-
-const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
-const STEP_TIMEOUT_MS = 15_000;
-// Startup time is the smoke test's business (30 s, scripts/smoke-start.mjs);
-// here a machine busy with other test runs may take longer to get there.
-const SERVER_START_DEADLINE_MS = 90_000;
+import { newContext, startServerAndBrowser, stopServerAndBrowser, withScreenshots } from './server.mjs';
 
 let server;
 let browser;
 
 before(async () => {
-  server = await startTollgate({ deadlineMs: SERVER_START_DEADLINE_MS });
-  assert.ok(server.metadata, `the server did not start:\n${server.output().slice(-3000)}`);
-  browser = await launchChromium();
+  ({ server, browser } = await startServerAndBrowser());
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-
-/** Runs the walk; on failure, saves a screenshot of every page before failing. */
-async function withScreenshots(context, name, walk) {
-  try {
-    await walk();
-  } catch (error) {
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    for (const [index, page] of context.pages().entries()) {
-      await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${index}.png`), fullPage: true }).catch(() => {});
-    }
-    throw error;
-  }
-}
+after(() => stopServerAndBrowser({ server, browser }));
 
 test('a person signs up, uses the demo SPA, revokes it, and the SPA asks to sign in again', async () => {
   const base = server.baseUrl;
-  const context = await browser.newContext();
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const context = await newContext(browser);
   const page = await context.newPage();
   // What the SPA sends and gets, observed from outside the page.
   const booksCalls = [];
@@ -156,5 +128,4 @@ test('a person signs up, uses the demo SPA, revokes it, and the SPA asks to sign
     assert.equal(await page.getByRole('button', { name: 'Sign in with Tollgate' }).isVisible(), true);
     assert.equal(await page.locator('#signed-in').isVisible(), false);
   });
-  await context.close();
 });

@@ -6,16 +6,11 @@
 // password and a fresh code, and land on /account. Screenshots go to
 // test-results/e2e/ when a step fails.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { decodeBase32IgnorePadding } from '@oslojs/encoding';
 import { generateHOTP } from '@oslojs/otp';
-import { ROOT, startTollgate } from '../scripts/local.mjs';
-import { launchChromium } from './browser.mjs';
+import { newContext, startServerAndBrowser, stopServerAndBrowser, withScreenshots } from './server.mjs';
 
-const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
-const STEP_TIMEOUT_MS = 15_000;
 // Migrations and the first wrangler build are slow on a busy machine.
 const SERVER_START_DEADLINE_MS = 240_000;
 
@@ -23,26 +18,19 @@ let server;
 let browser;
 
 before(async () => {
-  server = await startTollgate({ deadlineMs: SERVER_START_DEADLINE_MS });
-  assert.ok(server.metadata, `the server did not start:\n${server.output().slice(-3000)}`);
-  browser = await launchChromium();
+  ({ server, browser } = await startServerAndBrowser({ deadlineMs: SERVER_START_DEADLINE_MS }));
 });
 
-after(async () => {
-  // Only the processes this test started, by their pid (startTollgate's stop).
-  await browser?.close();
-  await server?.stop();
-});
+after(() => stopServerAndBrowser({ server, browser }));
 
 /** The time step now (X = 30 s). */
 const stepNow = () => Math.floor(Date.now() / 30_000);
 
 test('set up two-factor from the key on /account, sign out, sign in with the password and a computed code', async () => {
   const base = server.baseUrl;
-  const context = await browser.newContext();
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const context = await newContext(browser);
   const page = await context.newPage();
-  try {
+  await withScreenshots(context, 'totp', async () => {
     const email = `katherine-${Date.now()}@example.com`;
     const password = 'a long enough password';
     await page.goto(`${base}/signup`);
@@ -81,11 +69,5 @@ test('set up two-factor from the key on /account, sign out, sign in with the pas
     await page.getByRole('button', { name: 'Verify', exact: true }).click();
     await page.waitForURL(`${base}/account`);
     await page.getByText('Two-factor sign-in is on').waitFor();
-  } catch (error) {
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'totp-0.png'), fullPage: true }).catch(() => {});
-    throw error;
-  } finally {
-    await context.close();
-  }
+  });
 });

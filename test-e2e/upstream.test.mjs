@@ -9,16 +9,11 @@
 // account links the provider after signing in, then unlinks it.
 // Screenshots of every open page go to test-results/e2e/ when a step fails.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import Provider from 'oidc-provider';
-import { freePort, ROOT, startTollgate } from '../scripts/local.mjs';
-import { launchChromium } from './browser.mjs';
+import { freePort } from '../scripts/local.mjs';
+import { newContext, startServerAndBrowser, stopServerAndBrowser, withScreenshots } from './server.mjs';
 
-const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
-const STEP_TIMEOUT_MS = 15_000;
-const SERVER_START_DEADLINE_MS = 90_000;
 const CLIENT_ID = 'tollgate-e2e';
 const CLIENT_SECRET = 'upstream-e2e-secret-0123456789';
 
@@ -38,14 +33,12 @@ function account(login) {
 before(async () => {
   const upstreamPort = await freePort();
   const issuer = `http://127.0.0.1:${upstreamPort}`;
-  server = await startTollgate({
-    deadlineMs: SERVER_START_DEADLINE_MS,
+  ({ server, browser } = await startServerAndBrowser({
     env: {
       UPSTREAM_PROVIDERS: JSON.stringify([{ id: 'local', name: 'Local ID', type: 'oidc', issuer, client_id: CLIENT_ID }]),
       UPSTREAM_LOCAL_CLIENT_SECRET: CLIENT_SECRET,
     },
-  });
-  assert.ok(server.metadata, `the server did not start:\n${server.output().slice(-3000)}`);
+  }));
   const provider = new Provider(issuer, {
     clients: [
       {
@@ -64,26 +57,12 @@ before(async () => {
   });
   provider.on('server_error', (_context, error) => console.error('oidc-provider:', error));
   upstream = provider.listen(upstreamPort, '127.0.0.1');
-  browser = await launchChromium();
 });
 
 after(async () => {
-  await browser?.close();
   await new Promise((resolve) => (upstream ? upstream.close(resolve) : resolve()));
-  await server?.stop();
+  await stopServerAndBrowser({ server, browser });
 });
-
-async function withScreenshots(context, name, walk) {
-  try {
-    await walk();
-  } catch (error) {
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    for (const [index, page] of context.pages().entries()) {
-      await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${index}.png`), fullPage: true }).catch(() => {});
-    }
-    throw error;
-  }
-}
 
 /** From Tollgate's sign-in page, through the provider's sign-in and consent pages, back to Tollgate. */
 async function continueWithLocalId(page, login) {
@@ -96,8 +75,7 @@ async function continueWithLocalId(page, login) {
 
 test('first sign-in makes the user, the second signs the same user in, the demo SPA works, the only way in stays linked', async () => {
   const base = server.baseUrl;
-  const first = await browser.newContext();
-  first.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const first = await newContext(browser);
   await withScreenshots(first, 'upstream-first', async () => {
     const page = await first.newPage();
     await page.goto(`${base}/login`);
@@ -111,10 +89,8 @@ test('first sign-in makes the user, the second signs the same user in, the demo 
     await page.getByRole('button', { name: 'Unlink Local ID' }).click();
     assert.match(await page.content(), /only way you can sign in/);
   });
-  await first.close();
 
-  const second = await browser.newContext();
-  second.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const second = await newContext(browser);
   await withScreenshots(second, 'upstream-second', async () => {
     const page = await second.newPage();
     // Through the demo SPA: sign-in is asked for on the way to consent.
@@ -134,13 +110,11 @@ test('first sign-in makes the user, the second signs the same user in, the demo 
     await page.goto(`${base}/account`);
     assert.match(await page.content(), /olive@upstream\.example\.org/);
   });
-  await second.close();
 });
 
 test('an existing password account links the provider after signing in, and unlinks it', async () => {
   const base = server.baseUrl;
-  const context = await browser.newContext();
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const context = await newContext(browser);
   const email = `pat-${Date.now()}@example.com`;
   await withScreenshots(context, 'upstream-link', async () => {
     const page = await context.newPage();
@@ -166,5 +140,4 @@ test('an existing password account links the provider after signing in, and unli
     await page.waitForURL(`${base}/account`);
     assert.equal(await page.getByRole('button', { name: 'Unlink Local ID' }).count(), 0);
   });
-  await context.close();
 });
