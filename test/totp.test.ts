@@ -309,3 +309,70 @@ describe('amr and acr in the ID token', () => {
     expect(metadata.claims_supported).toEqual(expect.arrayContaining(['amr', 'acr']));
   });
 });
+
+// Issue 15: turning two-factor on or off is a credential change, so it ends
+// the user's other browser sessions (a session stolen before it stops
+// working), in the change's own batch; the session that made it stays.
+describe('changing two-factor ends the user’s other sessions', () => {
+  async function sessionCount(userId: string): Promise<number> {
+    return (await env.DB.prepare('select count(*) as n from sessions where user_id = ?').bind(userId).first<{ n: number }>())!.n;
+  }
+
+  it('turning it on: the other session is gone, the current one still works', async () => {
+    const user = await createUser();
+    const current = await signedInBrowser(user);
+    const other = await signedInBrowser(user);
+    const someoneElse = await signedInBrowser(await createUser());
+    expect((await other.get('/account')).status).toBe(200);
+
+    await turnOnTwoFactor(current);
+
+    expect((await other.get('/account')).status).toBe(302);
+    expect((await current.get('/account')).status).toBe(200);
+    expect(await sessionCount(user.id)).toBe(1);
+    // Another user's session is not touched.
+    expect((await someoneElse.get('/account')).status).toBe(200);
+  });
+
+  it('starting setup without confirming it ends nothing', async () => {
+    const user = await createUser();
+    const current = await signedInBrowser(user);
+    const other = await signedInBrowser(user);
+    await startSetup(current);
+    expect((await other.get('/account')).status).toBe(200);
+  });
+
+  it('a wrong code at confirm ends nothing', async () => {
+    const user = await createUser();
+    const current = await signedInBrowser(user);
+    const other = await signedInBrowser(user);
+    const setup = await startSetup(current);
+    const wrong = await current.post('/account/two-factor/confirm', { csrf_token: hiddenFields(setup.html).csrf_token!, code: '000000' });
+    expect(wrong.status).toBe(400);
+    expect((await other.get('/account')).status).toBe(200);
+  });
+
+  it('turning it off: the other session (signed in with a code) is gone, the current one still works', async () => {
+    const { user, setup } = await userWithTwoFactor();
+    const current = new Browser();
+    await enterPassword(current, user);
+    expect((await enterCode(current, setup.app.nextCode())).status).toBe(303);
+    const other = new Browser();
+    await enterPassword(other, user);
+    // A recovery code: a test gets at most three TOTP codes per 30 seconds.
+    expect((await enterCode(other, setup.recoveryCodes[0]!)).status).toBe(303);
+    expect((await other.get('/account')).status).toBe(200);
+
+    // A wrong code changes nothing: two-factor stays on and so does the other session.
+    const csrf = await csrfOf(current, '/account');
+    expect((await current.post('/account/two-factor/disable', { csrf_token: csrf, code: '000000' })).status).toBe(400);
+    expect((await other.get('/account')).status).toBe(200);
+
+    const off = await current.post('/account/two-factor/disable', { csrf_token: csrf, code: setup.app.nextCode() });
+    expect(off.status).toBe(303);
+    expect(await storedCredential(user.id)).toBeNull();
+    expect((await other.get('/account')).status).toBe(302);
+    expect((await current.get('/account')).status).toBe(200);
+    expect(await sessionCount(user.id)).toBe(1);
+  });
+});

@@ -11,7 +11,8 @@ import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { loadSession, startSession } from '../middleware/session';
 import { validatePage } from '../middleware/validate';
 import { deviceTokenFor } from '../services/sign-in';
-import { completeSignIn, confirmSetup, disableTwoFactor, findPendingSignIn, startSetup } from '../services/totp';
+import { completeSignIn, confirmSetup, disableTwoFactor, findPendingSignIn, startSetup, type TwoFactorChanger } from '../services/totp';
+import type { SessionInfo } from '../storage/sessions';
 import { LoginPage } from '../views/auth-pages';
 import { TwoFactorCodePage, TwoFactorDonePage, TwoFactorSetupPage } from '../views/two-factor';
 
@@ -56,6 +57,11 @@ const codeForm = z.object({ code: z.string().max(TWO_FACTOR_CODE_MAX_LENGTH), cs
 const formPost = [limitBody, requireContentType('application/x-www-form-urlencoded')] as const;
 const emptyForm = z.object({ csrf_token: z.string() });
 
+/** The user changing two-factor, and the session to keep when their others end. */
+function changerOf(session: SessionInfo): TwoFactorChanger {
+  return { user: session.user, sessionIdHash: session.idHash };
+}
+
 /** /account/two-factor: set up (CSRF-protected), confirm with a first code, turn off with a fresh one. */
 export const twoFactorAccount = new Hono<AppEnv>();
 
@@ -85,7 +91,7 @@ twoFactorAccount.post(
   async function confirmTwoFactor(c) {
     const session = c.var.session;
     if (!session) return c.redirect('/login?return_to=%2Faccount', 303);
-    const outcome = await limited(() => confirmSetup(c.var.deps, session.user, c.req.valid('form').code, clientIp(c)));
+    const outcome = await limited(() => confirmSetup(c.var.deps, changerOf(session), c.req.valid('form').code, clientIp(c)));
     if (outcome === 'ok') return c.redirect('/account', 303);
     if (outcome === 'none') {
       const message = 'There is no two-factor setup to confirm. Start it again from your account.';
@@ -107,7 +113,7 @@ twoFactorAccount.post(
   async function turnOffTwoFactor(c) {
     const session = c.var.session;
     if (!session) return c.redirect('/login?return_to=%2Faccount', 303);
-    const outcome = await limited(() => disableTwoFactor(c.var.deps, session.user, c.req.valid('form').code, clientIp(c)));
+    const outcome = await limited(() => disableTwoFactor(c.var.deps, changerOf(session), c.req.valid('form').code, clientIp(c)));
     if (outcome === 'ok' || outcome === 'none') return c.redirect('/account', 303);
     const page = (
       <TwoFactorDonePage title="Two-factor is still on" message={outcome === 'limited' ? TOO_MANY : `${WRONG} Two-factor stays on.`} />

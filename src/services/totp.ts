@@ -20,6 +20,7 @@ import {
   consumePendingSignInStatement,
   deletePendingSignInStatement,
   disableStatements,
+  endOtherSessionsStatement,
   insertPendingSignInStatement,
   pendingSignInQuery,
   type SecondFactorProof,
@@ -184,11 +185,27 @@ export async function startSetup(deps: Deps, user: User): Promise<TwoFactorSetup
 export type CodeOutcome = 'ok' | 'wrong' | 'none';
 
 /**
+ * Who changes two-factor: the user, from the browser session `sessionIdHash`.
+ * Turning two-factor on or off is a credential change, so it ends the user's
+ * other browser sessions in the change's own batch, as a password reset does
+ * (OWASP ASVS 4.0 V3.3.3; issue 15): a session stolen before the change stops
+ * working, the one that made it stays. Passkeys leave sessions alone: adding
+ * one takes nothing from whoever holds a session (a thief in one would only
+ * sign the owner out), and removing one ends no session made with it, as the
+ * other sessions can be signed out one by one on /account.
+ */
+export interface TwoFactorChanger {
+  user: User;
+  sessionIdHash: string;
+}
+
+/**
  * Confirms setup with a first code, which counts as used (its step is
  * recorded). 'none': no unfinished setup; 'wrong': the code is not right for
  * now ± one step. Audited. Throws 429 while the account's code limit holds.
  */
-export async function confirmSetup(deps: Deps, user: User, input: string, ip: string | null): Promise<CodeOutcome> {
+export async function confirmSetup(deps: Deps, changer: TwoFactorChanger, input: string, ip: string | null): Promise<CodeOutcome> {
+  const { user } = changer;
   const [credential] = await totpCredentialQuery(deps.db, user.id);
   if (!credential || credential.confirmedAt !== null) return 'none';
   await assertMayTry(deps, user.id);
@@ -199,10 +216,12 @@ export async function confirmSetup(deps: Deps, user: User, input: string, ip: st
     await countWrongCode(deps, user.id, ip);
     return 'wrong';
   }
-  // The confirmation and its audit event in one batch: the record exists exactly when two-factor went on.
+  // The confirmation, its audit event and the end of the user's other sessions
+  // in one batch: the record exists exactly when two-factor went on.
   const [confirmed] = await deps.db.batch([
     useStepStatement(deps.db, { userId: user.id, step, time, confirm: true }),
     auditStatement(deps.db, { type: 'two_factor_enabled', userId: user.id, ip }),
+    endOtherSessionsStatement(deps.db, { userId: user.id, keepIdHash: changer.sessionIdHash, whileOn: true }),
   ]);
   if (confirmed.length === 0) {
     // Confirmed meanwhile by another request with this very code, or setup was started again.
@@ -233,10 +252,11 @@ function spendStatement(deps: Deps, userId: string, proof: SecondFactorProof, ti
  *
  * The code is spent first (one atomic UPDATE: a replayed code matches
  * nothing), and only then are the credential and the recovery codes deleted,
- * with the audit event, in one batch: the record exists exactly when
- * two-factor went off.
+ * with the audit event and the user's other sessions, in one batch: the
+ * record exists exactly when two-factor went off.
  */
-export async function disableTwoFactor(deps: Deps, user: User, input: string, ip: string | null): Promise<CodeOutcome> {
+export async function disableTwoFactor(deps: Deps, changer: TwoFactorChanger, input: string, ip: string | null): Promise<CodeOutcome> {
+  const { user } = changer;
   const [credential] = await totpCredentialQuery(deps.db, user.id);
   if (!credential || credential.confirmedAt === null) return 'none';
   await assertMayTry(deps, user.id);
@@ -245,7 +265,12 @@ export async function disableTwoFactor(deps: Deps, user: User, input: string, ip
   if (proof) {
     if ((await spendStatement(deps, user.id, proof, time)).length > 0) {
       const [removeCredential, removeCodes] = disableStatements(deps.db, user.id);
-      await deps.db.batch([removeCredential, removeCodes, auditStatement(deps.db, { type: 'two_factor_disabled', userId: user.id, ip })]);
+      await deps.db.batch([
+        removeCredential,
+        removeCodes,
+        auditStatement(deps.db, { type: 'two_factor_disabled', userId: user.id, ip }),
+        endOtherSessionsStatement(deps.db, { userId: user.id, keepIdHash: changer.sessionIdHash, whileOn: false }),
+      ]);
       return 'ok';
     }
   }

@@ -1,6 +1,6 @@
-import { and, eq, exists, gt, isNotNull, isNull, lt, notExists, sql } from 'drizzle-orm';
+import { and, eq, exists, gt, isNotNull, isNull, lt, ne, notExists, sql } from 'drizzle-orm';
 import type { Db } from './db';
-import { pendingSignIns, recoveryCodes, totpCredentials, users } from './schema';
+import { pendingSignIns, recoveryCodes, sessions, totpCredentials, users } from './schema';
 
 // Two-factor sign-in (TOTP, RFC 6238, and recovery codes): statements and
 // reads only. services/totp.ts decides what shares a D1 batch and why; no
@@ -127,6 +127,18 @@ export function disableStatements(db: Db, userId: string) {
     db.delete(totpCredentials).where(eq(totpCredentials.userId, userId)).returning({ userId: totpCredentials.userId }),
     db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)),
   ] as const;
+}
+
+/**
+ * Ends the user's browser sessions but `keepIdHash` (the one that changed
+ * two-factor), for the change's own batch. With `whileOn`, only while the user
+ * has a confirmed credential: the confirm's batch runs it whether or not its
+ * UPDATE matched, and sessions end only when two-factor did go on. Unexecuted.
+ */
+export function endOtherSessionsStatement(db: Db, input: { userId: string; keepIdHash: string; whileOn: boolean }) {
+  const { userId, keepIdHash } = input;
+  const mine = and(eq(sessions.userId, userId), ne(sessions.idHash, keepIdHash));
+  return db.delete(sessions).where(input.whileOn ? and(mine, exists(confirmedCredentialOf(db, userId))) : mine);
 }
 
 /** How many of the user's recovery codes are unused. Unexecuted. */
