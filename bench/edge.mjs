@@ -15,11 +15,13 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { ROOT } from '../scripts/local.mjs';
-import { countCalls, flowLoops, startTollgate, workspace } from './harness.mjs';
+import { countCalls, dpopClient, flowLoops, poolRequests, startTollgate, workspace } from './harness.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const DURATION_S = Number(process.env.BENCH_DURATION ?? (QUICK ? 1 : 4)); // seconds per measurement
 const COUNT_TIMES = 5; // runs per operation when counting its storage calls
+// BENCH_NOTE="...": a sentence for the report (say, that the machine was shared).
+const NOTE = process.env.BENCH_NOTE ? ` ${process.env.BENCH_NOTE.trim()}` : '';
 
 /** The models, in ms (issue 16). */
 const DEFAULTS = { replicaMs: 5, kvReadHotMs: 2, kvReadColdMs: 25, kvWriteMs: 25 };
@@ -28,8 +30,15 @@ const MODELS = [
   { name: 'PoP next to the primary', model: { primaryMs: 2, ...DEFAULTS } },
 ];
 
-async function load(url, options, connections) {
-  const result = await autocannon({ url, duration: DURATION_S, connections, ...options });
+// DPoP loads take one proof per request from a pool made before each load
+// (bench/harness.mjs): req/s over what a 1 and a 10 connection load reach, times its seconds.
+const DPOP_POOL_RATES = [600, 1_000];
+
+async function load(url, { attach, exhausted, ...options }, connections) {
+  const instance = autocannon({ url, duration: DURATION_S, connections, ...options });
+  attach?.(instance);
+  const result = await instance;
+  if (exhausted?.()) console.warn(`  ${url}: the proof pool ran dry, the load stopped early`);
   if (result.requests.total === 0) throw new Error(`${url}: no request succeeded`);
   return { p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors + result.timeouts };
 }
@@ -38,10 +47,12 @@ async function load(url, options, connections) {
 async function runModel(work, model) {
   const { mf, url, fixture, form, bearer } = await startTollgate(work, { edgeModel: model });
   const results = [];
+  /** `options`: autocannon's, or an async function of the connections giving them afresh for each load (a DPoP pool). */
   const http = async (name, pathname, options, once) => {
     const calls = await countCalls(url, once, COUNT_TIMES);
-    const c1 = await load(`${url}${pathname}`, options, 1);
-    const c10 = await load(`${url}${pathname}`, options, 10);
+    const optionsFor = async (connections) => (typeof options === 'function' ? options(connections) : options);
+    const c1 = await load(`${url}${pathname}`, await optionsFor(1), 1);
+    const c10 = await load(`${url}${pathname}`, await optionsFor(10), 10);
     results.push({ name, calls, c1, c10 });
     console.log(`  ${name}: p50 ${c1.p50} ms (1 conn), ${c10.p50} ms (10 conns)`);
   };
@@ -62,6 +73,37 @@ async function runModel(work, model) {
   const refreshRequests = [{ method: 'POST', headers: form('').headers, setupRequest: (r) => ({ ...r, body: refreshBody() }) }];
   await http('refresh_token grant', '/oauth2/token', { requests: refreshRequests }, () =>
     fetch(`${url}/oauth2/token`, form(refreshBody())).then(text),
+  );
+
+  // DPoP (RFC 9449) beside the Bearer rows: a fresh proof per request
+  // (bench/harness.mjs dpopClient), an access token bound by a DPoP refresh.
+  const dpop = await dpopClient(url, fixture);
+  const dpopPool = await fixture.mintRefreshTokens(QUICK ? 1_000 : 6_000);
+  const boundToken = (await dpop.refresh(dpopPool.pop())).access_token;
+  const poolSize = (connections) => Math.ceil(DPOP_POOL_RATES[connections > 1 ? 1 : 0] * DURATION_S);
+  const ok = async (response) => {
+    if (response.status !== 200) throw new Error(`DPoP call: ${response.status} ${await response.text()}`);
+    return response.text();
+  };
+  const booksProof = { htm: 'GET', htu: '/api/books', accessToken: boundToken };
+  const dpopBooks = (proof) => ({ method: 'GET', headers: { Authorization: `DPoP ${boundToken}`, DPoP: proof } });
+  await http(
+    'DPoP bearer (books API)',
+    '/api/books',
+    async (connections) => poolRequests(await dpop.proofs(poolSize(connections), booksProof), dpopBooks),
+    async () => ok(await fetch(`${url}/api/books`, dpopBooks(await dpop.proof(booksProof)))),
+  );
+  const dpopRefresh = (proof) => ({
+    method: 'POST',
+    headers: { ...form('').headers, DPoP: proof },
+    body: `grant_type=refresh_token&refresh_token=${dpopPool.pop()}`,
+  });
+  await http(
+    'DPoP refresh',
+    '/oauth2/token',
+    async (connections) =>
+      poolRequests(await dpop.proofs(poolSize(connections), { htm: 'POST', htu: '/oauth2/token', withNonce: true }), dpopRefresh),
+    async () => ok(await fetch(`${url}/oauth2/token`, dpopRefresh(await dpop.tokenProof()))),
   );
 
   const calls = await countCalls(url, () => fixture.codeFlow(), COUNT_TIMES);
@@ -133,7 +175,9 @@ Columns: storage calls per operation (the mean of ${COUNT_TIMES} runs), then p50
 connections (whole code flows: 1 and 4 loops; a flow is two HTTP requests). Reads a replica may
 answer (src/services/replica.ts) go through a \`withSession\` session; a replica whose replica clock is
 more than 30 s old sends the read to the primary once, which sets the clock: a fraction of a primary
-round trip in a mean (0.2: one of the ${COUNT_TIMES} runs) is that refresh.
+round trip in a mean (0.2: one of the ${COUNT_TIMES} runs) is that refresh. The DPoP rows (issue 14) send
+a fresh proof with every request (bench/harness.mjs dpopClient); the proof's replay row is a write in the
+request's one batch, so a DPoP bearer call goes to the primary where a Bearer call reads at a replica.${NOTE}
 
 ${runs.map(section).join('\n')}
 ${acceptance(runs[0])}

@@ -1,7 +1,8 @@
 // The parts of the bench's fixture (bench/harness.mjs) that compute or store
 // what Tollgate itself would, made with Tollgate's own code: a PKCE pair, and
 // refresh tokens minted straight into D1 (only their hashes, as the app
-// stores them). Runs in Node (bundled by esbuild) on Miniflare's D1.
+// stores them). The PKCE pair runs in Node (bundled by esbuild); the minting
+// runs in the bench's Worker (bench/worker.ts `mint`), on its own D1 binding.
 import { and, eq, isNotNull } from 'drizzle-orm';
 import { REFRESH_TOKEN_ABSOLUTE_TTL, REFRESH_TOKEN_IDLE_TTL } from '../src/config';
 import { hashSecret, now, randomSecret } from '../src/lib/crypto';

@@ -5,10 +5,12 @@
 // with a user, a client, a browser session and remembered consent.
 // Everything listens on 127.0.0.1.
 import { execFileSync } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Miniflare } from 'miniflare';
 import { freePort, importTypeScript, ROOT, WRANGLER_ENV } from '../scripts/local.mjs';
 
@@ -100,7 +102,7 @@ export async function startTollgate(work, { inspectorPort, edgeModel } = {}) {
 
 export async function tollgateFixture(url, mf) {
   const db = await mf.getD1Database('DB');
-  const { mintRefreshTokens, pkcePair } = await importTypeScript('bench/fixture.ts');
+  const { pkcePair } = await importTypeScript('bench/fixture.ts');
   const migrations = readdirSync(path.join(ROOT, 'migrations'))
     .filter((f) => f.endsWith('.sql'))
     .sort();
@@ -205,7 +207,115 @@ export async function tollgateFixture(url, mf) {
     tokens,
     userId,
     codeFlow,
-    mintRefreshTokens: (count) => mintRefreshTokens(db, client.client_id, scope, count),
+    // In the Worker (bench/worker.ts `mint`), not through Miniflare's D1 proxy.
+    mintRefreshTokens: async (count) => {
+      const response = await fetch(`${url}/__bench/mint`, {
+        method: 'POST',
+        body: JSON.stringify({ clientId: client.client_id, scope, count }),
+      });
+      if (!response.ok) throw new Error(`minting refresh tokens: ${response.status} ${await response.text()}`);
+      return response.json();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- DPoP
+
+/**
+ * DPoP (RFC 9449) as a client does it, for the load: one ES256 key pair made
+ * once, and a fresh proof (§4.2) for every request: a new `jti`, `htm` and
+ * `htu` of the call, `ath` of the access token at the books API, and at the
+ * token endpoint the nonce the server hands out (§8; required there by
+ * default). autocannon's setupRequest is synchronous and signing takes a
+ * fraction of a millisecond of the load generator's CPU, so proofs are made
+ * in a pool right before each load, never during it; a proof's `iat` stays
+ * within the server's 5 minutes and the nonce within its slot.
+ */
+export async function dpopClient(url, fixture) {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = await exportJWK(publicKey);
+  const b64url = (bytes) => Buffer.from(bytes).toString('base64url');
+
+  /** One proof for `htm` `htu` (a path on the issuer), with `ath` of `accessToken` and `nonce` when given. */
+  const proof = ({ htm, htu, accessToken, nonce }) =>
+    new SignJWT({
+      htm,
+      htu: url + htu,
+      iat: Math.floor(Date.now() / 1000),
+      jti: randomUUID(),
+      ...(nonce ? { nonce } : {}),
+      ...(accessToken ? { ath: b64url(createHash('sha256').update(accessToken).digest()) } : {}),
+    })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+      .sign(privateKey);
+
+  /** The server's current nonce, as a client learns it: from a use_dpop_nonce answer's `DPoP-Nonce` (§8). */
+  const nonce = async () => {
+    const response = await fetch(`${url}/oauth2/token`, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        Authorization: fixture.basic,
+        DPoP: await proof({ htm: 'POST', htu: '/oauth2/token' }),
+      },
+      body: 'grant_type=client_credentials',
+    });
+    const value = response.headers.get('DPoP-Nonce');
+    if (!value) throw new Error(`no DPoP-Nonce: ${response.status} ${await response.text()}`);
+    return value;
+  };
+
+  /** A proof for a token request: POST /oauth2/token with the server's nonce. */
+  const tokenProof = async () => proof({ htm: 'POST', htu: '/oauth2/token', nonce: await nonce() });
+
+  /** `count` proofs for the same call, each with its own jti (the nonce fetched once). */
+  const proofs = async (count, { htm, htu, accessToken, withNonce = false }) => {
+    const value = withNonce ? await nonce() : undefined;
+    return Promise.all(Array.from({ length: count }, () => proof({ htm, htu, accessToken, nonce: value })));
+  };
+
+  /** A DPoP refresh: a token response whose access token is bound to this key (cnf.jkt). */
+  const refresh = async (refreshToken) => {
+    const response = await fetch(`${url}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: fixture.basic, DPoP: await tokenProof() },
+      body: `grant_type=refresh_token&refresh_token=${refreshToken}`,
+    });
+    const body = await response.json();
+    if (response.status !== 200 || body.token_type !== 'DPoP') throw new Error(`DPoP refresh: ${response.status} ${JSON.stringify(body)}`);
+    return body;
+  };
+
+  return { proof, tokenProof, proofs, refresh };
+}
+
+/**
+ * autocannon options whose requests each take the next of `items` (a proof,
+ * or a proof and a refresh token); `request(item)` gives the request's method,
+ * headers and body. Pools are sized well over what the machine serves; if
+ * one runs dry anyway the load is stopped (`attach` the autocannon instance)
+ * rather than send a used proof, the last moments go to the no-op route, and
+ * `exhausted()` says so.
+ */
+export function poolRequests(items, request) {
+  let instance;
+  let dry = false;
+  return {
+    requests: [
+      {
+        setupRequest: (base) => {
+          const item = items.pop();
+          if (item !== undefined) return { ...base, ...request(item) };
+          if (!dry) instance?.stop();
+          dry = true;
+          return { ...base, method: 'GET', path: '/__bench/noop', headers: {}, body: undefined };
+        },
+      },
+    ],
+    attach: (tracker) => {
+      instance = tracker;
+    },
+    exhausted: () => dry,
   };
 }
 

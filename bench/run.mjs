@@ -15,15 +15,19 @@
 // Everything listens on 127.0.0.1 and every load is bounded in time.
 // BENCH_QUICK=1: a check that the bench runs and what it counts (about a
 // minute, one short round per operation); its timings mean little, so it
-// prints its report and leaves bench/results.md alone.
+// prints its report and leaves bench/results.md alone. BENCH_NOTE="...": a
+// sentence for the report's header (say, that the machine was shared).
+// DPoP rows (issue 14): the books call and a refresh, each request with a
+// fresh proof (bench/harness.mjs dpopClient), beside the Bearer rows.
 // `npm run bench -- --edge` runs bench/edge.mjs instead: the same operations
 // under an edge latency model, into bench/results-edge.md.
 
 import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { ROOT } from '../scripts/local.mjs';
-import { bundleHelloWorld, countCalls, flowLoops, startTollgate, startWorker, workspace } from './harness.mjs';
+import { bundleHelloWorld, countCalls, dpopClient, flowLoops, poolRequests, startTollgate, startWorker, workspace } from './harness.mjs';
 
 if (process.argv.includes('--edge')) {
   await import('./edge.mjs');
@@ -38,12 +42,21 @@ const DURATION_S = Number(process.env.BENCH_DURATION ?? (QUICK ? 1 : 6)); // sec
 // single measurement moved by ±30% on a quiet machine.
 const ROUNDS = QUICK ? 1 : 3;
 const PRICE_S = QUICK ? 0.5 : 1; // seconds
+// DPoP loads take one proof per request from a pool made before the load
+// (bench/harness.mjs): its size is these rates (req/s, 1 and 10 connections),
+// over twice what this machine serves, times the load's seconds.
+const DPOP_POOL_RATES = { bearer: [1_000, 1_500], refresh: [600, 800] };
+// Written into the report beside the machine, e.g. that it was shared with other work during the run.
+const NOTE = process.env.BENCH_NOTE ? ` ${process.env.BENCH_NOTE.trim()}` : '';
 const work = workspace();
 
 // ---------------------------------------------------------------- measuring
 
-async function load(url, options) {
-  const result = await autocannon({ url, duration: DURATION_S, ...options });
+async function load(url, { attach, exhausted, ...options }) {
+  const instance = autocannon({ url, duration: DURATION_S, ...options });
+  attach?.(instance);
+  const result = await instance;
+  if (exhausted?.()) console.warn(`  ${url}: the proof pool ran dry, the load stopped early`);
   if (result.errors + result.timeouts > 0 && result.requests.total === 0) throw new Error(`${url}: no request succeeded`);
   return {
     rps: result.requests.average,
@@ -101,15 +114,23 @@ const { url: tollgateUrl, fixture, form, bearer } = tollgate;
 const statementBefore = (await floorPrices(tollgateUrl, { statements: true })).statement;
 
 const operations = [];
+/**
+ * Measures one operation. `options.autocannon` is autocannon's options, or an
+ * async function of (connections, seconds) giving them afresh for each load
+ * (a DPoP load's pool of proofs, made right before it).
+ */
 async function operation(name, options, callsOf) {
   const calls = await countCalls(tollgateUrl, callsOf);
   const url = `${tollgateUrl}${options.path}`;
+  const optionsFor = async (connections, seconds) =>
+    typeof options.autocannon === 'function' ? options.autocannon(connections, seconds) : options.autocannon;
   const { prices, c1, ratios } = await medianRound(async () => {
     const prices = await floorPrices(tollgateUrl, { kv: calls.kvGet + calls.kvPut > 0 });
-    const c1 = await load(url, { ...options.autocannon, connections: 1, duration: DURATION_S / ROUNDS });
+    const seconds = DURATION_S / ROUNDS;
+    const c1 = await load(url, { ...(await optionsFor(1, seconds)), connections: 1, duration: seconds });
     return { prices, c1, ratio: c1.mean / floorOf({ calls, prices }, 1) };
   });
-  const c10 = await load(url, { ...options.autocannon, connections: 10 });
+  const c10 = await load(url, { ...(await optionsFor(10, DURATION_S)), connections: 10 });
   operations.push({ name, calls, prices, c1, c10, ratios });
   console.log(`  ${name}: ${c1.rps.toFixed(0)} req/s (1 conn), ${c10.rps.toFixed(0)} req/s (10 conns)`);
 }
@@ -142,6 +163,50 @@ await operation(
   },
   () => fetch(`${tollgateUrl}/oauth2/token`, form(refreshBody())).then((r) => r.text()),
 );
+
+// DPoP (RFC 9449), beside the Bearer figures: every request carries a fresh
+// proof by the bench's ES256 key (bench/harness.mjs dpopClient); the books
+// call's proof names the access token (`ath`), the refresh's carries the
+// server's nonce. The access token is bound to the key by a DPoP refresh.
+const dpop = await dpopClient(tollgateUrl, fixture);
+const dpopRefreshPool = await fixture.mintRefreshTokens(QUICK ? 2_000 : 9_000);
+const boundToken = (await dpop.refresh(dpopRefreshPool.pop())).access_token;
+const poolSize = (rates, connections, seconds) => Math.ceil(rates[connections > 1 ? 1 : 0] * seconds);
+/** Fails the count (and so the run) when a DPoP call is refused: a figure of refusals would mislead. */
+const ok = async (response) => {
+  if (response.status !== 200) throw new Error(`DPoP call: ${response.status} ${await response.text()}`);
+  return response.text();
+};
+const booksProof = { htm: 'GET', htu: '/api/books', accessToken: boundToken };
+const dpopBooks = (proof) => ({ method: 'GET', headers: { Authorization: `DPoP ${boundToken}`, DPoP: proof } });
+await operation(
+  'DPoP bearer (books API)',
+  {
+    path: '/api/books',
+    autocannon: async (connections, seconds) =>
+      poolRequests(await dpop.proofs(poolSize(DPOP_POOL_RATES.bearer, connections, seconds), booksProof), dpopBooks),
+  },
+  async () => ok(await fetch(`${tollgateUrl}/api/books`, dpopBooks(await dpop.proof(booksProof)))),
+);
+// Each request: a fresh refresh token from the pool and a proof with the nonce.
+const dpopRefresh = (proof) => ({
+  method: 'POST',
+  headers: { ...form('').headers, DPoP: proof },
+  body: `grant_type=refresh_token&refresh_token=${dpopRefreshPool.pop()}`,
+});
+await operation(
+  'DPoP refresh',
+  {
+    path: '/oauth2/token',
+    autocannon: async (connections, seconds) =>
+      poolRequests(
+        await dpop.proofs(poolSize(DPOP_POOL_RATES.refresh, connections, seconds), { htm: 'POST', htu: '/oauth2/token', withNonce: true }),
+        dpopRefresh,
+      ),
+  },
+  async () => ok(await fetch(`${tollgateUrl}/oauth2/token`, dpopRefresh(await dpop.tokenProof()))),
+);
+
 const flowCalls = await countCalls(tollgateUrl, () => fixture.codeFlow(), 10);
 const flowRound = await medianRound(async () => {
   const prices = await floorPrices(tollgateUrl, { kv: true });
@@ -179,7 +244,7 @@ const rows = operations.map((op) => {
 const report = `# Benchmark results
 
 Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (${process.platform} ${process.arch}, Node ${process.version},
-workerd via Miniflare on its own socket, local D1 and KV; ${DURATION_S} s per measurement). Numbers move
+workerd via Miniflare on its own socket, local D1 and KV; ${DURATION_S} s per measurement; ${os.cpus().length} cores).${NOTE} Numbers move
 with the machine; the ratios are what to compare. The same operations under an edge latency model
 (\`npm run bench -- --edge\`): [results-edge.md](results-edge.md).
 
@@ -207,7 +272,11 @@ through its simulator.
 ${rows.join('\n')}
 
 Targets (issue 6): every operation within 1.3× its floor; one D1 round trip per bearer call, at most
-two per refresh, one per client_credentials, at most four per whole code flow.
+two per refresh, one per client_credentials, at most four per whole code flow. Issue 14: a DPoP bearer
+call stays one D1 round trip with the proof's replay row in it (a write, so at the primary; a Bearer
+call's read may go to a replica), a DPoP refresh one. The DPoP rows' floor is the same hello-world plus
+D1 round trip: it does not price what DPoP adds by design, the proof's ES256 signature check and its
+row, so their ratio shows that cost too.
 
 Run took ${fixed((Date.now() - started) / 1000, 0)} s.
 `;

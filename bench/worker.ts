@@ -4,12 +4,14 @@
 // floor's parts, so they are priced right next to each operation (local D1's
 // price drifts by tens of percent within a run): a no-op, the hello-world
 // Hono Worker, one D1 round trip of one statement and of four, one KV get and
-// one KV put. None touches Tollgate's data or is counted. Given an EDGE_MODEL
+// one KV put. None touches Tollgate's data or is counted but `mint`, which
+// puts the fixture's refresh tokens straight into D1 (bench/fixture.ts). Given an EDGE_MODEL
 // binding (an `EdgeLatency` as JSON, from `npm run bench -- --edge`),
 // Tollgate's storage calls wait as they would from a PoP; the floor's never do.
 import type { Bindings } from '../src/bindings';
 import tollgate from '../src/index';
 import { countingBindings, type EdgeLatency, newCounts, resetCounts } from './counting-bindings';
+import { mintRefreshTokens } from './fixture';
 import hello from './hello-world';
 
 const counts = newCounts();
@@ -64,6 +66,17 @@ const benchRoutes = new Map<string, BenchRoute>([
     async (_request, env) => {
       await env.KV.put('__bench', 'x', { expirationTtl: 60 });
       return new Response('kv-put');
+    },
+  ],
+  [
+    // Minted here, in the Worker, not through Miniflare's D1 proxy from Node:
+    // the proxy makes one synchronous call per statement, and thousands of
+    // them on a busy machine met a race in it (an AssertionError in
+    // Miniflare's SynchronousFetcher) that ended the run.
+    'mint',
+    async (request, env) => {
+      const { clientId, scope, count } = (await request.json()) as { clientId: string; scope: string; count: number };
+      return Response.json(await mintRefreshTokens(env.DB, clientId, scope, count));
     },
   ],
   ['counts', () => Response.json(counts)],
