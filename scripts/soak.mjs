@@ -614,6 +614,12 @@ console.log(`soak: audit events ${JSON.stringify(summary.audit ?? {})}; books ${
 if (failures.size > 0) {
   console.error(`\nsoak FAILED: ${failures.size} kind(s) of broken invariant:`);
   for (const { message, times } of failures.values()) console.error(`  - ${message}${times > 1 ? ` (and ${times - 1} more like it)` : ''}`);
+  // What the server said besides its request lines (a runtime restart, an
+  // uncaught error): the cause of a 5xx is there, not in the answer.
+  const said = (server?.output() ?? '')
+    .split('\n')
+    .filter((line) => line.trim() && !/\[wrangler:info\] (GET|POST|PUT|DELETE|OPTIONS|HEAD) /.test(line));
+  console.error(`\nthe server's last words (${said.length} lines besides requests):\n${said.slice(-60).join('\n')}`);
   process.exit(1);
 }
 console.log('soak: every invariant holds');
