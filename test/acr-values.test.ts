@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ACR_MFA, ACR_PASSWORD } from '../src/config';
 import {
-  authorizeUrl,
   type Browser,
+  codeFlowRequest,
   createUser,
   decodeJwt,
   formAction,
   hiddenFields,
-  pkce,
   type RegisteredClient,
   redeem,
   registerClient,
@@ -24,21 +23,8 @@ import { enterCode, turnOnTwoFactor } from './totp-support';
 
 /** GET /oauth2/authorize for `client` with `extra` parameters (prompt=consent, so a code always needs the page). */
 async function authorize(browser: Browser, client: RegisteredClient, extra: Record<string, string>) {
-  const { verifier, challenge } = await pkce();
-  const response = await browser.get(
-    authorizeUrl({
-      response_type: 'code',
-      client_id: client.client_id,
-      redirect_uri: client.redirect_uris[0],
-      scope: 'openid',
-      state: 's',
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-      prompt: 'consent',
-      ...extra,
-    }),
-  );
-  return { response, verifier };
+  const { url, verifier } = await codeFlowRequest(client, { prompt: 'consent', ...extra });
+  return { response: await browser.get(url), verifier };
 }
 
 /** Allows the consent page and redeems the code: the ID token's claims. */

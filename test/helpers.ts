@@ -174,6 +174,29 @@ export function authorizeUrl(params: Record<string, string | undefined>): string
   return `/oauth2/authorize?${query}`;
 }
 
+/**
+ * A code-flow authorization request (PKCE S256, scope openid, state `s`) for
+ * `client`'s first redirect URI; `extra` adds or overrides parameters. The
+ * URL, and the verifier that redeems its code.
+ */
+export async function codeFlowRequest(
+  client: RegisteredClient,
+  extra: Record<string, string | undefined> = {},
+): Promise<{ url: string; verifier: string }> {
+  const { verifier, challenge } = await pkce();
+  const url = authorizeUrl({
+    response_type: 'code',
+    client_id: client.client_id,
+    redirect_uri: client.redirect_uris[0],
+    scope: 'openid',
+    state: 's',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    ...extra,
+  });
+  return { url, verifier };
+}
+
 /** A browser signed in as `user` through the real login page. */
 export async function signedInBrowser(user: TestUser): Promise<Browser> {
   const browser = new Browser();

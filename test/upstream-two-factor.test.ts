@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { authorizeUrl, Browser, createUser, decodeJwt, issueTokens, pkce, registerClient, userToken } from './helpers';
+import { Browser, codeFlowRequest, createUser, decodeJwt, issueTokens, registerClient, userToken } from './helpers';
 import { enterCode, turnOnTwoFactor } from './totp-support';
 import { isSignedIn, oidcUser, upstreamSignIn, userByEmail } from './upstream-support';
 import { addPasskey, SoftAuthenticator } from './webauthn-authenticator';
@@ -73,16 +73,7 @@ describe('an upstream sign-in of a user with two-factor on', () => {
     const browser = new Browser();
     expect((await upstreamSignIn(browser, who)).headers.get('Location')).toBe('/login/two-factor');
 
-    const { challenge } = await pkce();
-    const url = authorizeUrl({
-      response_type: 'code',
-      client_id: client.client_id,
-      redirect_uri: client.redirect_uris[0],
-      scope: 'openid',
-      state: 's',
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-    });
+    const { url } = await codeFlowRequest(client);
     const skipped = await browser.get(url);
     expect(skipped.status).toBe(302);
     expect(skipped.headers.get('Location')).toMatch(/^\/login\?/);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { authorizeUrl, Browser, createUser, pkce, registerClient, signedInBrowser, userToken } from '../helpers';
+import { Browser, codeFlowRequest, createUser, registerClient, signedInBrowser, userToken } from '../helpers';
 import { enterCode, enterPassword, turnOnTwoFactor } from '../totp-support';
 
 // After a right password a user with two-factor has no session, only a
@@ -13,16 +13,7 @@ describe('skipping the two-factor code step', () => {
     const browser = new Browser();
     expect((await enterPassword(browser, user)).headers.get('Location')).toBe('/login/two-factor');
 
-    const { challenge } = await pkce();
-    const url = authorizeUrl({
-      response_type: 'code',
-      client_id: client.client_id,
-      redirect_uri: client.redirect_uris[0],
-      scope: 'openid',
-      state: 's',
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-    });
+    const { url } = await codeFlowRequest(client);
     const skipped = await browser.get(url);
     expect(skipped.status).toBe(302);
     expect(skipped.headers.get('Location')).toMatch(/^\/login\?/);
@@ -46,17 +37,7 @@ describe('skipping the two-factor code step', () => {
     await enterPassword(browser, user);
     expect((await enterCode(browser, app.nextCode())).status).toBe(303);
 
-    const { challenge } = await pkce();
-    const url = authorizeUrl({
-      response_type: 'code',
-      client_id: client.client_id,
-      redirect_uri: client.redirect_uris[0],
-      scope: 'openid',
-      state: 's',
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-      prompt: 'login',
-    });
+    const { url } = await codeFlowRequest(client, { prompt: 'login' });
     const toLogin = await browser.get(url);
     expect(toLogin.status).toBe(302);
     const returnTo = new URL(toLogin.headers.get('Location')!, 'http://x').searchParams.get('return_to')!;
