@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { adminAction, auditEventsOf, signedInAdmin } from './admin-support';
+import { DOCUMENT_CALLBACK, documentClient, fetchesOf } from './client-metadata-support';
 import {
   authorizeUrl,
   authorizeWithConsent,
@@ -9,11 +10,9 @@ import {
   expectErrorPage,
   expectJsonError,
   pkce,
-  type RegisteredClient,
   redeem,
   refreshAs,
   signedInBrowser,
-  unique,
 } from './helpers';
 
 // What an admin disabled fails cleanly: a client ID metadata document client
@@ -21,18 +20,7 @@ import {
 // document is not fetched again), and a disabled user's session cookie opens
 // nothing, even where a session row outlived the disable.
 
-const CALLBACK = 'https://app.client.example/callback';
-
-/** A client whose id is a document the stand-in site serves (test/client-metadata-documents.test.ts). */
-function documentClient(): RegisteredClient {
-  return { client_id: `https://client.example/good/${unique('doc')}`, redirect_uris: [CALLBACK], token_endpoint_auth_method: 'none' };
-}
-
-/** How many times the stand-in served `url`. */
-async function fetchesOf(url: string): Promise<number> {
-  const log = (await (await fetch('https://client.example/__log')).json()) as string[];
-  return log.filter((entry) => entry === url).length;
-}
+const CALLBACK = DOCUMENT_CALLBACK;
 
 async function startAuthorization(browser: Browser, clientId: string) {
   const { challenge } = await pkce();

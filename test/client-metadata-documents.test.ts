@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_METADATA_MAX_TTL, CLIENT_METADATA_MIN_TTL } from '../src/config';
+import { DOCUMENT_CALLBACK, documentClient, fetchesOf } from './client-metadata-support';
 import {
   authorizeUrl,
   authorizeWithConsent,
@@ -11,11 +12,9 @@ import {
   expectJsonError,
   form,
   pkce,
-  type RegisteredClient,
   redeem,
   refreshAs,
   signedInBrowser,
-  unique,
 } from './helpers';
 
 // Client ID metadata documents (draft-ietf-oauth-client-id-metadata-document):
@@ -23,22 +22,7 @@ import {
 // https://client.example (test/stand-ins/turnstile-siteverify.js), checked,
 // and kept as a clients row until its caching headers say it is stale.
 
-const CALLBACK = 'https://app.client.example/callback';
-
-/** A client whose id is a document the stand-in serves: `kind` scripts the document. */
-function documentClient(kind = 'good'): RegisteredClient {
-  return {
-    client_id: `https://client.example/${kind}/${unique('doc')}`,
-    redirect_uris: [CALLBACK],
-    token_endpoint_auth_method: 'none',
-  };
-}
-
-/** How many times the stand-in served `url`. */
-async function fetchesOf(url: string): Promise<number> {
-  const log = (await (await fetch('https://client.example/__log')).json()) as string[];
-  return log.filter((entry) => entry === url).length;
-}
+const CALLBACK = DOCUMENT_CALLBACK;
 
 async function clientRow(id: string) {
   return env.DB.prepare('select * from clients where id = ?')
