@@ -99,6 +99,43 @@ describe('storage round trips per operation', () => {
     expect(counts.sql).toEqual(['batch(5)']);
   });
 
+  it('a browser app’s refresh from its own origin is one too: the CORS answer comes from the client row already read, not from D1', async () => {
+    const spaOrigin = 'https://spa-round-trips.example';
+    const spa = await registerClient(await userToken(await createUser()), {
+      redirect_uris: [`${spaOrigin}/cb`],
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+    });
+    const owner = await createUser();
+    const spaTokens = await issueTokens(await signedInBrowser(owner), spa, { scope: 'openid books:read offline_access' });
+    const refreshFrom = async (origin: string) => {
+      const { env: counted, counts } = countingEnv();
+      const response = await app.request(
+        `${ISSUER}/oauth2/token`,
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: origin },
+          body: new URLSearchParams({
+            grant_type: 'refresh_token',
+            refresh_token: spaTokens.refresh_token as string,
+            client_id: spa.client_id,
+          }).toString(),
+        },
+        counted,
+      );
+      expect(response.status).toBe(200);
+      spaTokens.refresh_token = ((await response.json()) as { refresh_token: string }).refresh_token;
+      return { response, cost: cost(counts), sql: counts.sql };
+    };
+    const own = await refreshFrom(spaOrigin);
+    expect(own.response.headers.get('Access-Control-Allow-Origin')).toBe(spaOrigin);
+    expect(own.cost, own.sql?.join('\n')).toEqual({ primary: 1, replica: 0, kvGet: 0, kvPut: 0 });
+    // Another origin is not named, and costs nothing more either.
+    const other = await refreshFrom('https://elsewhere.example');
+    expect(other.response.headers.get('Access-Control-Allow-Origin')).toBeNull();
+    expect(other.cost).toEqual({ primary: 1, replica: 0, kvGet: 0, kvPut: 0 });
+  });
+
   it('a userinfo call is one, with the grant check, at a replica', async () => {
     await setReplicaClock();
     const { env: counted, counts } = countingEnv();

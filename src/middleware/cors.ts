@@ -1,7 +1,7 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { PREFLIGHT_MAX_AGE } from '../config';
 import type { AppEnv } from '../env';
-import { isClientOrigin } from '../storage/clients';
+import { corsOrigins, isClientOrigin } from '../storage/clients';
 
 export interface CorsOptions {
   /**
@@ -59,12 +59,26 @@ export function cors(options: CorsOptions): MiddlewareHandler<AppEnv> {
       c.res.headers.set('Access-Control-Expose-Headers', 'WWW-Authenticate, DPoP-Nonce');
       return;
     }
-    const clientId = c.get('client')?.id ?? c.get('accessToken')?.clientId;
-    if (clientId && (await isClientOrigin(c.var.deps.db, origin, clientId))) {
+    if (await isOriginOfCaller(c, origin)) {
       c.res.headers.set('Access-Control-Allow-Origin', origin);
       // A 403 insufficient_scope names the scope it needs (RFC 6750 §3); a
       // DPoP client reads the server's next nonce (RFC 9449 §8.1, §9).
       c.res.headers.set('Access-Control-Expose-Headers', 'WWW-Authenticate, DPoP-Nonce');
     }
   };
+}
+
+/**
+ * Whether `origin` is a web origin of the client this request was made for.
+ * Where the client was authenticated (token, revocation, introspection), its
+ * row is at hand and its origins are a function of it (the same one that
+ * writes client_origins in the client's own batch), so D1 is not asked again:
+ * a browser app's refresh stays one round trip. Where only its access token
+ * is known (userinfo, /mcp), client_origins is read.
+ */
+async function isOriginOfCaller(c: Context<AppEnv>, origin: string): Promise<boolean> {
+  const client = c.get('client');
+  if (client) return corsOrigins(client).includes(origin);
+  const clientId = c.get('accessToken')?.clientId;
+  return clientId !== undefined && (await isClientOrigin(c.var.deps.db, origin, clientId));
 }
