@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
@@ -75,5 +76,11 @@ export default defineConfig({
     include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
     setupFiles: ['./test/setup.ts'],
     testTimeout: 20_000,
+    // At least two test files at once, even on a 2-core machine (vitest's
+    // default is one fewer than the cores): each file's start-up (a fresh
+    // runtime with its own storage) waits on I/O part of the time, so two
+    // overlap; measured on 6 files on 2 cores: 49.6 s with one worker, 41.6 s
+    // with two, 42.3 s with three.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
   },
 });
