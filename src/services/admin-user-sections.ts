@@ -23,7 +23,7 @@ export interface AdminUserSection {
   /** A stable key for the admin API's JSON. */
   id: string;
   title: string;
-  read(deps: Deps, userId: string): Promise<string[]>;
+  read(deps: Deps, userId: string): Promise<SectionContent>;
   /**
    * For two-factor only: the statements that turn it off for the user, the
    * first answering a row when there was something to turn off (the service
@@ -32,18 +32,25 @@ export interface AdminUserSection {
   reset?(db: Db, userId: string): [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]];
 }
 
+/** What a section shows of a user: plain lines, and (for a section with `reset`) whether there is anything to reset. */
+export interface SectionContent {
+  items: string[];
+  resettable?: boolean;
+}
+
 /** Passkeys (WebAuthn): what the user named each, and when it was made and last used. The public key is not shown. */
 const passkeysSection: AdminUserSection = {
   id: 'passkeys',
   title: 'Passkeys',
   async read({ db }, userId) {
     const rows = await passkeysOfUserQuery(db, userId);
-    return rows.map(
+    const items = rows.map(
       (passkey) =>
         `${passkey.name || 'Unnamed passkey'} · created ${when(passkey.createdAt)} · last used ${when(passkey.lastUsedAt)} · ${
           passkey.backedUp ? 'backed up (synced)' : 'not backed up'
         }`,
     );
+    return { items };
   },
 };
 
@@ -53,18 +60,18 @@ const passkeysSection: AdminUserSection = {
  * the recovery codes (storage/totp.ts disableStatements), as the user's own
  * "Turn off" does after a fresh code.
  */
-/** The two-factor section's only line when the user has no credential, not even an unconfirmed setup: nothing to reset. */
-export const TWO_FACTOR_OFF = 'Off';
-
 const twoFactor: AdminUserSection = {
   id: 'two_factor',
   title: 'Two-factor',
   async read({ db }, userId) {
     const [credentials, unused] = await db.batch([totpCredentialQuery(db, userId), unusedRecoveryCodesQuery(db, userId)]);
     const credential = credentials[0];
-    if (!credential) return [TWO_FACTOR_OFF];
-    if (credential.confirmedAt === null) return [`Off (setup started ${when(credential.createdAt)}, not confirmed)`];
-    return [`On since ${when(credential.confirmedAt)}`, `Unused recovery codes: ${unused[0]?.count ?? 0}`];
+    // A setup begun and not confirmed is resettable too: the reset deletes it.
+    if (!credential) return { items: ['Off'], resettable: false };
+    if (credential.confirmedAt === null) {
+      return { items: [`Off (setup started ${when(credential.createdAt)}, not confirmed)`], resettable: true };
+    }
+    return { items: [`On since ${when(credential.confirmedAt)}`, `Unused recovery codes: ${unused[0]?.count ?? 0}`], resettable: true };
   },
   reset(db, userId) {
     return [...disableStatements(db, userId)];
@@ -79,11 +86,12 @@ const linkedProvidersSection: AdminUserSection = {
     const config = upstreamProviders(env);
     const names = new Map(config.ok ? config.providers.map((provider) => [provider.id, provider.name]) : []);
     const identities = await listIdentitiesOfUser(db, userId);
-    return identities.map((identity) => {
+    const items = identities.map((identity) => {
       const name = names.get(identity.providerId);
       const provider = name && name !== identity.providerId ? `${name} (${identity.providerId})` : identity.providerId;
       return `${provider}${identity.email ? ` · ${identity.email}` : ''} · linked ${when(identity.linkedAt)}`;
     });
+    return { items };
   },
 };
 

@@ -20,7 +20,7 @@ import {
 } from '../storage/admin-users';
 import { auditStatement, recentActivity } from '../storage/audit';
 import { listGrantsOfUser } from '../storage/grants';
-import { adminUserSections, TWO_FACTOR_OFF, twoFactorSection } from './admin-user-sections';
+import { adminUserSections, twoFactorSection } from './admin-user-sections';
 
 /** What an admin action came to: done, refused for the last admin, nothing to do, or no such user. */
 export type AdminActionResult = 'done' | 'last_admin' | 'unchanged' | 'not_found';
@@ -54,19 +54,17 @@ export async function userOverview(deps: Deps, userId: string) {
   const user = await findAdminUser(db, userId);
   if (!user) return undefined;
   const time = now();
-  const [apps, sessions, apiTokens, activity, resetRequired, sections] = await Promise.all([
+  const [apps, sessions, apiTokens, activity, resetRequired, read] = await Promise.all([
     listGrantsOfUser(db, userId),
     sessionsOfUser(db, userId, time),
     apiTokenCount(db, userId, time),
     recentActivity(db, userId, 20),
     passwordResetRequired(db, userId),
-    Promise.all(
-      adminUserSections.map(async (section) => ({ id: section.id, title: section.title, items: await section.read(deps, userId) })),
-    ),
+    Promise.all(adminUserSections.map(async (section) => ({ section, ...(await section.read(deps, userId)) }))),
   ]);
   // "Reset two-factor" is offered only when there is a credential (or a setup begun) to delete.
-  const twoFactorItems = sections.find((section) => section.id === twoFactorSection?.id)?.items;
-  const canResetTwoFactor = twoFactorItems !== undefined && twoFactorItems[0] !== TWO_FACTOR_OFF;
+  const canResetTwoFactor = read.some(({ section, resettable }) => section === twoFactorSection && resettable === true);
+  const sections = read.map(({ section, items }) => ({ id: section.id, title: section.title, items }));
   return { user, apps, sessions, apiTokens, activity, resetRequired, sections, canResetTwoFactor };
 }
 
