@@ -1,4 +1,4 @@
-import { and, eq, exists, gt, isNotNull, isNull, lt, ne, notExists, sql } from 'drizzle-orm';
+import { type AnyColumn, and, eq, exists, gt, isNotNull, isNull, lt, ne, notExists, sql } from 'drizzle-orm';
 import type { Db } from './db';
 import { pendingSignIns, recoveryCodes, sessions, totpCredentials, users } from './schema';
 
@@ -12,11 +12,20 @@ export function totpCredentialQuery(db: Db, userId: string) {
 }
 
 /** A confirmed credential of `userId` exists (SQL condition, for guards). */
-function confirmedCredentialOf(db: Db, userId: string) {
+function confirmedCredentialOf(db: Db, userId: string | AnyColumn) {
   return db
     .select({ one: sql`1` })
     .from(totpCredentials)
     .where(and(eq(totpCredentials.userId, userId), isNotNull(totpCredentials.confirmedAt)));
+}
+
+/**
+ * Whether two-factor is on for the user whose id is the column `userId` of a
+ * query's row, as a boolean column: for a read that wants it with the user
+ * (storage/user-identities.ts findLinkedUser) at no round trip of its own.
+ */
+export function twoFactorOnColumn(db: Db, userId: AnyColumn) {
+  return exists(confirmedCredentialOf(db, userId)).mapWith(Boolean);
 }
 
 /** Whether two-factor is on for the user: a confirmed credential. Unexecuted (one row or none). */

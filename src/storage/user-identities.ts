@@ -1,6 +1,7 @@
 import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Db } from './db';
-import { passkeys, totpCredentials, type User, type UserIdentity, upstreamRequestsUsed, userIdentities, users } from './schema';
+import { passkeys, type User, type UserIdentity, upstreamRequestsUsed, userIdentities, users } from './schema';
+import { twoFactorOnColumn } from './totp';
 
 // Accounts at upstream identity providers linked to Tollgate users, and the
 // ids of pending upstream requests already used. Statements and reads only:
@@ -16,9 +17,8 @@ export async function findLinkedUser(
   providerId: string,
   subject: string,
 ): Promise<{ user: User; identity: UserIdentity; twoFactor: boolean } | null> {
-  const twoFactor = sql<boolean>`EXISTS (SELECT 1 FROM ${totpCredentials} WHERE ${totpCredentials.userId} = ${users.id} AND ${totpCredentials.confirmedAt} IS NOT NULL)`;
   const rows = await db
-    .select({ user: users, identity: userIdentities, twoFactor: twoFactor.mapWith(Boolean) })
+    .select({ user: users, identity: userIdentities, twoFactor: twoFactorOnColumn(db, users.id) })
     .from(userIdentities)
     .innerJoin(users, eq(users.id, userIdentities.userId))
     .where(and(eq(userIdentities.providerId, providerId), eq(userIdentities.subject, subject)))
