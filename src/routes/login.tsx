@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { EMAIL_MAX_LENGTH, RATE_LIMIT_WINDOW, RETURN_TO_MAX_LENGTH, TURNSTILE_TOKEN_MAX_LENGTH } from '../config';
 import type { AppEnv } from '../env';
@@ -75,6 +75,24 @@ pages.get('/login', validatePage('query', pageQuery), function loginPage(c) {
   );
 });
 
+/**
+ * The sign-in page saying to wait, 429 with Retry-After (RFC 6585 §4): for
+ * every limited way of signing in (a password here, an upstream provider in
+ * routes/upstream.tsx).
+ */
+export function rateLimitedSignIn(c: Context<AppEnv>, returnTo: string, email?: string) {
+  const page = (
+    <LoginPage
+      csrf={csrfToken(c)}
+      returnTo={returnTo}
+      email={email}
+      upstream={providerButtons(c.env)}
+      error="Too many attempts. Wait a minute and try again."
+    />
+  );
+  return c.html(page, 429, { 'Retry-After': RETRY_AFTER });
+}
+
 const RATE_LIMITED = Symbol('rate limited');
 
 /**
@@ -138,12 +156,7 @@ pages.post('/login', ...formPost, async function signInForm(c) {
     );
     return c.html(page, 429);
   }
-  if (accepted === RATE_LIMITED) {
-    const page = (
-      <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error="Too many attempts. Wait a minute and try again." />
-    );
-    return c.html(page, 429, { 'Retry-After': RETRY_AFTER });
-  }
+  if (accepted === RATE_LIMITED) return rateLimitedSignIn(c, returnTo, form.data.email);
   if (!accepted) {
     // One message for an unknown email and a wrong password.
     const page = <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error="Email or password is incorrect." />;

@@ -1,12 +1,6 @@
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import {
-  RATE_LIMIT_WINDOW,
-  RETURN_TO_MAX_LENGTH,
-  UPSTREAM_CALLBACK_PARAM_MAX_LENGTH,
-  UPSTREAM_LINK_TTL,
-  UPSTREAM_REQUEST_TTL,
-} from '../config';
+import { RETURN_TO_MAX_LENGTH, UPSTREAM_CALLBACK_PARAM_MAX_LENGTH, UPSTREAM_LINK_TTL, UPSTREAM_REQUEST_TTL } from '../config';
 import type { AppEnv } from '../env';
 import { PageError } from '../errors';
 import { clientIp, clientNetwork } from '../helpers/client-ip';
@@ -19,12 +13,11 @@ import { overLimit } from '../services/rate-limits';
 import { AMR_FEDERATED, beginPendingSignIn } from '../services/totp';
 import { accountForUpstream, completeLink, linkProblem, unlinkIdentity } from '../services/upstream-accounts';
 import { openPending, type PendingLink, type PendingSignIn, sealPending, usePending } from '../services/upstream-pending';
-import { providerButtons, type UpstreamProvider, upstreamProviders } from '../services/upstream-providers';
+import { type UpstreamProvider, upstreamProviders } from '../services/upstream-providers';
 import { beginUpstreamSignIn, finishUpstreamSignIn, UpstreamError } from '../services/upstream-relying-party';
 import { recordAudit } from '../storage/audit';
-import { LoginPage } from '../views/auth-pages';
 import { ConfirmLinkPage, LinkNeededPage } from '../views/upstream';
-import { safeReturnTo } from './login';
+import { rateLimitedSignIn, safeReturnTo } from './login';
 import { askForSecondFactor } from './two-factor';
 
 // Sign-in through upstream identity providers (issue 17): the HTTP side.
@@ -77,15 +70,7 @@ function refused(error: unknown, provider: UpstreamProvider): never {
 async function limitedUpstream(c: Context<AppEnv>, returnTo: string): Promise<Response | null> {
   const network = clientNetwork(c);
   if (!network || !(await overLimit(c.var.deps, 'upstreamNetwork', network))) return null;
-  const page = (
-    <LoginPage
-      csrf={csrfToken(c)}
-      returnTo={returnTo}
-      upstream={providerButtons(c.env)}
-      error="Too many attempts. Wait a minute and try again."
-    />
-  );
-  return c.html(page, 429, { 'Retry-After': String(RATE_LIMIT_WINDOW) });
+  return rateLimitedSignIn(c, returnTo);
 }
 
 const formPost = [limitBody, requireContentType('application/x-www-form-urlencoded'), verifyCsrf] as const;
