@@ -84,7 +84,7 @@ describe('acr_values at the authorization endpoint (OIDC Core §3.1.2.1)', () =>
     const signedIn = await signInAgain(browser, user, response.headers.get('Location')!);
     expect(signedIn.status).toBe(303);
     expect(signedIn.headers.get('Location')).toMatch(/^\/login\/two-factor/);
-    const coded = await enterCode(browser, app.nextCode());
+    const coded = await enterCode(browser, await app.nextCode());
     expect(coded.status).toBe(303);
     const consent = await browser.get(coded.headers.get('Location')!);
     const claims = await idTokenAfterConsent(browser, client, consent, verifier);

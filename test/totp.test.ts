@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:test';
 import * as oidc from 'openid-client';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ACR_MFA, ACR_PASSWORD } from '../src/config';
 import { createDeps } from '../src/deps';
 import { startSetup as startSetupService } from '../src/services/totp';
@@ -21,7 +21,7 @@ import {
   type TestUser,
   userToken,
 } from './helpers';
-import { csrfOf, enterCode, enterPassword, startSetup, turnOnTwoFactor } from './totp-support';
+import { Authenticator, csrfOf, enterCode, enterPassword, startSetup, turnOnTwoFactor } from './totp-support';
 
 // Issue 15 item 2: TOTP two-factor (RFC 6238) set up on /account, asked for
 // after the password at sign-in, recovery codes, turning it off; and the ID
@@ -79,7 +79,7 @@ describe('/account: setting up two-factor', () => {
     expect(await wrong.text()).toContain('That code is not right');
     expect(await storedCredential(user.id)).toMatchObject({ confirmed_at: null });
 
-    const code = app.nextCode();
+    const code = await app.nextCode();
     const right = await browser.post('/account/two-factor/confirm', { csrf_token: csrf, code });
     expect(right.status).toBe(303);
     const row = await storedCredential(user.id);
@@ -164,7 +164,7 @@ describe('/login with two-factor on', () => {
     expectLabelledField(html, 'Code');
     expect(html).toContain('>Verify</button>');
 
-    const done = await enterCode(browser, setup.app.nextCode());
+    const done = await enterCode(browser, await setup.app.nextCode());
     expect(done.status).toBe(303);
     expect(done.headers.get('Location')).toBe('/account?from=test');
     expect((await browser.get('/account')).status).toBe(200);
@@ -179,7 +179,7 @@ describe('/login with two-factor on', () => {
     const wrong = await enterCode(browser, setup.app.codeAt(setup.app.lastStep + 1000));
     expect(wrong.status).toBe(401);
     expect(await wrong.text()).toContain('That code is not right');
-    expect((await enterCode(browser, setup.app.nextCode())).status).toBe(303);
+    expect((await enterCode(browser, await setup.app.nextCode())).status).toBe(303);
   });
 
   it('accepts each recovery code once', async () => {
@@ -212,7 +212,7 @@ describe('/login with two-factor on', () => {
     expect(loginPath).toMatch(/^\/login\?return_to=/);
     const password = await enterPassword(browser, user, new URL(loginPath, 'http://x').searchParams.get('return_to')!);
     expect(password.headers.get('Location')).toBe('/login/two-factor');
-    const back = await enterCode(browser, setup.app.nextCode());
+    const back = await enterCode(browser, await setup.app.nextCode());
     expect(back.status).toBe(303);
     expect(back.headers.get('Location')).toMatch(/^\/device/);
     const { done } = await answerOnPages(browser, started.user_code, 'allow');
@@ -234,7 +234,7 @@ describe('/login with two-factor on', () => {
       code: setup.app.codeAt(setup.app.lastStep + 1000),
     });
     expect(wrong.status).toBe(401);
-    const right = await json('/api/login', { email: user.email, password: user.password, code: setup.app.nextCode() });
+    const right = await json('/api/login', { email: user.email, password: user.password, code: await setup.app.nextCode() });
     expect(right.status).toBe(200);
   });
 });
@@ -244,7 +244,7 @@ describe('/account: turning two-factor off', () => {
     const { user, setup } = await userWithTwoFactor();
     const browser = new Browser();
     await enterPassword(browser, user);
-    expect((await enterCode(browser, setup.app.nextCode())).status).toBe(303);
+    expect((await enterCode(browser, await setup.app.nextCode())).status).toBe(303);
 
     const csrf = await csrfOf(browser, '/account');
     // The code just used for the sign-in is not fresh.
@@ -252,7 +252,7 @@ describe('/account: turning two-factor off', () => {
     expect(replayed.status).toBe(400);
     expect(await storedCredential(user.id)).not.toBeNull();
 
-    const off = await browser.post('/account/two-factor/disable', { csrf_token: csrf, code: setup.app.nextCode() });
+    const off = await browser.post('/account/two-factor/disable', { csrf_token: csrf, code: await setup.app.nextCode() });
     expect(off.status).toBe(303);
     expect(await storedCredential(user.id)).toBeNull();
     expect(await recoveryRows(user.id)).toHaveLength(0);
@@ -293,7 +293,7 @@ describe('amr and acr in the ID token', () => {
     const { user, setup } = await userWithTwoFactor();
     const browser = new Browser();
     await enterPassword(browser, user);
-    expect((await enterCode(browser, setup.app.nextCode())).status).toBe(303);
+    expect((await enterCode(browser, await setup.app.nextCode())).status).toBe(303);
     const withCode = await issueTokens(browser, client, { scope: 'openid' });
     expect(decodeJwt(withCode.id_token!).payload).toMatchObject({ amr: ['pwd', 'otp'], acr: ACR_MFA });
     // The access token says nothing of it (RFC 9068 does not ask): only the ID token does.
@@ -356,7 +356,7 @@ describe('changing two-factor ends the user’s other sessions', () => {
     const { user, setup } = await userWithTwoFactor();
     const current = new Browser();
     await enterPassword(current, user);
-    expect((await enterCode(current, setup.app.nextCode())).status).toBe(303);
+    expect((await enterCode(current, await setup.app.nextCode())).status).toBe(303);
     const other = new Browser();
     await enterPassword(other, user);
     // A recovery code: a test gets at most three TOTP codes per 30 seconds.
@@ -368,11 +368,38 @@ describe('changing two-factor ends the user’s other sessions', () => {
     expect((await current.post('/account/two-factor/disable', { csrf_token: csrf, code: '000000' })).status).toBe(400);
     expect((await other.get('/account')).status).toBe(200);
 
-    const off = await current.post('/account/two-factor/disable', { csrf_token: csrf, code: setup.app.nextCode() });
+    const off = await current.post('/account/two-factor/disable', { csrf_token: csrf, code: await setup.app.nextCode() });
     expect(off.status).toBe(303);
     expect(await storedCredential(user.id)).toBeNull();
     expect((await other.get('/account')).status).toBe(302);
     expect((await current.get('/account')).status).toBe(200);
     expect(await sessionCount(user.id)).toBe(1);
+  });
+});
+
+describe('the test authenticator (test/totp-support.ts)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("offers no code for the step before in a step's last seconds, and waits for the next step when three are used", async () => {
+    // 3 s before step 1000 begins: a code for step 998 could reach the server in step 1000, too old.
+    vi.useFakeTimers({ now: 1000 * 30_000 - 3_000, toFake: ['Date', 'setTimeout'] });
+    const app = new Authenticator('JBSWY3DPEHPK3PXP');
+    expect(await app.nextCode()).toBe(app.codeAt(999));
+    expect(await app.nextCode()).toBe(app.codeAt(1000));
+    const third = app.nextCode();
+    await vi.advanceTimersByTimeAsync(3_100);
+    expect(await third).toBe(app.codeAt(1001));
+  });
+
+  it('earlier in a step, starts with the step before (the drift window holds three codes)', async () => {
+    vi.useFakeTimers({ now: 1000 * 30_000 + 10_000, toFake: ['Date', 'setTimeout'] });
+    const app = new Authenticator('JBSWY3DPEHPK3PXP');
+    expect([await app.nextCode(), await app.nextCode(), await app.nextCode()]).toEqual([
+      app.codeAt(999),
+      app.codeAt(1000),
+      app.codeAt(1001),
+    ]);
   });
 });

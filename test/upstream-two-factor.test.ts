@@ -44,7 +44,7 @@ describe('an upstream sign-in of a user with two-factor on', () => {
     expect(await sessionsOf(user.id)).toBe(sessionsBefore);
     expect(await isSignedIn(browser)).toBe(false);
 
-    const done = await enterCode(browser, app.nextCode());
+    const done = await enterCode(browser, await app.nextCode());
     expect(done.status).toBe(303);
     expect(done.headers.get('Location')).toBe('/account');
     expect(await isSignedIn(browser)).toBe(true);
@@ -82,7 +82,7 @@ describe('an upstream sign-in of a user with two-factor on', () => {
     expect((await browser.get('/account')).status).toBe(302);
 
     // The code step is still there to finish.
-    expect((await enterCode(browser, app.nextCode())).status).toBe(303);
+    expect((await enterCode(browser, await app.nextCode())).status).toBe(303);
     expect(await isSignedIn(browser)).toBe(true);
     expect(await sessionsOf(user.id)).toBeGreaterThan(0);
   });
@@ -91,7 +91,7 @@ describe('an upstream sign-in of a user with two-factor on', () => {
     const { who, app } = await upstreamUserWithTwoFactor();
     const browser = new Browser();
     await upstreamSignIn(browser, who);
-    expect((await enterCode(browser, app.nextCode())).status).toBe(303);
+    expect((await enterCode(browser, await app.nextCode())).status).toBe(303);
     // The same verified email at the second provider: a link is needed, and this
     // session (fed + otp) is not the account's own password or passkey.
     const second = await upstreamSignIn(browser, { ...oidcUser(), email: who.email, email_verified: true }, { provider: 'idp-two' });

@@ -37,7 +37,7 @@ describe('TOTP brute force', () => {
     // The lock is per account: the right code, from any browser, waits too.
     const owner = new Browser();
     await enterPassword(owner, user);
-    expect((await enterCode(owner, app.nextCode())).status).toBe(429);
+    expect((await enterCode(owner, await app.nextCode())).status).toBe(429);
     expect((await owner.get('/account')).status).toBe(302);
   });
 

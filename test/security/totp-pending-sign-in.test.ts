@@ -26,7 +26,7 @@ describe('the pending sign-in between password and code', () => {
     expect(forged.status).toBe(401);
     expect((await other.get('/account')).status).toBe(302);
     // Neither spent the code: the victim completes the sign-in with it.
-    expect((await enterCode(victim, app.nextCode())).status).toBe(303);
+    expect((await enterCode(victim, await app.nextCode())).status).toBe(303);
   });
 
   it('stores only the hash of its cookie, completes once, and is gone after', async () => {
@@ -41,7 +41,7 @@ describe('the pending sign-in between password and code', () => {
     expect(JSON.stringify(rows)).not.toContain(token);
 
     const page = await (await browser.get('/login/two-factor')).text();
-    expect((await browser.post('/login/two-factor', { ...hiddenFields(page), code: app.nextCode() })).status).toBe(303);
+    expect((await browser.post('/login/two-factor', { ...hiddenFields(page), code: await app.nextCode() })).status).toBe(303);
     expect(browser.cookies.has('tg_2fa')).toBe(false);
     expect((await env.DB.prepare('select count(*) as n from pending_sign_ins where user_id = ?').bind(user.id).first())?.n).toBe(0);
 
@@ -49,7 +49,7 @@ describe('the pending sign-in between password and code', () => {
     const copy = new Browser();
     copy.cookies.set('tg_2fa', token);
     const login = await (await copy.get('/login')).text();
-    const replayed = await copy.post('/login/two-factor', { csrf_token: hiddenFields(login).csrf_token!, code: app.nextCode() });
+    const replayed = await copy.post('/login/two-factor', { csrf_token: hiddenFields(login).csrf_token!, code: await app.nextCode() });
     expect(replayed.status).toBe(401);
     expect((await copy.get('/account')).status).toBe(302);
   });
@@ -59,7 +59,7 @@ describe('the pending sign-in between password and code', () => {
     const { app } = await turnOnTwoFactor(await signedInBrowser(user));
     const browser = new Browser();
     await enterPassword(browser, user, '//evil.example/steal');
-    const done = await enterCode(browser, app.nextCode());
+    const done = await enterCode(browser, await app.nextCode());
     expect(done.status).toBe(303);
     expect(done.headers.get('Location')).toBe('/account');
   });

@@ -13,7 +13,7 @@ describe('TOTP code replay', () => {
     const { app } = await turnOnTwoFactor(await signedInBrowser(user));
     const victim = new Browser();
     await enterPassword(victim, user);
-    const code = app.nextCode();
+    const code = await app.nextCode();
     expect((await enterCode(victim, code)).status).toBe(303);
 
     // The attacker knows the password and saw the code.

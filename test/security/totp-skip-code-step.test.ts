@@ -23,7 +23,7 @@ describe('skipping the two-factor code step', () => {
     expect((await browser.get('/account')).status).toBe(302);
 
     // The code step is still there to finish, and then the authorization goes on.
-    expect((await enterCode(browser, app.nextCode())).status).toBe(303);
+    expect((await enterCode(browser, await app.nextCode())).status).toBe(303);
     const consent = await browser.get(url);
     expect(consent.status).toBe(200);
     expect(await consent.text()).toContain('>Allow</button>');
@@ -35,7 +35,7 @@ describe('skipping the two-factor code step', () => {
     const { app } = await turnOnTwoFactor(await signedInBrowser(user));
     const browser = new Browser();
     await enterPassword(browser, user);
-    expect((await enterCode(browser, app.nextCode())).status).toBe(303);
+    expect((await enterCode(browser, await app.nextCode())).status).toBe(303);
 
     const { url } = await codeFlowRequest(client, { prompt: 'login' });
     const toLogin = await browser.get(url);
@@ -47,7 +47,7 @@ describe('skipping the two-factor code step', () => {
     const early = await browser.get(returnTo);
     expect(early.status).toBe(302);
     expect(early.headers.get('Location')).toMatch(/^\/login\?/);
-    const done = await enterCode(browser, app.nextCode());
+    const done = await enterCode(browser, await app.nextCode());
     expect(done.headers.get('Location')).toBe(returnTo);
     const consent = await browser.get(returnTo);
     expect(consent.status).toBe(200);
