@@ -11,6 +11,25 @@ export function unique(prefix = 't'): string {
   return `${prefix}${Date.now().toString(36)}${counter}${Math.random().toString(36).slice(2, 6)}`;
 }
 
+const usedIps = new Set<string>();
+
+/**
+ * A client address (CF-Connecting-IP) no other call in this file has had, in
+ * 10.0.0.0/8: rate-limit tests swap one shared 2-a-minute limiter in, so two
+ * tests drawing the same address would count together (a draw from a few
+ * hundred addresses did, and a test got 429 it did not cause).
+ */
+export function uniqueIp(): string {
+  for (;;) {
+    const [a, b, c] = crypto.getRandomValues(new Uint8Array(3));
+    const ip = `10.${a}.${b}.${c}`;
+    if (!usedIps.has(ip)) {
+      usedIps.add(ip);
+      return ip;
+    }
+  }
+}
+
 /** One request to the Worker, never following redirects. */
 export function call(path: string, init: RequestInit = {}): Promise<Response> {
   return SELF.fetch(new URL(path, ISSUER).href, { redirect: 'manual', ...init });

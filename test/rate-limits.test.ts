@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { app } from '../src/app';
-import { Browser, basic, createUser, form, hiddenFields, ISSUER, json, registerClient, unique, userToken } from './helpers';
+import { Browser, basic, createUser, form, hiddenFields, ISSUER, json, registerClient, unique, uniqueIp, userToken } from './helpers';
 
 // Each limit is exercised against the simulated Rate Limiting binding. The
 // per-account and per-client limits run with their production settings from
@@ -49,7 +49,7 @@ describe('failed sign-ins per account (SIGN_IN_LIMITER: 10 a minute)', () => {
 
 describe('failed sign-ins per IP (SIGN_IN_IP_LIMITER: 30 a minute)', () => {
   it('locks an IP that fails across many accounts, and only that IP', async () => {
-    const ip = `198.51.100.${Math.floor(Math.random() * 200) + 1}`;
+    const ip = uniqueIp();
     const headers = { 'CF-Connecting-IP': ip };
     let locked = false;
     // Up to twice the limit and two more: a fixed window that ends mid-run
@@ -114,7 +114,7 @@ describe('client registrations per user', () => {
 describe('sign-ups per IP', () => {
   it('answers 429 past the limit (2 a minute in this test), only for that IP', async () => {
     const tightEnv = { ...env, SIGNUP_IP_LIMITER: env.TIGHT_LIMITER };
-    const ip = `192.0.2.${Math.floor(Math.random() * 200) + 1}`;
+    const ip = uniqueIp();
     const signup = (address: string) =>
       app.request(
         `${ISSUER}/api/users`,
@@ -134,7 +134,7 @@ describe('sign-ups per IP', () => {
     const browser = new Browser();
     const html = await (await browser.get('/signup')).text();
     const fields = { ...hiddenFields(html), name: 'Page', password: 'long enough pw' };
-    const ip = `192.0.2.${Math.floor(Math.random() * 200) + 1}`;
+    const ip = uniqueIp();
     const post = (email: string) =>
       app.request(
         `${ISSUER}/signup`,

@@ -3,7 +3,17 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { app } from '../../src/app';
 import { newUserCode, normalizeUserCode } from '../../src/services/device-authorization';
 import { deviceRow, registerDeviceClient, requestDeviceAuthorization } from '../device-support';
-import { Browser, createUser, hiddenFields, ISSUER, type RegisteredClient, signedInBrowser, storedHash, userToken } from '../helpers';
+import {
+  Browser,
+  createUser,
+  hiddenFields,
+  ISSUER,
+  type RegisteredClient,
+  signedInBrowser,
+  storedHash,
+  uniqueIp,
+  userToken,
+} from '../helpers';
 
 // RFC 8628 §5.1: user codes are short (20^8, about 2.56e10), so guessing one
 // must be impossible within its 10 minutes. Every lookup counts against the
@@ -39,10 +49,6 @@ async function post(
   );
 }
 
-function randomIp(): string {
-  return `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
-}
-
 describe('user-code brute force (RFC 8628 §5.1)', () => {
   let client: RegisteredClient;
 
@@ -53,7 +59,7 @@ describe('user-code brute force (RFC 8628 §5.1)', () => {
   it('per client network: past the limit every lookup is refused with 429, the right code too, from any account', async () => {
     const target = (await (await requestDeviceAuthorization(client, { scope: 'books:read' })).json()) as Record<string, string>;
     const tight = { USER_CODE_IP_LIMITER: env.TIGHT_LIMITER };
-    const ip = randomIp();
+    const ip = uniqueIp();
     const attacker = await signedInBrowser(await createUser());
     expect((await post(attacker, '/device', { user_code: guess() }, tight, ip)).status).toBe(400);
     expect((await post(attacker, '/device', { user_code: guess() }, tight, ip)).status).toBe(400);
@@ -80,14 +86,14 @@ describe('user-code brute force (RFC 8628 §5.1)', () => {
     const target = (await (await requestDeviceAuthorization(client, { scope: 'books:read' })).json()) as Record<string, string>;
     const tight = { USER_CODE_ACCOUNT_LIMITER: env.TIGHT_LIMITER };
     const attacker = await signedInBrowser(await createUser());
-    expect((await post(attacker, '/device', { user_code: guess() }, tight, randomIp())).status).toBe(400);
+    expect((await post(attacker, '/device', { user_code: guess() }, tight, uniqueIp())).status).toBe(400);
     expect((await post(attacker, '/device', { user_code: guess() }, tight, '2001:db8:aaaa:1::1')).status).toBe(400);
     expect((await post(attacker, '/device', { user_code: target.user_code! }, tight, '2001:db8:bbbb:2::1')).status).toBe(429);
   });
 
   it('a signed-out browser is sent to sign in before any lookup: no guessing without an account', async () => {
     const tight = { USER_CODE_IP_LIMITER: env.TIGHT_LIMITER, USER_CODE_ACCOUNT_LIMITER: env.TIGHT_LIMITER };
-    const ip = randomIp();
+    const ip = uniqueIp();
     const anonymous = new Browser();
     for (let i = 0; i < 4; i++) {
       const response = await post(anonymous, '/device', { user_code: guess() }, tight, ip);
@@ -101,7 +107,7 @@ describe('user-code brute force (RFC 8628 §5.1)', () => {
 
   it('wrong, expired and used codes get the same answer: a guess learns nothing about which codes exist', async () => {
     const browser = await signedInBrowser(await createUser());
-    const ip = randomIp();
+    const ip = uniqueIp();
     const wrong = await (await post(browser, '/device', { user_code: guess() }, {}, ip)).text();
     const expired = (await (await requestDeviceAuthorization(client, { scope: 'books:read' })).json()) as Record<string, string>;
     await env.DB.prepare('update device_authorizations set expires_at = 0 where device_code_hash = ?')
@@ -139,7 +145,7 @@ describe('device authorization requests per client network', () => {
   it('past the limit a network gets 429 and nothing is stored: a public client id is no secret', async () => {
     const client = await registerDeviceClient(await userToken(await createUser()));
     const tight = { ...env, DEVICE_AUTHORIZATION_IP_LIMITER: env.TIGHT_LIMITER };
-    const ip = randomIp();
+    const ip = uniqueIp();
     const ask = (address: string) =>
       app.request(
         `${ISSUER}/oauth2/device_authorization`,
@@ -160,6 +166,6 @@ describe('device authorization requests per client network', () => {
       .first<{ n: number }>();
     expect(stored?.n).toBe(2);
     // Another network is not held by it.
-    expect((await ask(randomIp().replace('198.51.100', '203.0.113'))).status).toBe(200);
+    expect((await ask(uniqueIp())).status).toBe(200);
   });
 });

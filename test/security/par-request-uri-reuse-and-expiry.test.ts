@@ -14,6 +14,7 @@ import {
   registerClient,
   storedHash,
   unique,
+  uniqueIp,
 } from '../helpers';
 import { victim } from './support';
 
@@ -140,7 +141,7 @@ describe('pushed requests per client network', () => {
   it('past the limit a network gets 429 and nothing is stored: a public client id is no secret', async () => {
     const { client } = await victim({ token_endpoint_auth_method: 'none' });
     const tight = { ...env, PUSHED_REQUEST_IP_LIMITER: env.TIGHT_LIMITER };
-    const address = `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
+    const address = uniqueIp();
     const pushFrom = async (ip: string) => {
       const { challenge } = await pkce();
       return worker.fetch(
@@ -170,6 +171,6 @@ describe('pushed requests per client network', () => {
       .first<{ n: number }>();
     expect(stored?.n).toBe(2);
     // Another network is counted apart.
-    expect((await pushFrom(`192.0.2.${Math.floor(Math.random() * 250) + 1}`)).status).toBe(201);
+    expect((await pushFrom(uniqueIp())).status).toBe(201);
   });
 });

@@ -1,7 +1,7 @@
 import { createExecutionContext, env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import worker from '../../src/index';
-import { Browser, hiddenFields, ISSUER } from '../helpers';
+import { Browser, hiddenFields, ISSUER, uniqueIp } from '../helpers';
 import { answerAtProvider, identityOf, isSignedIn, oidcUser, startUpstream, userByEmail } from '../upstream-support';
 
 // Upstream sign-ins begun and callbacks answered are counted per client
@@ -35,8 +35,6 @@ class NetworkBrowser extends Browser {
   }
 }
 
-const randomIp = () => `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
-
 async function usedRequests(): Promise<number> {
   return (await env.DB.prepare('SELECT count(*) AS n FROM upstream_requests_used').first<{ n: number }>())!.n;
 }
@@ -52,7 +50,7 @@ async function expectLimitedPage(response: Response): Promise<void> {
 
 describe('upstream sign-ins per client network', () => {
   it('past the limit, starting one answers 429 with the sign-in page and sets no pending cookie', async () => {
-    const browser = new NetworkBrowser(randomIp());
+    const browser = new NetworkBrowser(uniqueIp());
     await startUpstream(browser);
     await startUpstream(browser);
     browser.cookies.delete('tg_upstream');
@@ -62,11 +60,11 @@ describe('upstream sign-ins per client network', () => {
     expect(limited.headers.get('Location')).toBeNull();
     expect(browser.cookies.has('tg_upstream')).toBe(false);
     // Another network is counted apart.
-    await startUpstream(new NetworkBrowser(randomIp()));
+    await startUpstream(new NetworkBrowser(uniqueIp()));
   });
 
   it('past the limit, a callback answers 429 and stores nothing; the pending sign-in stays for later', async () => {
-    const browser = new NetworkBrowser(randomIp());
+    const browser = new NetworkBrowser(uniqueIp());
     await startUpstream(browser);
     const authorization = await startUpstream(browser);
     const who = oidcUser();
@@ -80,7 +78,7 @@ describe('upstream sign-ins per client network', () => {
     expect(browser.cookies.has('tg_upstream')).toBe(true);
 
     // The same browser from a network under its limit: the pending sign-in was not used up.
-    browser.ip = randomIp();
+    browser.ip = uniqueIp();
     const done = await browser.get(callback);
     expect(done.status).toBe(303);
     expect(await isSignedIn(browser)).toBe(true);

@@ -1,7 +1,7 @@
 import { createExecutionContext, env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import worker from '../../src/index';
-import { createUser, hiddenFields, ISSUER, signedInBrowser } from '../helpers';
+import { createUser, hiddenFields, ISSUER, signedInBrowser, uniqueIp } from '../helpers';
 import { addPasskey, SoftAuthenticator } from '../webauthn-authenticator';
 
 // Passkey sign-in is limited like password sign-in (OWASP Authentication
@@ -53,8 +53,6 @@ class NetworkBrowser {
   }
 }
 
-const randomIp = () => `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
-
 async function challengeRows(): Promise<number> {
   return (await env.DB.prepare('select count(*) as n from webauthn_challenges').first<{ n: number }>())!.n;
 }
@@ -62,7 +60,7 @@ async function challengeRows(): Promise<number> {
 describe('passkey ceremonies begun, per client network', () => {
   it('past the limit: 429 with Retry-After, and no challenge row is written', async () => {
     const tight = { ...env, PASSKEY_CHALLENGE_IP_LIMITER: env.TIGHT_LIMITER };
-    const browser = new NetworkBrowser(randomIp(), tight);
+    const browser = new NetworkBrowser(uniqueIp(), tight);
     const csrf = await browser.csrf();
     expect((await browser.post('/login/passkey/options', { csrf_token: csrf })).status).toBe(200);
     expect((await browser.post('/login/passkey/options', { csrf_token: csrf })).status).toBe(200);
@@ -73,7 +71,7 @@ describe('passkey ceremonies begun, per client network', () => {
     expect(((await limited.json()) as { error: string }).error).toBe('too_many_requests');
     expect(await challengeRows()).toBe(before);
     // Another network is counted apart.
-    const other = new NetworkBrowser(randomIp(), tight);
+    const other = new NetworkBrowser(uniqueIp(), tight);
     expect((await other.post('/login/passkey/options', { csrf_token: await other.csrf() })).status).toBe(200);
   });
 });
@@ -84,7 +82,7 @@ describe('failed passkey sign-ins, per client network', () => {
     const authenticator = new SoftAuthenticator();
     expect((await addPasskey(await signedInBrowser(user), authenticator)).status).toBe(303);
     const tight = { ...env, SIGN_IN_IP_LIMITER: env.TIGHT_LIMITER };
-    const browser = new NetworkBrowser(randomIp(), tight);
+    const browser = new NetworkBrowser(uniqueIp(), tight);
     const csrf = await browser.csrf();
     const attempt = async (overrides: { origin?: string } = {}) => {
       const options = (await (await browser.post('/login/passkey/options', { csrf_token: csrf })).json()) as {
