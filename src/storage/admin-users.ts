@@ -1,6 +1,15 @@
 import { and, count, desc, eq, gt, isNotNull, isNull, type like, or, type SQL, sql } from 'drizzle-orm';
 import type { Db } from './db';
-import { codes, deviceAuthorizations, passwordResetRequirements, refreshTokens, sessions, userApiTokens, users } from './schema';
+import {
+  codes,
+  deviceAuthorizations,
+  passwordResetRequirements,
+  pendingSignIns,
+  refreshTokens,
+  sessions,
+  userApiTokens,
+  users,
+} from './schema';
 
 // The admin console's statements and reads about users (issue 18). Rarely
 // run: plain builders. The services (services/admin-users.ts) put the
@@ -141,13 +150,15 @@ export function disabledAt(userId: string, time: number): SQL {
 }
 
 /**
- * The deletes that sign a user out everywhere: browser sessions and user API
- * tokens (OWASP ASVS 4.0 V3.3.4). `when`: only where that SQL holds
+ * The deletes that sign a user out everywhere: browser sessions, sign-ins
+ * waiting for their two-factor code, and user API tokens (OWASP ASVS 4.0
+ * V3.3.4). `when`: only where that SQL holds
  * (e.g. `disabledAt`). Unexecuted, for the action's batch.
  */
 export function signOutEverywhereStatements(db: Db, userId: string, when: SQL = sql`1`) {
   return [
     db.delete(sessions).where(and(eq(sessions.userId, userId), when)),
+    db.delete(pendingSignIns).where(and(eq(pendingSignIns.userId, userId), when)),
     db.delete(userApiTokens).where(and(eq(userApiTokens.userId, userId), when)),
   ] as const;
 }

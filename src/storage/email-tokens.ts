@@ -6,6 +6,7 @@ import {
   emailTokens,
   grants,
   passwordResetRequirements,
+  pendingSignIns,
   sessions,
   userApiTokens,
   users,
@@ -115,9 +116,11 @@ export function verifyConsumedEmailStatement(db: Db, use: Consumption) {
 
 /**
  * A password reset's writes for the user of the link consumed in this batch:
- * the new password hash; every session, user API token and grant of theirs
- * deleted (a grant's deletion ends its codes, refresh tokens and, through the
- * bearer grant check, its access tokens); their other reset links spent.
+ * the new password hash; every session, half-finished two-factor sign-in
+ * (begun with the old password: its code must not finish it), user API
+ * token and grant of theirs deleted (a grant's deletion ends its codes,
+ * refresh tokens and, through the bearer grant check, its access tokens);
+ * their other reset links spent.
  * All act through `consumedUserId`, so none acts without the consumption.
  */
 export function resetConsumedPasswordStatements(db: Db, use: Consumption, passwordHash: string) {
@@ -125,6 +128,7 @@ export function resetConsumedPasswordStatements(db: Db, use: Consumption, passwo
   return [
     db.update(users).set({ passwordHash }).where(eq(users.id, userId)),
     db.delete(sessions).where(eq(sessions.userId, userId)),
+    db.delete(pendingSignIns).where(eq(pendingSignIns.userId, userId)),
     db.delete(userApiTokens).where(eq(userApiTokens.userId, userId)),
     db.delete(grants).where(eq(grants.userId, userId)),
     // A new password is what an admin's "Require a password reset" waits for (the admin console).
