@@ -21,6 +21,13 @@ export type AppEnv = {
     apiUser: StandingUserApiToken;
     accessToken: AccessTokenInfo;
     client: Client;
+    /**
+     * The Origin of a cross-origin call to a CORS endpoint for clients
+     * (middleware/cors.ts), for the bearer check to ask about in its batch.
+     */
+    corsOrigin: string;
+    /** Whether `corsOrigin` is a web origin of the access token's client: the bearer check's answer, when it asked. */
+    originOfCaller: boolean;
     cspNonce: string;
   };
 };

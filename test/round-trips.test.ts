@@ -43,6 +43,17 @@ function cost(counts: BindingCounts) {
   return { primary: counts.d1 - counts.d1Replica, replica: counts.d1Replica, kvGet: counts.kvGet, kvPut: counts.kvPut };
 }
 
+/** A browser app (a public client) served from `origin`, and tokens a user of it was issued. */
+async function browserApp(origin: string, tokenOptions: Parameters<typeof issueTokens>[2]) {
+  const spa = await registerClient(await userToken(await createUser()), {
+    redirect_uris: [`${origin}/cb`],
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'],
+  });
+  const tokens = await issueTokens(await signedInBrowser(await createUser()), spa, tokenOptions);
+  return { spa, tokens };
+}
+
 describe('storage round trips per operation', () => {
   let browser: Browser;
   let client: RegisteredClient;
@@ -101,13 +112,7 @@ describe('storage round trips per operation', () => {
 
   it('a browser app’s refresh from its own origin is one too: the CORS answer comes from the client row already read, not from D1', async () => {
     const spaOrigin = 'https://spa-round-trips.example';
-    const spa = await registerClient(await userToken(await createUser()), {
-      redirect_uris: [`${spaOrigin}/cb`],
-      token_endpoint_auth_method: 'none',
-      grant_types: ['authorization_code', 'refresh_token'],
-    });
-    const owner = await createUser();
-    const spaTokens = await issueTokens(await signedInBrowser(owner), spa, { scope: 'openid books:read offline_access' });
+    const { spa, tokens: spaTokens } = await browserApp(spaOrigin, { scope: 'openid books:read offline_access' });
     const refreshFrom = async (origin: string) => {
       const { env: counted, counts } = countingEnv();
       const response = await app.request(
@@ -143,6 +148,26 @@ describe('storage round trips per operation', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ sub: expect.any(String) });
     expect(cost(counts)).toEqual({ primary: 0, replica: 1, kvGet: 0, kvPut: 0 });
+  });
+
+  it('a userinfo call from a browser app’s own origin is one too, at a replica: the CORS check rides in the grant check’s batch', async () => {
+    const spaOrigin = 'https://spa-userinfo-round-trips.example';
+    const { tokens: spaTokens } = await browserApp(spaOrigin, { scope: 'openid' });
+    await setReplicaClock();
+    for (const [origin, allowed] of [
+      [spaOrigin, spaOrigin],
+      ['https://elsewhere.example', null],
+    ] as const) {
+      const { env: counted, counts } = countingEnv();
+      const response = await app.request(
+        `${ISSUER}/oauth2/userinfo`,
+        { headers: { ...bearer(spaTokens.access_token), Origin: origin } },
+        counted,
+      );
+      expect(response.status).toBe(200);
+      expect(response.headers.get('Access-Control-Allow-Origin')).toBe(allowed);
+      expect(cost(counts), counts.sql?.join('\n')).toEqual({ primary: 0, replica: 1, kvGet: 0, kvPut: 0 });
+    }
   });
 
   it('an introspection is one, of an access token and of a refresh token, with the client check, at a replica', async () => {
@@ -282,19 +307,19 @@ describe('storage round trips at /mcp', () => {
   });
 
   /** One JSON-RPC message to /mcp over counted bindings: its answer and the round trips it cost. */
-  async function mcpMessage(method: string, params: Record<string, unknown> = {}) {
+  async function mcpMessage(method: string, params: Record<string, unknown> = {}, headers: Record<string, string> = bearer(mcpToken)) {
     const { env: counted, counts } = countingEnv();
     const response = await app.request(
       `${ISSUER}/mcp`,
       {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...bearer(mcpToken) },
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers },
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
       },
       counted,
     );
     expect(response.status).toBe(200);
-    return { body: (await response.json()) as { result?: { isError?: boolean } }, counts };
+    return { body: (await response.json()) as { result?: { isError?: boolean } }, counts, response };
   }
 
   it('the token check is one D1 round trip: initialize and tools/list cost nothing more', async () => {
@@ -305,6 +330,19 @@ describe('storage round trips at /mcp', () => {
     });
     expect(cost(initialize.counts)).toEqual({ primary: 1, replica: 0, kvGet: 0, kvPut: 0 });
     expect(cost((await mcpMessage('tools/list')).counts)).toEqual({ primary: 1, replica: 0, kvGet: 0, kvPut: 0 });
+  });
+
+  it('from a browser MCP client’s own origin, the CORS check rides in the token check’s batch: still one', async () => {
+    const origin = 'https://mcp-in-a-browser.example';
+    const { tokens: browserTokens } = await browserApp(origin, { scope: 'books:read', resource: [`${ISSUER}/mcp`] });
+    for (const [from, allowed] of [
+      [origin, origin],
+      ['https://elsewhere.example', null],
+    ] as const) {
+      const listed = await mcpMessage('tools/list', {}, { ...bearer(browserTokens.access_token), Origin: from });
+      expect(listed.response.headers.get('Access-Control-Allow-Origin')).toBe(allowed);
+      expect(cost(listed.counts), listed.counts.sql?.join('\n')).toEqual({ primary: 1, replica: 0, kvGet: 0, kvPut: 0 });
+    }
   });
 
   it('a tool call is the token check and the tool’s own statement: two', async () => {

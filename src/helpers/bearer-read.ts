@@ -9,7 +9,9 @@ import { isClientCredentialsGrant, type LiveGrant, liveGrantQuery } from '../sto
 import {
   type AccessTokenOptions,
   accessRefusal,
+  callerOriginQuery,
   metadataPointer,
+  noteCallerOrigin,
   replayedProofAtResource,
   standingUser,
   tokenNoLongerStands,
@@ -45,7 +47,6 @@ export type BearerReadResponder<R> = (c: Context<AppEnv>, rows: R, token: Access
 export function bearerRead<R>(options: AccessTokenOptions, read: BearerReadBuilder<R>, respond: BearerReadResponder<R>): Handler<AppEnv> {
   return async function bearerRead(c) {
     const { token, verified, proof } = await verifiedBearer(c, options);
-    const { db } = c.var.deps;
     const metadata = metadataPointer(c, options);
     const claims: AccessTokenInfo = { ...verified, userId: userOf(verified), token };
     const refused = accessRefusal(claims, options, metadata);
@@ -53,7 +54,7 @@ export function bearerRead<R>(options: AccessTokenOptions, read: BearerReadBuild
       // A token that no longer stands is told so (401) rather than what it
       // lacks (403): a client then knows to get a new token, not more scope.
       // A refusal reads nothing, so its check runs alone.
-      await standingUser(db, verified, metadata);
+      await standingUser(c, verified, metadata);
       throw refused;
     }
     // The user the read was made for (known before the batch) must be the grant's own.
@@ -62,11 +63,13 @@ export function bearerRead<R>(options: AccessTokenOptions, read: BearerReadBuild
       // A DPoP call (RFC 9449 §7.1) also records its proof's single use, a
       // write, so its one batch goes to the primary: the proof's row, the
       // grant check and the read, one round trip. Bearer calls stay on the replica.
-      const [recorded, grants, rows] = await readFromPrimary(c.var.deps, (db) => [
+      const [recorded, grants, rows, ...origin] = await readFromPrimary(c.var.deps, (db) => [
         recordProofStatement(db, proof),
         liveGrantQuery(db, verified.grantId, verified.jti),
         read(db, claims),
+        ...callerOriginQuery(c, db, verified),
       ]);
+      noteCallerOrigin(c, origin[0]);
       if (!stands(grants[0])) throw tokenNoLongerStands(metadata);
       // RFC 9449 §11.1: the row was there already, so the proof was presented before.
       if (!recorded[0]) throw await replayedProofAtResource(c, metadata);
@@ -76,11 +79,17 @@ export function bearerRead<R>(options: AccessTokenOptions, read: BearerReadBuild
     // A read replica may answer (services/replica.ts): its yes is used when
     // its replica clock is fresh; its no (a grant it has not seen yet, say)
     // is asked again of the primary, whose answer below is final.
-    const [grants, rows] = await readFromReplica(
+    // A cross-origin call's CORS check (middleware/cors.ts) rides in the same batch.
+    const [grants, rows, ...origin] = await readFromReplica(
       c.var.deps,
-      (replicaDb) => [liveGrantQuery(replicaDb, verified.grantId, verified.jti), read(replicaDb, claims)],
+      (replicaDb) => [
+        liveGrantQuery(replicaDb, verified.grantId, verified.jti),
+        read(replicaDb, claims),
+        ...callerOriginQuery(c, replicaDb, verified),
+      ],
       ([found]) => stands(found[0]),
     );
+    noteCallerOrigin(c, origin[0]);
     // No row: the grant was revoked or the jti was (RFC 7009 §2.1). A row the
     // token does not stand on: it names another user or client, or more scope
     // than the grant holds (a token signed with a leaked key). Either way

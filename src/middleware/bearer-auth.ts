@@ -27,9 +27,7 @@ export function requireAccessToken(options: AccessTokenOptions): MiddlewareHandl
     const { token, verified, proof } = await verifiedBearer(c, options);
     const metadata = metadataPointer(c, options);
     // A DPoP-bound token's proof is recorded in the grant check's batch (RFC 9449 §11.1): still one round trip.
-    const userId = proof
-      ? await standingUserWithProof(c, verified, proof, metadata)
-      : await standingUser(c.var.deps.db, verified, metadata);
+    const userId = proof ? await standingUserWithProof(c, verified, proof, metadata) : await standingUser(c, verified, metadata);
     const claims: StandingAccessToken = { ...verified, userId };
     const refused = accessRefusal(claims, options, metadata);
     if (refused) throw refused;

@@ -47,6 +47,8 @@ export function cors(options: CorsOptions): MiddlewareHandler<AppEnv> {
       }
       return c.body(null, 204);
     }
+    // The bearer check asks whether it is the token's client's origin in its own batch (helpers/bearer.ts).
+    if (options.origins === 'clients' && origin) c.set('corsOrigin', origin);
     await next();
     if (options.origins === 'any') {
       c.res.headers.set('Access-Control-Allow-Origin', '*');
@@ -74,11 +76,15 @@ export function cors(options: CorsOptions): MiddlewareHandler<AppEnv> {
  * row is at hand and its origins are a function of it (the same one that
  * writes client_origins in the client's own batch), so D1 is not asked again:
  * a browser app's refresh stays one round trip. Where only its access token
- * is known (userinfo, /mcp), client_origins is read.
+ * is known (userinfo, /mcp), the bearer check read client_origins in its own
+ * batch (originOfCaller), so a cross-origin call costs no round trip more;
+ * otherwise (a request that never reached the check) client_origins is read.
  */
 async function isOriginOfCaller(c: Context<AppEnv>, origin: string): Promise<boolean> {
   const client = c.get('client');
   if (client) return corsOrigins(client).includes(origin);
+  const asked = c.get('originOfCaller');
+  if (asked !== undefined) return asked;
   const clientId = c.get('accessToken')?.clientId;
   return clientId !== undefined && (await isClientOrigin(c.var.deps.db, origin, clientId));
 }

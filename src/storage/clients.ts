@@ -46,7 +46,12 @@ export function insertClientOriginsStatement(db: Db, clientId: string, origins: 
 
 /** Whether `origin` is one of the client's CORS origins (without the client: any public client's). */
 export async function isClientOrigin(db: Db, origin: string, clientId?: string): Promise<boolean> {
-  const rows = await db
+  return (await clientOriginQuery(db, origin, clientId)).length > 0;
+}
+
+/** `isClientOrigin`'s read, unexecuted, to share a D1 batch: a row when the origin is the client's. */
+export function clientOriginQuery(db: Db, origin: string, clientId?: string) {
+  return db
     .select({ origin: clientOrigins.origin })
     .from(clientOrigins)
     .where(
@@ -55,7 +60,6 @@ export async function isClientOrigin(db: Db, origin: string, clientId?: string):
         : and(eq(clientOrigins.origin, origin), eq(clientOrigins.clientId, clientId)),
     )
     .limit(1);
-  return rows.length > 0;
 }
 
 export async function findClient(db: Db, id: string): Promise<Client | undefined> {
@@ -100,7 +104,9 @@ export async function deleteClientOfOwner(db: Db, ownerId: string, id: string): 
  * Deletes the clients nobody owns (open registration, client ID metadata
  * documents) created before `before` with no grant made, widened or used
  * since (grants.updated_at, grants.last_used_at). Foreign keys cascade as in
- * `deleteClientOfOwner`. Returns how many went.
+ * `deleteClientOfOwner`. A client an admin disabled stays: its row holds the
+ * disabled mark, and a client ID metadata document client without either
+ * would be fetched and stored afresh, enabled, on its next use. Returns how many went.
  */
 export async function deleteIdleUnownedClients(db: Db, before: number): Promise<number> {
   const recentGrant = db
@@ -109,7 +115,7 @@ export async function deleteIdleUnownedClients(db: Db, before: number): Promise<
     .where(and(eq(grants.clientId, clients.id), sql`max(${grants.updatedAt}, coalesce(${grants.lastUsedAt}, 0)) >= ${before}`));
   const deleted = await db
     .delete(clients)
-    .where(and(isNull(clients.ownerId), lt(clients.createdAt, before), sql`not exists ${recentGrant}`))
+    .where(and(isNull(clients.ownerId), lt(clients.createdAt, before), sql`not exists ${recentGrant}`, notDisabled))
     .returning({ id: clients.id });
   return deleted.length;
 }
