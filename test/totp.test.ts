@@ -22,6 +22,7 @@ import {
   userToken,
 } from './helpers';
 import { Authenticator, csrfOf, enterCode, enterPassword, startSetup, turnOnTwoFactor } from './totp-support';
+import { addPasskey, SoftAuthenticator, signInWithPasskey } from './webauthn-authenticator';
 
 // Issue 15 item 2: TOTP two-factor (RFC 6238) set up on /account, asked for
 // after the password at sign-in, recovery codes, turning it off; and the ID
@@ -170,6 +171,21 @@ describe('/login with two-factor on', () => {
     expect((await browser.get('/account')).status).toBe(200);
     // The pending sign-in was used up.
     expect((await browser.get('/login/two-factor')).status).toBe(303);
+  });
+
+  it('a passkey signs in without the code: it is two factors itself (possession, and the user verified on the device)', async () => {
+    const user = await createUser();
+    const signedIn = await signedInBrowser(user);
+    const authenticator = new SoftAuthenticator();
+    expect((await addPasskey(signedIn, authenticator)).status).toBe(303);
+    await turnOnTwoFactor(signedIn);
+
+    const browser = new Browser();
+    const done = await signInWithPasskey(browser, authenticator);
+    expect(done.status).toBe(303);
+    expect(done.headers.get('Location')).toBe('/account');
+    expect((await browser.get('/account')).status).toBe(200);
+    expect(browser.cookies.has('tg_2fa')).toBe(false);
   });
 
   it('a wrong code is 401 and leaves the pending sign-in for another try', async () => {

@@ -28,6 +28,30 @@ async function userWithPasskey(options: { counterStep?: number } = {}) {
   return { user, authenticator, id: authenticator.credentials[0]!.id };
 }
 
+describe('backup eligibility (W3C WebAuthn §6.1.3: the BE flag never changes for a credential)', () => {
+  it('a single-device passkey that answers as a synced one is refused; the stored one is unchanged', async () => {
+    const { authenticator, id } = await userWithPasskey();
+    const synced = new SoftAuthenticator({ synced: true });
+    synced.credentials.push(...authenticator.credentials);
+    const browser = new Browser();
+    expect((await signInWithPasskey(browser, synced)).status).toBe(401);
+    expect(browser.cookies.has('tg_session')).toBe(false);
+    const row = await env.DB.prepare('select device_type, backed_up, counter from passkeys where id = ?').bind(id).first();
+    expect(row).toEqual({ device_type: 'singleDevice', backed_up: 0, counter: 0 });
+    // The real one still signs in.
+    expect((await signInWithPasskey(new Browser(), authenticator)).status).toBe(303);
+  });
+
+  it('a synced passkey is stored as multi-device and backed up', async () => {
+    const user = await createUser();
+    const synced = new SoftAuthenticator({ synced: true });
+    expect((await addPasskey(await signedInBrowser(user), synced)).status).toBe(303);
+    expect((await signInWithPasskey(new Browser(), synced)).status).toBe(303);
+    const row = await env.DB.prepare('select device_type, backed_up from passkeys where id = ?').bind(synced.credentials[0]!.id).first();
+    expect(row).toEqual({ device_type: 'multiDevice', backed_up: 1 });
+  });
+});
+
 describe('WebAuthn signature counter (possible clone)', () => {
   it('a counter that goes back is refused and audited as passkey_clone_suspected; the stored counter stays', async () => {
     const { user, authenticator, id } = await userWithPasskey();
