@@ -235,7 +235,7 @@ export async function verifiedBearer(
   }
   if (presented.scheme === 'Bearer') {
     // RFC 9449 §7.1: a DPoP-bound token is worth nothing without its key; as a Bearer token it is refused.
-    if (false && verified.jkt) throw invalidToken('the access token is DPoP-bound: send it as Authorization: DPoP with a proof', route);
+    if (verified.jkt) throw invalidToken('the access token is DPoP-bound: send it as Authorization: DPoP with a proof', route);
     return { token, verified, proof: null };
   }
   if (!verified.jkt) throw invalidToken('the access token is not DPoP-bound: send it as Authorization: Bearer', route);
