@@ -117,10 +117,14 @@ export function freePort() {
  * issuer's host and must be a domain, never an IP address (W3C WebAuthn
  * §5.1.4.1), and http://localhost is a secure context. `baseUrl` is then the
  * localhost origin a browser must use; Node's own requests here go to 127.0.0.1.
+ *
+ * `stateDir`: local state the caller made and keeps (the soak seeds users in
+ * it before, and reads D1 from it after); `stop()` then leaves it in place.
+ * `stop()` resolves once the process group has exited, so the state is free.
  */
-export async function startTollgate({ deadlineMs = 30_000, issuerHost = '127.0.0.1', env = {} } = {}) {
+export async function startTollgate({ deadlineMs = 30_000, issuerHost = '127.0.0.1', env = {}, stateDir: callerStateDir } = {}) {
   const port = await freePort();
-  const stateDir = mkdtempSync(path.join(tmpdir(), 'tollgate-state-'));
+  const stateDir = callerStateDir ?? mkdtempSync(path.join(tmpdir(), 'tollgate-state-'));
   const baseUrl = `http://${issuerHost}:${port}`;
   const loopbackUrl = `http://127.0.0.1:${port}`;
   const started = Date.now();
@@ -135,25 +139,26 @@ export async function startTollgate({ deadlineMs = 30_000, issuerHost = '127.0.0
   let exited = false;
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));
+  const exit = new Promise((resolve) => child.on('exit', resolve));
   child.on('exit', () => (exited = true));
 
+  const signal = (name) => {
+    try {
+      process.kill(-child.pid, name);
+    } catch {
+      // already gone
+    }
+  };
   const stop = async () => {
     if (!exited) {
-      try {
-        process.kill(-child.pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-      for (let i = 0; i < 40 && !exited; i++) await new Promise((resolve) => setTimeout(resolve, 125));
-      if (!exited) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
+      signal('SIGTERM');
+      const timedOut = await Promise.race([exit.then(() => false), new Promise((resolve) => setTimeout(() => resolve(true), 5000))]);
+      if (timedOut) {
+        signal('SIGKILL');
+        await exit;
       }
     }
-    rmSync(stateDir, { recursive: true, force: true });
+    if (!callerStateDir) rmSync(stateDir, { recursive: true, force: true });
   };
 
   let metadata = null;

@@ -24,7 +24,6 @@
 // Settings: SOAK_SECONDS (default 180) how long the load runs; SOAK_USERS
 // (default 24) how many users; SOAK_MAX_REQUESTS (default 100000) a bound on
 // requests. `npm test` runs SOAK_SECONDS=60.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -51,7 +50,7 @@ for (const [name, value] of Object.entries({ SOAK_SECONDS, USERS, MAX_REQUESTS }
 // The state directory must be chosen before local.mjs reads TOLLGATE_STATE_DIR.
 const stateDir = mkdtempSync(path.join(tmpdir(), 'tollgate-soak-'));
 process.env.TOLLGATE_STATE_DIR = stateDir;
-const { ROOT, freePort, importTypeScript, localBindings, wrangler } = await import('./local.mjs');
+const { importTypeScript, localBindings, startTollgate, wrangler } = await import('./local.mjs');
 
 // ---------------------------------------------------------------- what happened
 
@@ -455,55 +454,7 @@ function pickStep() {
   return STEPS[0][0];
 }
 
-// ---------------------------------------------------------------- the server
-
-/** `npm start`'s script on `port` with the soak's state directory; stopped by its process group id. */
-function startServer(port) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'start.mjs')], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, TOLLGATE_STATE_DIR: stateDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let output = '';
-  let exited = false;
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const exit = new Promise((resolve) => child.on('exit', resolve));
-  child.on('exit', () => (exited = true));
-  const stop = async () => {
-    if (exited) return;
-    try {
-      process.kill(-child.pid, 'SIGTERM');
-    } catch {
-      return; // already gone
-    }
-    const timedOut = await Promise.race([exit.then(() => false), new Promise((resolve) => setTimeout(() => resolve(true), 5000))]);
-    if (timedOut) {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      await exit;
-    }
-  };
-  return { output: () => output, exited: () => exited, stop };
-}
-
-async function waitUntilServing(server) {
-  const started = Date.now();
-  while (!server.exited() && Date.now() - started < START_DEADLINE_MS) {
-    try {
-      const response = await fetch(`${baseUrl}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(2000) });
-      if (response.ok) return true;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  return false;
-}
+// ---------------------------------------------------------------- the users, before the server starts
 
 /** The soak's users, stored as sign-up stores them (the app's own password hashing): sign-up is limited per network. */
 async function seedUsers() {
@@ -603,14 +554,13 @@ let server;
 let summary = {};
 try {
   const credentials = await seedUsers();
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  server = startServer(port);
+  server = await startTollgate({ stateDir, deadlineMs: START_DEADLINE_MS });
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => server.stop().then(() => process.exit(1)));
-  if (!(await waitUntilServing(server))) {
+  if (!server.metadata) {
     console.error(server.output().slice(-4000));
     throw new Error(`the server did not serve within ${START_DEADLINE_MS / 1000} s`);
   }
+  baseUrl = server.baseUrl;
   console.log(`soak: ${USERS} users for ${SOAK_SECONDS} s against ${baseUrl}`);
   const users = credentials.map((credential) => new User(credential));
   const deadline = Date.now() + SOAK_SECONDS * 1000;
