@@ -4,7 +4,9 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { dpopCall, dpopKey, dpopTokenRequest } from './dpop-support';
 import {
+  authorizeWithConsent,
   type Browser,
   bearer,
   call,
@@ -134,6 +136,29 @@ describe('/mcp (MCP Streamable HTTP, stateless)', () => {
     const listed = JSON.parse(text(await mcp.callTool({ name: 'list_books', arguments: {} }))) as { title: string }[];
     expect(listed.some((book) => book.title.length > 200 || book.title.trim() === '')).toBe(false);
     await mcp.close();
+  });
+
+  it('takes a DPoP-bound token for /mcp with its proof (RFC 9449 §7.1): tools/call list_books answers', async () => {
+    const key = await dpopKey();
+    const authorization = await authorizeWithConsent(browser, client, { scope: 'books:read', resource: [MCP] });
+    const issued = await dpopTokenRequest(client, key, {
+      grant_type: 'authorization_code',
+      code: authorization.code,
+      redirect_uri: authorization.redirectUri,
+      code_verifier: authorization.verifier,
+    });
+    expect(issued.status, await issued.clone().text()).toBe(200);
+    const { access_token, token_type } = (await issued.json()) as { access_token: string; token_type: string };
+    expect(token_type).toBe('DPoP');
+    const response = await dpopCall('/mcp', access_token, key, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'list_books', arguments: {} } }),
+    });
+    expect(response.status, await response.clone().text()).toBe(200);
+    const { result } = (await response.json()) as { result: CallToolResult };
+    expect(result.isError).toBeFalsy();
+    expect(Array.isArray(JSON.parse(text(result)))).toBe(true);
   });
 
   it('refuses a books-API token with 401 invalid_token and resource_metadata, before any MCP message is read', async () => {

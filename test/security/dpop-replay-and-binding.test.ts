@@ -1,6 +1,17 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type DpopKey, dpopCall, dpopKey, dpopTokenRequest, proof, serverNonce } from '../dpop-support';
-import { authorizeWithConsent, bearer, call, createUser, expectJsonError, registerClient, signedInBrowser, userToken } from '../helpers';
+import {
+  authorizeWithConsent,
+  bearer,
+  call,
+  createUser,
+  decodeJwt,
+  expectJsonError,
+  ISSUER,
+  registerClient,
+  signedInBrowser,
+  userToken,
+} from '../helpers';
 
 // RFC 9449 §11: what DPoP stops. A stolen proof cannot be played again
 // (§11.1), a proof is good for one method and URI only (§4.3), a proof for one
@@ -9,11 +20,14 @@ import { authorizeWithConsent, bearer, call, createUser, expectJsonError, regist
 // token is useless without its key (§5).
 
 const SCOPE = 'openid offline_access books:read books:write';
+const MCP = `${ISSUER}/mcp`;
 
 describe('DPoP: replay and binding (RFC 9449 §11)', () => {
   let key: DpopKey;
   let token: string;
   let refreshToken: string;
+  /** Bound to `key` too, for the MCP server (RFC 8707 resource /mcp): /mcp refuses any other token for its aud alone. */
+  let mcpToken: string;
   let spa: Awaited<ReturnType<typeof registerClient>>;
 
   beforeAll(async () => {
@@ -31,6 +45,15 @@ describe('DPoP: replay and binding (RFC 9449 §11)', () => {
       code_verifier: authorization.verifier,
     });
     ({ access_token: token, refresh_token: refreshToken } = (await response.json()) as { access_token: string; refresh_token: string });
+    const forMcp = await authorizeWithConsent(await signedInBrowser(user), spa, { scope: 'books:read', resource: [MCP] });
+    const mcpResponse = await dpopTokenRequest(spa, key, {
+      grant_type: 'authorization_code',
+      code: forMcp.code,
+      redirect_uri: forMcp.redirectUri,
+      code_verifier: forMcp.verifier,
+    });
+    expect(mcpResponse.status, await mcpResponse.clone().text()).toBe(200);
+    mcpToken = ((await mcpResponse.json()) as { access_token: string }).access_token;
   });
 
   it('refuses a proof played again at a resource (its jti is single use)', async () => {
@@ -78,12 +101,22 @@ describe('DPoP: replay and binding (RFC 9449 §11)', () => {
       await expectJsonError(response.clone(), 401, 'invalid_token');
       expect(response.headers.get('WWW-Authenticate')).toContain('DPoP realm="tollgate"');
     }
-    const mcp = await call('/mcp', {
+  });
+
+  it('refuses the bound token downgraded to Bearer at /mcp, where with its proof it is taken', async () => {
+    // A token for /mcp, so that its aud is not what refuses it.
+    expect([decodeJwt(mcpToken).payload.aud].flat()).toContain(MCP);
+    const init = {
       method: 'POST',
-      headers: { ...bearer(token), 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
-      body: '{}',
-    });
-    expect(mcp.status).toBe(401);
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
+    };
+    const taken = await dpopCall('/mcp', mcpToken, key, init);
+    expect(taken.status, await taken.clone().text()).toBe(200);
+    const downgraded = await call('/mcp', { ...init, headers: { ...init.headers, ...bearer(mcpToken) } });
+    const body = await expectJsonError(downgraded.clone(), 401, 'invalid_token');
+    expect(body.error_description).toMatch(/DPoP-bound/);
+    expect(downgraded.headers.get('WWW-Authenticate')).toContain('DPoP realm="tollgate"');
   });
 
   it('refuses the bound token with a proof by another key (a thief’s own key)', async () => {
