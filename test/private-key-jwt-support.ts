@@ -63,13 +63,25 @@ export function postWithAssertion(path: string, clientAssertion: string, fields:
   return form(path, { client_assertion_type: ASSERTION_TYPE, client_assertion: clientAssertion, ...fields });
 }
 
-/** Publishes a JWK Set at https://client.example/jwks/<name> on the stand-in (test/stand-ins/turnstile-siteverify.js); returns its URL. */
-export async function publishJwks(keys: ClientKey[], name = unique('set'), headers: Record<string, string> = {}): Promise<string> {
+/** How the stand-in serves a published set when a test plays a hostile host (test/stand-ins/turnstile-siteverify.js). */
+export type JwksServing = 'redirect' | 'oversize' | 'oversize-stream' | 'slow' | 'slow-body' | 'html';
+
+/**
+ * Publishes a JWK Set at https://client.example/jwks/<name> on the stand-in
+ * (test/stand-ins/turnstile-siteverify.js), served as `serve` says when given;
+ * returns its URL.
+ */
+export async function publishJwks(
+  keys: ClientKey[],
+  name = unique('set'),
+  headers: Record<string, string> = {},
+  serve?: JwksServing,
+): Promise<string> {
   const url = `https://client.example/jwks/${name}`;
   const response = await fetch(url, {
     method: 'PUT',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ jwks: { keys: keys.map((key) => key.publicJwk) }, headers }),
+    body: JSON.stringify({ jwks: { keys: keys.map((key) => key.publicJwk) }, headers, serve }),
   });
   if (response.status !== 204) throw new Error(`the stand-in did not take the JWK Set: ${response.status}`);
   return url;

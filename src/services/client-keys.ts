@@ -13,6 +13,7 @@ import {
 } from '../config';
 import type { Deps } from '../deps';
 import { fromBase64url, hashSecret, now } from '../lib/crypto';
+import { type GuardedFetchProblem, guardedFetchJson } from '../lib/guarded-fetch';
 import { publicUrlProblem } from '../lib/public-urls';
 import { insertClientAssertionStatement, isAssertionReplay } from '../storage/client-assertions';
 import { saveJwksUriCache } from '../storage/clients';
@@ -338,71 +339,42 @@ async function refreshJwksUri(deps: Deps, client: Client): Promise<CachedJwks> {
 }
 
 /**
- * GETs a JWK Set with the outbound rules of client ID metadata documents
- * (SECURITY.md): no redirect followed, done within CLIENT_JWKS_FETCH_TIMEOUT,
- * 200 JSON (`application/json` or `application/jwk-set+json`), the body read
- * as a stream and dropped past CLIENT_JWKS_MAX_BYTES.
+ * GETs a JWK Set under the guarded fetch's network-safety rules, as client ID
+ * metadata documents are (lib/guarded-fetch.ts, SECURITY.md): no redirect
+ * followed, done within CLIENT_JWKS_FETCH_TIMEOUT, 200 JSON
+ * (`application/json` or `application/jwk-set+json`, RFC 7517 §8.5.1),
+ * dropped past CLIENT_JWKS_MAX_BYTES.
  */
 async function fetchJwks(uri: string): Promise<{ body: unknown; maxAge: number }> {
-  const signal = AbortSignal.timeout(CLIENT_JWKS_FETCH_TIMEOUT * 1000);
-  const late = () => new ClientAssertionError(`the client's jwks_uri did not answer within ${CLIENT_JWKS_FETCH_TIMEOUT} seconds`);
-  let response: Response;
-  try {
-    response = await fetch(uri, {
-      method: 'GET',
-      redirect: 'manual',
-      signal,
-      headers: { Accept: 'application/jwk-set+json, application/json' },
-    });
-  } catch {
-    throw signal.aborted ? late() : new ClientAssertionError("the client's jwks_uri could not be fetched");
-  }
-  try {
-    if (response.status >= 300 && response.status < 400) {
-      throw new ClientAssertionError("the client's jwks_uri answered with a redirect, which is not followed");
-    }
-    if (response.status !== 200) throw new ClientAssertionError(`the client's jwks_uri answered HTTP ${response.status}`);
-    const type = (response.headers.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/json' && type !== 'application/jwk-set+json') {
-      throw new ClientAssertionError("the client's jwks_uri is not JSON (application/json or application/jwk-set+json)");
-    }
-    const tooLarge = () => new ClientAssertionError(`the client's jwks_uri document is larger than ${CLIENT_JWKS_MAX_BYTES} bytes`);
-    if (Number(response.headers.get('Content-Length') ?? 0) > CLIENT_JWKS_MAX_BYTES) throw tooLarge();
-    const chunks: Uint8Array[] = [];
-    let length = 0;
-    const reader = response.body?.getReader();
-    const aborted = new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(late());
-      else signal.addEventListener('abort', () => reject(late()), { once: true });
-    });
-    aborted.catch(() => {});
-    try {
-      while (reader) {
-        const { done, value } = await Promise.race([reader.read(), aborted]);
-        if (done) break;
-        length += value.byteLength;
-        if (length > CLIENT_JWKS_MAX_BYTES) throw tooLarge();
-        chunks.push(value);
-      }
-    } catch (error) {
-      await reader?.cancel().catch(() => {});
-      throw error;
-    }
-    const bytes = new Uint8Array(length);
-    let offset = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-    try {
-      return {
-        body: JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes)),
-        maxAge: cacheLifetime(response.headers),
-      };
-    } catch {
-      throw new ClientAssertionError("the client's jwks_uri document is not UTF-8 JSON");
-    }
-  } finally {
-    if (!response.bodyUsed) await response.body?.cancel().catch(() => {});
+  const { body, headers } = await guardedFetchJson(uri, {
+    accept: 'application/jwk-set+json, application/json',
+    acceptsType: (type) => type === 'application/json' || type === 'application/jwk-set+json',
+    timeout: CLIENT_JWKS_FETCH_TIMEOUT,
+    maxBytes: CLIENT_JWKS_MAX_BYTES,
+    refuse: (problem) => new ClientAssertionError(jwksProblem(problem)),
+  });
+  return { body, maxAge: cacheLifetime(headers) };
+}
+
+/** A guarded fetch's problem, said of the client's jwks_uri. */
+function jwksProblem(problem: GuardedFetchProblem): string {
+  switch (problem.kind) {
+    case 'not-public':
+      return `the client's jwks_uri ${problem.problem}`;
+    case 'unreachable':
+      return "the client's jwks_uri could not be fetched";
+    case 'timeout':
+      return `the client's jwks_uri did not answer within ${CLIENT_JWKS_FETCH_TIMEOUT} seconds`;
+    case 'redirect':
+      return "the client's jwks_uri answered with a redirect, which is not followed";
+    case 'status':
+      return `the client's jwks_uri answered HTTP ${problem.status}`;
+    case 'content-type':
+      return "the client's jwks_uri is not JSON (application/json or application/jwk-set+json)";
+    case 'too-large':
+      return `the client's jwks_uri document is larger than ${CLIENT_JWKS_MAX_BYTES} bytes`;
+    case 'not-utf8':
+    case 'not-json':
+      return "the client's jwks_uri document is not UTF-8 JSON";
   }
 }

@@ -2,6 +2,7 @@ import { CLIENT_METADATA_FETCH_TIMEOUT, CLIENT_METADATA_MAX_BYTES, CLIENT_METADA
 import type { Deps } from '../deps';
 import { OAuthError } from '../errors';
 import { now } from '../lib/crypto';
+import { type GuardedFetchProblem, guardedFetchJson } from '../lib/guarded-fetch';
 import { describeIssues } from '../lib/issues';
 import type { NetworkKey } from '../lib/network';
 import { clientIdUrlProblem, isClientIdUrl } from '../lib/public-urls';
@@ -108,84 +109,44 @@ function documentClient(id: string, document: unknown, createdAt: number, expire
 }
 
 /**
- * GETs the document with the network-safety rules of SECURITY.md: redirects
- * are not followed (a redirect could lead anywhere the URL check refused),
- * the whole exchange must finish within CLIENT_METADATA_FETCH_TIMEOUT, the
- * answer must be 200 JSON, and the body is read as a stream and dropped past
- * CLIENT_METADATA_MAX_BYTES. Returns the parsed JSON and how long it may be kept.
+ * GETs the document under the guarded fetch's network-safety rules
+ * (lib/guarded-fetch.ts, SECURITY.md): no redirect followed, done within
+ * CLIENT_METADATA_FETCH_TIMEOUT, 200 JSON (`application/json` or any
+ * `application/*+json`), dropped past CLIENT_METADATA_MAX_BYTES. Returns the
+ * parsed JSON and how long it may be kept.
  */
 async function fetchDocument(url: string): Promise<{ document: unknown; maxAge: number }> {
-  const signal = AbortSignal.timeout(CLIENT_METADATA_FETCH_TIMEOUT * 1000);
-  let response: Response;
-  try {
-    response = await fetch(url, { method: 'GET', redirect: 'manual', signal, headers: { Accept: 'application/json' } });
-  } catch {
-    throw new ClientMetadataError(
-      signal.aborted
-        ? `the client metadata document did not arrive within ${CLIENT_METADATA_FETCH_TIMEOUT} seconds`
-        : 'the client metadata document could not be fetched',
-    );
-  }
-  try {
-    if (response.status >= 300 && response.status < 400) {
-      throw new ClientMetadataError('the client metadata document URL answered with a redirect, which is not followed');
-    }
-    if (response.status !== 200) throw new ClientMetadataError(`the client metadata document URL answered HTTP ${response.status}`);
-    const type = (response.headers.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(type)) {
-      throw new ClientMetadataError('the client metadata document is not JSON (Content-Type application/json)');
-    }
-    const text = await readLimited(response, signal);
-    let document: unknown;
-    try {
-      document = JSON.parse(text);
-    } catch {
-      throw new ClientMetadataError('the client metadata document is not valid JSON');
-    }
-    return { document, maxAge: cacheLifetime(response.headers) };
-  } finally {
-    // Whatever was not read is not waited for.
-    if (!response.bodyUsed) await response.body?.cancel().catch(() => {});
-  }
+  const { body, headers } = await guardedFetchJson(url, {
+    accept: 'application/json',
+    acceptsType: (type) => type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type),
+    timeout: CLIENT_METADATA_FETCH_TIMEOUT,
+    maxBytes: CLIENT_METADATA_MAX_BYTES,
+    refuse: (problem) => new ClientMetadataError(documentProblem(problem)),
+  });
+  return { document: body, maxAge: cacheLifetime(headers) };
 }
 
-/** The body as UTF-8 text, refused once it passes CLIENT_METADATA_MAX_BYTES (read no further). */
-async function readLimited(response: Response, signal: AbortSignal): Promise<string> {
-  const tooLarge = () => new ClientMetadataError(`the client metadata document is larger than ${CLIENT_METADATA_MAX_BYTES} bytes`);
-  if (Number(response.headers.get('Content-Length') ?? 0) > CLIENT_METADATA_MAX_BYTES) throw tooLarge();
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  const aborted = new Promise<never>((_, reject) => {
-    const stop = () =>
-      reject(new ClientMetadataError(`the client metadata document did not arrive within ${CLIENT_METADATA_FETCH_TIMEOUT} seconds`));
-    if (signal.aborted) stop();
-    else signal.addEventListener('abort', stop, { once: true });
-  });
-  aborted.catch(() => {});
-  try {
-    for (;;) {
-      const { done, value } = await Promise.race([reader.read(), aborted]);
-      if (done) break;
-      length += value.byteLength;
-      if (length > CLIENT_METADATA_MAX_BYTES) throw tooLarge();
-      chunks.push(value);
-    }
-  } catch (error) {
-    await reader.cancel().catch(() => {});
-    throw error;
-  }
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    throw new ClientMetadataError('the client metadata document is not UTF-8');
+/** A guarded fetch's problem, said of the client metadata document. */
+function documentProblem(problem: GuardedFetchProblem): string {
+  switch (problem.kind) {
+    case 'not-public':
+      return `the client_id URL ${problem.problem}`;
+    case 'unreachable':
+      return 'the client metadata document could not be fetched';
+    case 'timeout':
+      return `the client metadata document did not arrive within ${CLIENT_METADATA_FETCH_TIMEOUT} seconds`;
+    case 'redirect':
+      return 'the client metadata document URL answered with a redirect, which is not followed';
+    case 'status':
+      return `the client metadata document URL answered HTTP ${problem.status}`;
+    case 'content-type':
+      return 'the client metadata document is not JSON (Content-Type application/json)';
+    case 'too-large':
+      return `the client metadata document is larger than ${CLIENT_METADATA_MAX_BYTES} bytes`;
+    case 'not-utf8':
+      return 'the client metadata document is not UTF-8';
+    case 'not-json':
+      return 'the client metadata document is not valid JSON';
   }
 }
 

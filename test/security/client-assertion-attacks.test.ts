@@ -2,7 +2,16 @@ import { env } from 'cloudflare:test';
 import { SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { authorizeWithConsent, bearer, createUser, expectJsonError, ISSUER, json, signedInBrowser, unique, userToken } from '../helpers';
-import { assertion, type ClientKey, clientKey, fetchesOf, postWithAssertion, registerKeyClient } from '../private-key-jwt-support';
+import {
+  assertion,
+  type ClientKey,
+  clientKey,
+  fetchesOf,
+  type JwksServing,
+  postWithAssertion,
+  publishJwks,
+  registerKeyClient,
+} from '../private-key-jwt-support';
 
 // Attacks on private_key_jwt client authentication (RFC 7523 §3, RFC 9700
 // §2.5 and §4.x, RFC 8725): every one is 401 invalid_client and spends
@@ -178,5 +187,42 @@ describe('jwks_uri and the network (SSRF, RFC 9700 §4.x, SECURITY.md)', () => {
     await env.DB.prepare("update clients set jwks_uri = 'https://10.1.2.3/jwks' where id = ?").bind(client.client_id).run();
     expect(await refused(await assertion(key, client.client_id))).toMatch(/jwks_uri host 10\.1\.2\.3/);
     expect(await fetchesOf('https://10.1.2.3/jwks')).toBe(0);
+  });
+
+  /** The keys the client's row keeps from its jwks_uri (clients.jwks_uri_cache), or null. */
+  async function cachedKeys(id: string): Promise<string | null> {
+    const row = await env.DB.prepare('select jwks_uri_cache from clients where id = ?').bind(id).first<{ jwks_uri_cache: string | null }>();
+    return row!.jwks_uri_cache;
+  }
+
+  // The outbound limits of the guarded fetch (src/lib/guarded-fetch.ts): the set the host serves is a good
+  // one each time, with the very key that signs, so only the limit named can refuse it. Sizes and times
+  // against CLIENT_JWKS_MAX_BYTES (16 KiB) and CLIENT_JWKS_FETCH_TIMEOUT (3 s).
+  it.each<[JwksServing, string, RegExp]>([
+    ['oversize', 'a body over the byte limit (Content-Length says so)', /larger than 16384 bytes/],
+    ['oversize-stream', 'a body over the byte limit, streamed with no Content-Length', /larger than 16384 bytes/],
+    ['slow', 'headers later than the time limit', /did not answer within 3 seconds/],
+    ['slow-body', 'a body that ends later than the time limit', /did not answer within 3 seconds/],
+    ['redirect', 'a 302 redirect (not followed)', /redirect, which is not followed/],
+    ['html', 'a text/html answer', /is not JSON/],
+  ])('is refused when it serves %s: %s; nothing is kept', async (serve, _what, reason) => {
+    const url = await publishJwks([key], unique(`hostile-${serve}`), {}, serve);
+    const client = await registerKeyClient(ownerToken, [], { jwks_uri: url });
+    const started = Date.now();
+    expect(await refused(await assertion(key, client.client_id))).toMatch(reason);
+    // Given up at the limit, not when the host finally answered (5 s).
+    if (serve.startsWith('slow')) expect(Date.now() - started).toBeLessThan(4900);
+    expect(await fetchesOf(url)).toBe(1);
+    expect(await fetchesOf(`${url}-moved`)).toBe(0);
+    expect(await cachedKeys(client.client_id)).toBeNull();
+    expect(await rows(client.client_id)).toBe(0);
+  });
+
+  it('the same set served plainly is taken (the hostile cases above fail only for their limit)', async () => {
+    const url = await publishJwks([key], unique('plain'));
+    const client = await registerKeyClient(ownerToken, [], { jwks_uri: url });
+    const answer = await postWithAssertion('/oauth2/token', await assertion(key, client.client_id), CC);
+    expect(answer.status, await answer.text()).toBe(200);
+    expect(await cachedKeys(client.client_id)).not.toBeNull();
   });
 });

@@ -218,7 +218,15 @@ async function mailApi(request) {
 // body {"jwks": {...}, "headers": {...}} (headers optional; Cache-Control
 // defaults to max-age=600); a GET serves it as application/jwk-set+json and
 // is logged like the documents (GET https://client.example/__log). An
-// unpublished name is 404.
+// unpublished name is 404. The body may also say "serve", for a hostile host
+// (the outbound limits of src/lib/guarded-fetch.ts):
+//   redirect         302 to the same set under <name>-moved (published too)
+//   oversize         the set followed by 20 KB of spaces (valid JSON, small
+//                    once parsed), with Content-Length
+//   oversize-stream  the same, streamed in 1 KB pieces without Content-Length
+//   slow             headers only after 5 seconds
+//   slow-body        headers at once, the body's end after 5 seconds
+//   html             the set as Content-Type text/html
 
 const jwksSets = new Map();
 
@@ -232,9 +240,43 @@ async function jwksDocument(request) {
   log.push(href);
   const published = jwksSets.get(href);
   if (!published) return new Response('not found', { status: 404 });
-  return new Response(JSON.stringify(published.jwks), {
-    headers: { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': 'max-age=600', ...published.headers },
-  });
+  const headers = { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': 'max-age=600', ...published.headers };
+  const text = JSON.stringify(published.jwks);
+  switch (published.serve) {
+    case 'redirect':
+      jwksSets.set(`${href}-moved`, { ...published, serve: undefined });
+      return new Response(null, { status: 302, headers: { Location: `${href}-moved` } });
+    case 'oversize':
+      return new Response(text + ' '.repeat(20 * 1024), { headers });
+    case 'oversize-stream': {
+      const bytes = new TextEncoder().encode(text + ' '.repeat(20 * 1024));
+      const stream = new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 1024) controller.enqueue(bytes.slice(i, i + 1024));
+          controller.close();
+        },
+      });
+      return new Response(stream, { headers });
+    }
+    case 'slow':
+      return wait(5000).then(() => new Response(text, { headers }));
+    case 'slow-body': {
+      const bytes = new TextEncoder().encode(text);
+      const stream = new ReadableStream({
+        async start(controller) {
+          controller.enqueue(bytes.slice(0, 10));
+          await wait(5000);
+          controller.enqueue(bytes.slice(10));
+          controller.close();
+        },
+      });
+      return new Response(stream, { headers });
+    }
+    case 'html':
+      return new Response(text, { headers: { ...headers, 'Content-Type': 'text/html' } });
+    default:
+      return new Response(text, { headers });
+  }
 }
 
 /** The hosts the upstream identity provider stand-in plays (test/stand-ins/upstream-provider.js, bound as UPSTREAM). */
