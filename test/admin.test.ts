@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import schemaSource from '../src/storage/schema.ts?raw';
 import { adminAction, auditEventsOf, makeAdmin, signedInAdmin, userRow } from './admin-support';
 import {
   awaitMail,
@@ -258,6 +259,55 @@ describe('audit log', () => {
     expect(text.split('\r\n')[0]).toBe('"time","type","user_id","user_email","client_id","client_name","ip","actor_id","actor_email"');
     expect(text).toContain(`"'@SUM(1+1)"`);
     expect(text).not.toMatch(/(^|,)"[=+\-@]/m);
+  });
+});
+
+describe('audit event types', () => {
+  /** Every type of schema.ts's AuditEventType union, read from its source: what the audit log can hold. */
+  function schemaEventTypes(): string[] {
+    const union = /export type AuditEventType =([^;]*);/.exec(schemaSource)?.[1] ?? '';
+    return [...union.matchAll(/'([a-z_]+)'/g)].map((match) => match[1]!);
+  }
+
+  it('every type the schema defines is in the menu and filterable on the page, in the CSV and by the API', async () => {
+    const types = schemaEventTypes();
+    expect(types).toContain('identity_linked');
+    expect(types).toContain('identity_unlinked');
+    expect(types.length).toBeGreaterThan(30);
+    const { admin, browser } = await signedInAdmin();
+    const token = await userToken(admin);
+    const user = await createUser();
+    for (const type of ['identity_linked', 'identity_unlinked']) {
+      await env.DB.prepare('insert into audit_events (at, type, user_id, ip) values (?, ?, ?, ?)')
+        .bind(Math.floor(Date.now() / 1000), type, user.id, '203.0.113.9')
+        .run();
+    }
+
+    const menu = await (await browser.get('/admin/audit')).text();
+    for (const type of types) {
+      const query = `?type=${type}&user=${user.id}`;
+      expect(menu, type).toContain(`<option value="${type}"`);
+      const page = await browser.get(`/admin/audit${query}`);
+      expect(page.status, `page ${type}`).toBe(200);
+      const csv = await browser.get(`/admin/audit.csv${query}`);
+      expect(csv.status, `csv ${type}`).toBe(200);
+      const api = await call(`/api/admin/audit${query}`, { headers: bearer(token) });
+      expect(api.status, `api ${type}`).toBe(200);
+      // Only rows of that type come back; the two written here among them.
+      const events = ((await api.json()) as { events: { type: string }[] }).events.map((event) => event.type);
+      const rows = (await csv.text())
+        .trim()
+        .split('\r\n')
+        .slice(1)
+        .map((line) => line.split(',')[1]);
+      expect(new Set(events), `api ${type}`).toEqual(new Set(events.length ? [type] : []));
+      expect(new Set(rows), `csv ${type}`).toEqual(new Set(rows.length ? [`"${type}"`] : []));
+      if (type.startsWith('identity_')) {
+        expect(events, `api ${type}`).toEqual([type]);
+        expect(rows, `csv ${type}`).toEqual([`"${type}"`]);
+        expect(await page.text(), `page ${type}`).toContain('203.0.113.9');
+      }
+    }
   });
 });
 

@@ -5,43 +5,53 @@ import type { AuditEventType } from '../storage/schema';
 import { findUserByEmail } from '../storage/users';
 import { type Page, readPage } from './admin-users';
 
-/** Every audit event type, for the log's type filter (a new type is added here and in schema.ts). */
-export const AUDIT_EVENT_TYPES = [
-  'sign_in',
-  'sign_in_failed',
-  'sign_in_limited',
-  'sign_in_refused',
-  'consent_granted',
-  'grant_revoked',
-  'refresh_reuse',
-  'code_replay',
-  'client_created',
-  'client_deleted',
-  'client_updated',
-  'client_secret_rotated',
-  'client_disabled',
-  'client_enabled',
-  'key_rotated',
-  'user_disabled',
-  'user_enabled',
-  'user_signed_out',
-  'password_reset_required',
-  'two_factor_reset',
-  'admin_granted',
-  'admin_revoked',
-  'password_accepted',
-  'two_factor_enabled',
-  'two_factor_disabled',
-  'two_factor_failed',
-  'recovery_code_used',
-  'passkey_added',
-  'passkey_removed',
-  'passkey_sign_in_failed',
-  'passkey_clone_suspected',
-  'password_reset',
-  'email_verified',
-  'session_ended',
-] as const satisfies readonly AuditEventType[];
+/**
+ * Every audit event type (schema.ts `AuditEventType`) as an object's keys:
+ * `satisfies Record<AuditEventType, true>` refuses to compile while a type of
+ * the union is missing here, or one is here that the union lacks, so the log's
+ * type filter (page, CSV, API) cannot fall behind the events written.
+ */
+const AUDIT_EVENT_TYPE_SET = {
+  sign_in: true,
+  sign_in_failed: true,
+  sign_in_limited: true,
+  sign_in_refused: true,
+  consent_granted: true,
+  grant_revoked: true,
+  refresh_reuse: true,
+  code_replay: true,
+  client_created: true,
+  client_deleted: true,
+  client_updated: true,
+  client_secret_rotated: true,
+  client_disabled: true,
+  client_enabled: true,
+  key_rotated: true,
+  user_disabled: true,
+  user_enabled: true,
+  user_signed_out: true,
+  password_reset_required: true,
+  two_factor_reset: true,
+  admin_granted: true,
+  admin_revoked: true,
+  password_accepted: true,
+  two_factor_enabled: true,
+  two_factor_disabled: true,
+  two_factor_failed: true,
+  recovery_code_used: true,
+  passkey_added: true,
+  passkey_removed: true,
+  passkey_sign_in_failed: true,
+  passkey_clone_suspected: true,
+  password_reset: true,
+  email_verified: true,
+  session_ended: true,
+  identity_linked: true,
+  identity_unlinked: true,
+} as const satisfies Record<AuditEventType, true>;
+
+/** Every audit event type, for the log's type filter (its menu and `?type=`), in AUDIT_EVENT_TYPE_SET's order. */
+export const AUDIT_EVENT_TYPES = Object.keys(AUDIT_EVENT_TYPE_SET) as [AuditEventType, ...AuditEventType[]];
 
 /** The audit log's filters as an admin types them: a user by email or id, a client id, a type, a time range. */
 export interface AuditQuery {
