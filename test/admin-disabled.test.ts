@@ -1,5 +1,7 @@
-import { env } from 'cloudflare:test';
+import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { ANONYMOUS_CLIENT_IDLE_TTL } from '../src/config';
+import worker from '../src/index';
 import { adminAction, auditEventsOf, signedInAdmin } from './admin-support';
 import { DOCUMENT_CALLBACK, documentClient, fetchesOf } from './client-metadata-support';
 import {
@@ -67,6 +69,79 @@ describe('a disabled client ID metadata document client', () => {
     // Enabled again, it works again.
     expect((await adminAction(adminBrowser, `/admin/clients/${encodeURIComponent(client.client_id)}/enable`)).status).toBe(303);
     expect((await refreshAs(client, tokens.refresh_token)).status).toBe(200);
+  });
+});
+
+describe('deleting a disabled client ID metadata document client', () => {
+  /** The rows that keep the client, its disabled mark, and what was issued to it. */
+  async function rowsOf(clientId: string) {
+    const count = async (table: string) =>
+      (await env.DB.prepare(`select count(*) as n from ${table} where client_id = ?`).bind(clientId).first<{ n: number }>())?.n;
+    return {
+      client: await env.DB.prepare('select count(*) as n from clients where id = ?')
+        .bind(clientId)
+        .first<{ n: number }>()
+        .then((r) => r?.n),
+      disabled: await count('disabled_clients'),
+      grants: await count('grants'),
+      refreshTokens: await count('refresh_tokens'),
+    };
+  }
+
+  it('takes what was issued to it but keeps it disabled: its URL is refused at authorize and its document is not fetched again, even by the Cron Trigger', async () => {
+    const { browser: adminBrowser } = await signedInAdmin();
+    const browser = await signedInBrowser(await createUser());
+    const client = documentClient();
+    const path = `/admin/clients/${encodeURIComponent(client.client_id)}`;
+    const issued = await redeem(client, await authorizeWithConsent(browser, client, { scope: 'openid books:read offline_access' }));
+    expect(issued.status).toBe(200);
+    const tokens = (await issued.json()) as { refresh_token: string };
+
+    // Offered Delete, the page says what it does to a document client, enabled and disabled.
+    expect(await (await adminBrowser.get(path)).text()).toContain('the document is fetched again and the client comes back');
+    expect((await adminAction(adminBrowser, `${path}/disable`)).status).toBe(303);
+    expect(await (await adminBrowser.get(path)).text()).toContain('so it stays here, disabled');
+
+    const deleted = await adminAction(adminBrowser, `${path}/delete`);
+    expect(deleted.status).toBe(303);
+    expect(deleted.headers.get('Location')).toBe('/admin/clients');
+    expect(await rowsOf(client.client_id)).toEqual({ client: 1, disabled: 1, grants: 0, refreshTokens: 0 });
+    expect(await auditEventsOf('client_deleted', { clientId: client.client_id })).toHaveLength(1);
+    const fetches = await fetchesOf(client.client_id);
+
+    const refused = await expectErrorPage(await startAuthorization(browser, client.client_id));
+    expect(refused).toContain('Unknown app');
+    await expectJsonError(await refreshAs(client, tokens.refresh_token), 401, 'invalid_client');
+
+    // Long unused, it is still not swept away with its mark by the daily idle-client sweep.
+    await env.DB.prepare('update clients set created_at = ? where id = ?')
+      .bind(Math.floor(Date.now() / 1000) - ANONYMOUS_CLIENT_IDLE_TTL - 60, client.client_id)
+      .run();
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: '0 3 * * *', scheduledTime: Date.now() }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await rowsOf(client.client_id)).toEqual({ client: 1, disabled: 1, grants: 0, refreshTokens: 0 });
+    await expectErrorPage(await startAuthorization(browser, client.client_id));
+
+    expect(await fetchesOf(client.client_id)).toBe(fetches);
+    expect(await auditEventsOf('client_created', { clientId: client.client_id })).toHaveLength(1);
+
+    // Enabled by an admin, its document is fetched and checked afresh (the kept row is stale), and it works.
+    expect((await adminAction(adminBrowser, `${path}/enable`)).status).toBe(303);
+    expect((await startAuthorization(browser, client.client_id)).status).toBe(200);
+    expect(await fetchesOf(client.client_id)).toBe(fetches + 1);
+  });
+
+  it('an enabled one is deleted whole, and its next use fetches its document again', async () => {
+    const { browser: adminBrowser } = await signedInAdmin();
+    const browser = await signedInBrowser(await createUser());
+    const client = documentClient();
+    expect((await startAuthorization(browser, client.client_id)).status).toBe(200);
+    expect((await adminAction(adminBrowser, `/admin/clients/${encodeURIComponent(client.client_id)}/delete`)).status).toBe(303);
+    expect(await rowsOf(client.client_id)).toEqual({ client: 0, disabled: 0, grants: 0, refreshTokens: 0 });
+    const fetches = await fetchesOf(client.client_id);
+    expect((await startAuthorization(browser, client.client_id)).status).toBe(200);
+    expect(await fetchesOf(client.client_id)).toBe(fetches + 1);
   });
 });
 

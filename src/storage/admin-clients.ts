@@ -1,7 +1,7 @@
 import { and, count, desc, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import { containsPattern, likeEscaped } from './admin-users';
 import type { Db } from './db';
-import { clients, disabledClients, grants, refreshTokens, users } from './schema';
+import { type Client, clients, disabledClients, grants, refreshTokens, users } from './schema';
 
 // The admin console's statements and reads about clients (issue 18): every
 // client, whoever registered it (a user, anonymously, or a client ID metadata
@@ -147,4 +147,27 @@ export function enableClientStatement(db: Db, clientId: string) {
  */
 export function deleteClientStatement(db: Db, clientId: string) {
   return db.delete(clients).where(eq(clients.id, clientId)).returning({ id: clients.id, ownerId: clients.ownerId });
+}
+
+/** An admin's disabled mark on a client, as stored. */
+export type DisabledClientRow = typeof disabledClients.$inferSelect;
+
+/** A client's whole row and its disabled mark (null when enabled), whatever registered it; undefined for no such client. */
+export async function findClientAndMark(db: Db, id: string): Promise<{ client: Client; disabled: DisabledClientRow | null } | undefined> {
+  const rows = await db
+    .select({ client: clients, disabled: disabledClients })
+    .from(clients)
+    .leftJoin(disabledClients, eq(disabledClients.clientId, clients.id))
+    .where(eq(clients.id, id))
+    .limit(1);
+  return rows[0];
+}
+
+/**
+ * Puts a client's row and its disabled mark back, as the statements after
+ * `deleteClientStatement` in the same batch: the delete's cascade takes
+ * everything issued to the client, these keep the client itself, disabled.
+ */
+export function restoreDisabledClientStatements(db: Db, client: Client, disabled: DisabledClientRow) {
+  return [db.insert(clients).values(client), db.insert(disabledClients).values(disabled)] as const;
 }

@@ -108,6 +108,7 @@ export function ClientPage(props: ClientPageProps) {
         <ClientToggle csrf={props.csrf} client={client} returnTo={base} />
         <ActionButton action={`${base}/delete`} label="Delete" csrf={props.csrf} secondary />
       </div>
+      {clientKind(client) === 'metadata document' && <DocumentDeleteNote disabled={client.disabledAt !== null} />}
       <h2>Grants</h2>
       {props.grants.length === 0 ? (
         <p>No grants.</p>
@@ -145,6 +146,25 @@ export function ClientPage(props: ClientPageProps) {
         <a href={`/admin/audit?client=${encodeURIComponent(client.id)}`}>All of this client's events</a>
       </p>
     </AdminLayout>
+  );
+}
+
+/**
+ * What Delete does to a client ID metadata document client (services/admin-clients.ts
+ * deleteClientAsAdmin): its id is a URL anyone may present again, so only a
+ * disabled one stays out.
+ */
+function DocumentDeleteNote({ disabled }: { disabled: boolean }) {
+  return disabled ? (
+    <p>
+      Delete revokes everything issued to this client. Its id is the address of its metadata document, which anyone can present again: so it
+      stays here, disabled, and its document is not fetched again unless you enable it.
+    </p>
+  ) : (
+    <p>
+      Delete revokes everything issued to this client, but its id is the address of its metadata document: on its next use the document is
+      fetched again and the client comes back. To keep it out, disable it: a disabled client stays disabled when deleted.
+    </p>
   );
 }
 
