@@ -8,6 +8,16 @@ import { answerAtProvider, identityOf, isSignedIn, oidcUser, startUpstream, upst
  * in a 4xx page, with nobody signed in and nothing linked or made.
  */
 
+/** What the callback's state and iss checks (RFC 6749 §10.12, RFC 9207 §2.4) say, and nothing after them. */
+const NOT_THIS_SIGN_IN = 'The answer from the provider does not belong to this sign-in.';
+
+/** Whether the stand-in at `origin` saw the callback's code at its token endpoint (test/stand-ins/upstream-provider.js). */
+async function codeReached(origin: string, callback: string): Promise<boolean> {
+  const code = new URL(callback, 'http://x').searchParams.get('code')!;
+  const response = await fetch(`${origin}/test/presented?code=${encodeURIComponent(code)}`);
+  return ((await response.json()) as { presented: boolean }).presented;
+}
+
 async function expectNothingMade(browser: Browser, who: { sub: string; email?: string }) {
   expect(await identityOf('idp', who.sub)).toBeNull();
   if (who.email) expect(await userByEmail(who.email)).toBeNull();
@@ -31,7 +41,9 @@ describe('login CSRF and replay (RFC 6749 §10.12, RFC 9700 §4.7)', () => {
     const victim = new Browser();
     await startUpstream(victim);
     const response = await victim.get(callback);
-    await expectErrorPage(response, 400);
+    // Refused by the state check itself, before the code is traded (PKCE would refuse it later, but only at the provider).
+    expect(await expectErrorPage(response, 400)).toContain(NOT_THIS_SIGN_IN);
+    expect(await codeReached('https://idp.example', callback)).toBe(false);
     await expectNothingMade(victim, who);
   });
 
@@ -41,7 +53,8 @@ describe('login CSRF and replay (RFC 6749 §10.12, RFC 9700 §4.7)', () => {
     const callback = await answerAtProvider(await startUpstream(browser), who);
     const url = new URL(callback, 'http://x');
     url.searchParams.set('state', 'forged-state');
-    await expectErrorPage(await browser.get(url.pathname + url.search), 400);
+    expect(await expectErrorPage(await browser.get(url.pathname + url.search), 400)).toContain(NOT_THIS_SIGN_IN);
+    expect(await codeReached('https://idp.example', callback)).toBe(false);
     await expectNothingMade(browser, who);
   });
 
@@ -108,7 +121,9 @@ describe('mix-up between two configured providers (RFC 9207)', () => {
     const atIdp2 = new URL(atIdp.href.replace('https://idp.example/', 'https://idp2.example/'));
     const callback = await answerAtProvider(atIdp2, who);
     expect(callback).toContain(`iss=${encodeURIComponent('https://idp2.example')}`);
-    await expectErrorPage(await browser.get(callback), 400);
+    // Refused by the iss check: idp2's code never reaches idp's token endpoint, where it would leak (RFC 9207 §1).
+    expect(await expectErrorPage(await browser.get(callback), 400)).toContain(NOT_THIS_SIGN_IN);
+    expect(await codeReached('https://idp.example', callback)).toBe(false);
     expect(await identityOf('idp-two', who.sub)).toBeNull();
     await expectNothingMade(browser, who);
   });
@@ -117,7 +132,8 @@ describe('mix-up between two configured providers (RFC 9207)', () => {
     const browser = new Browser();
     const who = oidcUser();
     const callback = await answerAtProvider(await startUpstream(browser), who, { iss_param: null });
-    await expectErrorPage(await browser.get(callback), 400);
+    expect(await expectErrorPage(await browser.get(callback), 400)).toContain(NOT_THIS_SIGN_IN);
+    expect(await codeReached('https://idp.example', callback)).toBe(false);
     await expectNothingMade(browser, who);
   });
 

@@ -20,6 +20,11 @@
 //                  for the response's `iss` (RFC 9207), or null to omit it
 // and gets a 302 to the redirect URI with code, state and iss. A code is
 // single use.
+//
+// For tests to see where a code went: GET <origin>/test/presented?code=<code>
+// answers {"presented": true} once that code was sent to <origin>'s token
+// endpoint (even one refused there), so a test of mix-up (RFC 9207) can check
+// that a code never reached a provider it was not issued by.
 
 const CLIENTS = {
   'https://idp.example': { id: 'tollgate-test', secret: 'upstream-secret' },
@@ -30,6 +35,8 @@ const CLIENTS = {
 const codes = new Map();
 const accessTokens = new Map();
 const keys = new Map();
+/** Per origin, every code sent to its token endpoint. */
+const presented = new Map();
 
 function b64url(bytes) {
   let text = '';
@@ -110,6 +117,8 @@ function authorize(url, origin) {
 
 async function token(request, origin) {
   const form = new URLSearchParams(await request.text());
+  if (!presented.has(origin)) presented.set(origin, new Set());
+  presented.get(origin).add(form.get('code'));
   const clientId = authenticatedClient(request, form, origin);
   if (!clientId) return oauthError('invalid_client', 401);
   const grant = codes.get(form.get('code'));
@@ -180,6 +189,8 @@ async function upstreamProvider(request) {
         // RFC 9207 §3: this provider always sends `iss` with its answers.
         authorization_response_iss_parameter_supported: true,
       });
+    case 'GET /test/presented':
+      return Response.json({ presented: presented.get(origin)?.has(url.searchParams.get('code')) ?? false });
     case 'GET /jwks':
       return Response.json({ keys: [(await keyOf(origin)).jwk] });
     case 'GET /authorize':
