@@ -6,6 +6,7 @@ import { OAuthError } from '../errors';
 import { afterResponse } from '../helpers/after-response';
 import { clientIp, clientNetwork } from '../helpers/client-ip';
 import { readDeviceCookie, writeDeviceCookie } from '../helpers/cookies';
+import { signInPage } from '../helpers/sign-in-page';
 import { describeIssues } from '../lib/issues';
 import { limitBody, requireContentType } from '../middleware/body';
 import { csrfToken, verifyCsrf } from '../middleware/csrf';
@@ -16,8 +17,7 @@ import { mailOwnerOfTakenAddress, sendVerificationMail } from '../services/email
 import { countAttempt } from '../services/rate-limits';
 import { ChallengeRequired, deviceTokenFor, SignInRefused, signIn } from '../services/sign-in';
 import { AMR_PASSWORD, beginPendingSignIn } from '../services/totp';
-import { providerButtons } from '../services/upstream-providers';
-import { LoginPage, SignupPage } from '../views/auth-pages';
+import { SignupPage } from '../views/auth-pages';
 import { askForSecondFactor } from './two-factor';
 
 /** Where a signed-in user lands when no (valid) return path was given. */
@@ -70,9 +70,7 @@ export const pages = new Hono<AppEnv>();
 
 pages.get('/login', validatePage('query', pageQuery), function loginPage(c) {
   const query = c.req.valid('query');
-  return c.html(
-    <LoginPage csrf={csrfToken(c)} returnTo={safeReturnTo(query.return_to)} email={query.login_hint} upstream={providerButtons(c.env)} />,
-  );
+  return signInPage(c, { returnTo: safeReturnTo(query.return_to), email: query.login_hint });
 });
 
 /**
@@ -81,16 +79,8 @@ pages.get('/login', validatePage('query', pageQuery), function loginPage(c) {
  * routes/upstream.tsx).
  */
 export function rateLimitedSignIn(c: Context<AppEnv>, returnTo: string, email?: string) {
-  const page = (
-    <LoginPage
-      csrf={csrfToken(c)}
-      returnTo={returnTo}
-      email={email}
-      upstream={providerButtons(c.env)}
-      error="Too many attempts. Wait a minute and try again."
-    />
-  );
-  return c.html(page, 429, { 'Retry-After': RETRY_AFTER });
+  const error = 'Too many attempts. Wait a minute and try again.';
+  return signInPage(c, { returnTo, email, error }, 429, { 'Retry-After': RETRY_AFTER });
 }
 
 const RATE_LIMITED = Symbol('rate limited');
@@ -125,11 +115,8 @@ pages.post('/login', ...formPost, async function signInForm(c) {
   const body = await c.req.parseBody();
   const form = loginForm.safeParse(body);
   if (!form.success) {
-    const returnTo = safeReturnTo(body.return_to);
-    const page = (
-      <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={rawField(body, 'email')} error="Enter your email and password." />
-    );
-    return c.html(page, 400);
+    const error = 'Enter your email and password.';
+    return signInPage(c, { returnTo: safeReturnTo(body.return_to), email: rawField(body, 'email'), error }, 400);
   }
   const returnTo = safeReturnTo(form.data.return_to);
   const attempt = {
@@ -146,21 +133,17 @@ pages.post('/login', ...formPost, async function signInForm(c) {
       accepted.reason === 'disabled'
         ? 'This account is disabled. Ask an administrator.'
         : 'An administrator asked you to choose a new password: use Forgot password? to set one.';
-    return c.html(<LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error={error} />, 403);
+    return signInPage(c, { returnTo, email: form.data.email, error }, 403);
   }
   if (accepted instanceof ChallengeRequired) {
     // Friction instead of refusal (OWASP): solving the challenge lets the password be checked.
     const error = 'Too many attempts for this account. Confirm you are a person, then sign in.';
-    const page = (
-      <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error={error} turnstileSiteKey={accepted.siteKey} />
-    );
-    return c.html(page, 429);
+    return signInPage(c, { returnTo, email: form.data.email, error, turnstileSiteKey: accepted.siteKey }, 429);
   }
   if (accepted === RATE_LIMITED) return rateLimitedSignIn(c, returnTo, form.data.email);
   if (!accepted) {
     // One message for an unknown email and a wrong password.
-    const page = <LoginPage csrf={csrfToken(c)} returnTo={returnTo} email={form.data.email} error="Email or password is incorrect." />;
-    return c.html(page, 401);
+    return signInPage(c, { returnTo, email: form.data.email, error: 'Email or password is incorrect.' }, 401);
   }
   const { user } = accepted;
   // Two-factor on: no session yet. The sign-in waits for its code, bound to

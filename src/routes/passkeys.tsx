@@ -7,8 +7,9 @@ import type { AppEnv } from '../env';
 import { OAuthError, PageError } from '../errors';
 import { clientIp, clientNetwork } from '../helpers/client-ip';
 import { clearCookie, readCookie, writeBookmarkCookie, writeCookie, writeDeviceCookie } from '../helpers/cookies';
+import { signInPage } from '../helpers/sign-in-page';
 import { limitBody, requireContentType } from '../middleware/body';
-import { csrfToken, verifyCsrf } from '../middleware/csrf';
+import { verifyCsrf } from '../middleware/csrf';
 import { loadSession, startSession } from '../middleware/session';
 import { emailSchema } from '../services/accounts';
 import {
@@ -25,7 +26,6 @@ import {
 } from '../services/passkeys';
 import { countAttempt } from '../services/rate-limits';
 import { deviceTokenFor } from '../services/sign-in';
-import { LoginPage } from '../views/auth-pages';
 import { safeReturnTo } from './login';
 
 // Passkeys: sign in on /login, add and remove on /account. Each ceremony is
@@ -84,7 +84,7 @@ passkeySignIn.post('/', ...formPost, verifyCsrf, async function passkeySignInFor
   const body = await c.req.parseBody();
   const returnTo = safeReturnTo(body.return_to);
   const page = (error: string, status: 400 | 401 | 429, headers: Record<string, string> = {}) =>
-    c.html(<LoginPage csrf={csrfToken(c)} returnTo={returnTo} error={error} />, status, headers);
+    signInPage(c, { returnTo, error }, status, headers);
   const form = signInForm.safeParse(body);
   const cookie = readChallengeCookie(c);
   clearCookie(c, CHALLENGE_COOKIE);

@@ -6,6 +6,7 @@ import type { AppEnv } from '../env';
 import { OAuthError } from '../errors';
 import { clientIp } from '../helpers/client-ip';
 import { clearCookie, readCookie, writeCookie, writeDeviceCookie } from '../helpers/cookies';
+import { signInPage } from '../helpers/sign-in-page';
 import { limitBody, requireContentType } from '../middleware/body';
 import { csrfToken, verifyCsrf } from '../middleware/csrf';
 import { loadSession, startSession } from '../middleware/session';
@@ -13,7 +14,6 @@ import { validatePage } from '../middleware/validate';
 import { deviceTokenFor } from '../services/sign-in';
 import { completeSignIn, confirmSetup, disableTwoFactor, findPendingSignIn, startSetup, type TwoFactorChanger } from '../services/totp';
 import type { SessionInfo } from '../storage/sessions';
-import { LoginPage } from '../views/auth-pages';
 import { TwoFactorCodePage, TwoFactorDonePage, TwoFactorSetupPage } from '../views/two-factor';
 
 /**
@@ -129,7 +129,7 @@ export const twoFactorSignIn = new Hono<AppEnv>();
 function startAgain(c: Context<AppEnv>): Response | Promise<Response> {
   clearCookie(c, PENDING_SIGN_IN_COOKIE);
   const error = 'Your sign-in has expired. Sign in again.';
-  return c.html(<LoginPage csrf={csrfToken(c)} returnTo="/account" error={error} />, 401);
+  return signInPage(c, { returnTo: '/account', error }, 401);
 }
 
 twoFactorSignIn.get('/', async function codePage(c) {
