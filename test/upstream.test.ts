@@ -1,6 +1,9 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { app } from '../src/app';
+import { UPSTREAM_REQUEST_TTL } from '../src/config';
+import { createDeps } from '../src/deps';
+import { openPending, type PendingSignIn, sealPending } from '../src/services/upstream-pending';
 import { Browser, createUser, expectErrorPage, hiddenFields, ISSUER, signedInBrowser } from './helpers';
 import {
   answerAtProvider,
@@ -12,6 +15,19 @@ import {
   upstreamSignIn,
   userByEmail,
 } from './upstream-support';
+import { addPasskey, SoftAuthenticator } from './webauthn-authenticator';
+
+async function auditTypes(userId: string): Promise<string[]> {
+  const { results } = await env.DB.prepare('SELECT type FROM audit_events WHERE user_id = ? ORDER BY id')
+    .bind(userId)
+    .all<{ type: string }>();
+  return results.map((row) => row.type);
+}
+
+/** The Continue with <name> forms a sign-in page has, by provider id. */
+function continueForms(html: string): string[] {
+  return [...html.matchAll(/<form method="post" action="\/login\/upstream\/([a-z-]+)"/g)].map((match) => match[1]!);
+}
 
 describe('GET /login with upstream providers', () => {
   it('shows a Continue with <name> button per provider, after the password form', async () => {
@@ -35,6 +51,24 @@ describe('GET /login with upstream providers', () => {
     expect(params.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(params.get('state')?.length).toBeGreaterThanOrEqual(32);
     expect(params.get('nonce')?.length).toBeGreaterThanOrEqual(32);
+  });
+
+  it('keeps the Continue with forms on every answer of the sign-in page, errors too', async () => {
+    const user = await createUser();
+    const browser = new Browser();
+    const csrf = hiddenFields(await (await browser.get('/login')).text()).csrf_token!;
+    const answers: [string, Response, number][] = [
+      ['a wrong password', await browser.submit('/login', { email: user.email, password: 'not-the-password' }), 401],
+      ['missing fields', await browser.post('/login', { csrf_token: csrf, email: user.email }), 400],
+      ['a passkey sign-in with no passkey', await browser.post('/login/passkey', { csrf_token: csrf }), 400],
+      ['a two-factor code with no sign-in pending', await browser.post('/login/two-factor', { csrf_token: csrf, code: '123456' }), 401],
+    ];
+    for (const [what, response, status] of answers) {
+      expect(response.status, what).toBe(status);
+      const html = await response.text();
+      expect(html, what).toContain('role="alert"');
+      expect(continueForms(html), what).toEqual(['idp', 'idp-two', 'gh']);
+    }
   });
 
   it('answers 404 for a provider that is not configured', async () => {
@@ -97,6 +131,8 @@ describe('signing in through an OpenID provider', () => {
     expect(count?.n).toBe(1);
     const sessions = await env.DB.prepare('SELECT count(*) AS n FROM sessions WHERE user_id = ?').bind(user!.id).first<{ n: number }>();
     expect(sessions?.n).toBe(2);
+    // Each sign-in is in the audit trail, as a password sign-in is.
+    expect((await auditTypes(user!.id)).filter((type) => type === 'sign_in')).toHaveLength(2);
   });
 
   it('keeps email_verified unset when the provider does not say the address is verified', async () => {
@@ -210,13 +246,27 @@ describe('unlinking on /account', () => {
     expect(await identitiesOf(user!.id)).toHaveLength(1);
   });
 
-  it('refuses a disabled account at sign-in', async () => {
+  it('unlinks the only provider of a user without a password who has a passkey', async () => {
+    const who = oidcUser();
+    const browser = new Browser();
+    await upstreamSignIn(browser, who);
+    const added = await addPasskey(browser, new SoftAuthenticator(), { name: 'Phone' });
+    expect(added.status, await added.clone().text()).toBe(303);
+    const csrf = hiddenFields(await (await browser.get('/account')).text()).csrf_token!;
+    const response = await browser.post('/account/providers/unlink', { csrf_token: csrf, provider: 'idp', subject: who.sub });
+    expect(response.status, await response.clone().text()).toBe(303);
+    expect(await identityOf('idp', who.sub)).toBeNull();
+  });
+
+  it('refuses a disabled account at sign-in, and audits it as a refused password sign-in is', async () => {
     const who = oidcUser();
     await upstreamSignIn(new Browser(), who);
+    const user = await userByEmail(who.email!);
     await env.DB.prepare('UPDATE users SET disabled_at = 1 WHERE email = ?').bind(who.email).run();
     const browser = new Browser();
-    await expectErrorPage(await upstreamSignIn(browser, who), 403);
+    expect(await expectErrorPage(await upstreamSignIn(browser, who), 403)).toContain('disabled');
     expect(await isSignedIn(browser)).toBe(false);
+    expect(await auditTypes(user!.id)).toEqual(['sign_in', 'sign_in_refused']);
   });
 
   it('answers 404 for a link of someone else', async () => {
@@ -312,5 +362,46 @@ describe('answers at the callback', () => {
     const browser = new Browser();
     const callback = await answerAtProvider(await startUpstream(browser), oidcUser());
     expect(callback).toMatch(/^\/login\/upstream\/idp\/callback\?code=/);
+  });
+});
+
+describe('the pending sign-in’s lifetime (UPSTREAM_REQUEST_TTL, 10 minutes)', () => {
+  /**
+   * Starts a sign-in, then seals its pending cookie again as if it had been
+   * started `age` seconds ago, the cookie living `cookieTtl` seconds from then.
+   */
+  async function startedAgo(browser: Browser, age: number, cookieTtl = UPSTREAM_REQUEST_TTL): Promise<URL> {
+    const authorization = await startUpstream(browser);
+    const deps = createDeps(env);
+    const pending = await openPending<PendingSignIn>(deps, 'signIn', browser.cookies.get('tg_upstream')!);
+    expect(pending).not.toBeNull();
+    const createdAt = Math.floor(Date.now() / 1000) - age;
+    browser.cookies.set('tg_upstream', await sealPending(deps, 'signIn', { ...pending!, createdAt }, cookieTtl));
+    return authorization;
+  }
+
+  it('takes an answer 9 minutes after the start', async () => {
+    const browser = new Browser();
+    const response = await browser.get(await answerAtProvider(await startedAgo(browser, 9 * 60), oidcUser()));
+    expect(response.status, await response.clone().text()).toBe(303);
+    expect(await isSignedIn(browser)).toBe(true);
+  });
+
+  it('refuses an answer 11 minutes after the start, and signs nobody in', async () => {
+    const browser = new Browser();
+    const who = oidcUser();
+    const response = await browser.get(await answerAtProvider(await startedAgo(browser, 11 * 60), who));
+    expect(await expectErrorPage(response, 400)).toContain('or it has expired');
+    expect(await identityOf('idp', who.sub)).toBeNull();
+    expect(await isSignedIn(browser)).toBe(false);
+  });
+
+  it('refuses a pending sign-in older than 10 minutes even in a cookie sealed to live longer', async () => {
+    const browser = new Browser();
+    const who = oidcUser();
+    const response = await browser.get(await answerAtProvider(await startedAgo(browser, 11 * 60, 60 * 60), who));
+    expect(await expectErrorPage(response, 400)).toContain('or has expired');
+    expect(await identityOf('idp', who.sub)).toBeNull();
+    expect(await isSignedIn(browser)).toBe(false);
   });
 });

@@ -145,7 +145,7 @@ upstream.get('/:id/callback', validatePage('query', callbackQuery), async functi
   let outcome: Awaited<ReturnType<typeof accountForUpstream>>;
   try {
     const profile = await finishUpstreamSignIn(deps, provider, pending, new URL(c.req.url));
-    outcome = await accountForUpstream(deps, provider, profile, pending.returnTo);
+    outcome = await accountForUpstream(deps, provider, profile, { returnTo: pending.returnTo, ip: clientIp(c) });
   } catch (error) {
     refused(error, provider);
   }

@@ -47,17 +47,26 @@ export type UpstreamOutcome =
   | { kind: 'link-needed'; link: PendingLink; user: User }
   | { kind: 'refused'; title: string; message: string; status: 403 | 409 | 400 };
 
+/** Where an upstream sign-in goes once done, and the client's IP for the audit trail. */
+export interface UpstreamAttempt {
+  returnTo: string;
+  ip: string | null;
+}
+
 /** The account behind an upstream sign-in, as above. */
 export async function accountForUpstream(
   deps: Deps,
   provider: UpstreamProvider,
   profile: UpstreamProfile,
-  returnTo: string,
+  attempt: UpstreamAttempt,
   retry = true,
 ): Promise<UpstreamOutcome> {
+  const { returnTo } = attempt;
   const linked = await findLinkedUser(deps.db, provider.id, profile.subject);
   if (linked) {
     if (linked.user.disabledAt !== null) {
+      // Audited as a refused password sign-in is (services/sign-in.ts): the provider vouched for someone this account no longer lets in.
+      await recordAudit(deps.db, { type: 'sign_in_refused', userId: linked.user.id, ip: attempt.ip });
       return { kind: 'refused', title: 'Account disabled', message: 'This account has been disabled.', status: 403 };
     }
     return { kind: 'signed-in', user: linked.user, created: false, twoFactor: linked.twoFactor };
@@ -107,7 +116,7 @@ export async function accountForUpstream(
     await deps.db.batch([insertUserStatement(deps.db, user), insertIdentityStatement(deps.db, identity)]);
   } catch (error) {
     // Another sign-in made this email's account or this link just now: decide again, once, with it in place.
-    if (retry && isUniqueViolation(error)) return accountForUpstream(deps, provider, profile, returnTo, false);
+    if (retry && isUniqueViolation(error)) return accountForUpstream(deps, provider, profile, attempt, false);
     throw error;
   }
   // A new user has no two-factor yet.
