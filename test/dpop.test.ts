@@ -201,6 +201,28 @@ describe('the token endpoint with DPoP (RFC 9449 §5)', () => {
     );
   });
 
+  it('binds a public client’s refresh token issued in answer to a DPoP proof, though its family began unbound (RFC 9449 §5)', async () => {
+    // A bearer refresh token, from a code exchange without a proof.
+    const issued = (await (
+      await dpopTokenRequest(spa, null, codeFields(await authorizeWithConsent(browser, spa, { scope: SCOPE })))
+    ).json()) as {
+      refresh_token: string;
+    };
+    const key = await dpopKey();
+    const refreshed = await dpopTokenRequest(spa, key, { grant_type: 'refresh_token', refresh_token: issued.refresh_token });
+    expect(refreshed.status, await refreshed.clone().text()).toBe(200);
+    const body = (await refreshed.json()) as { refresh_token: string };
+    const row = await env.DB.prepare('select dpop_jkt from refresh_tokens where hash = ?')
+      .bind(await storedHash(body.refresh_token))
+      .first<{ dpop_jkt: string | null }>();
+    expect(row?.dpop_jkt).toBe(key.jkt);
+    // Now only that key refreshes it.
+    const next = { grant_type: 'refresh_token', refresh_token: body.refresh_token };
+    await expectJsonError(await dpopTokenRequest(spa, null, next), 400, 'invalid_grant');
+    await expectJsonError(await dpopTokenRequest(spa, await dpopKey(), next), 400, 'invalid_grant');
+    expect((await dpopTokenRequest(spa, key, next)).status).toBe(200);
+  });
+
   it('binds a confidential client’s access tokens but not its refresh tokens', async () => {
     const key = await dpopKey();
     const response = await dpopTokenRequest(web, key, codeFields(await authorizeWithConsent(browser, web, { scope: SCOPE })));

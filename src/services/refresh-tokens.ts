@@ -78,7 +78,7 @@ export async function rotateRefreshToken(
         guard: pending.guard,
         dpopJkt: dpop?.jkt ?? null,
       }),
-      successorOfRefreshTokenStatement(db, { hash, nextHash, time }),
+      successorOfRefreshTokenStatement(db, { hash, nextHash, time, dpopJkt: dpop?.jkt ?? null }),
       touchGrantOfRefreshTokenStatement(db, { nextHash, time }),
       // RFC 9449 §11.1: the proof's single use, in this batch (a replay fails it whole, rotating nothing).
       ...(dpop ? [recordProofOfClientStatement(db, dpop, pending.guard)] : []),

@@ -7,7 +7,7 @@ import { holdsResources, resourcePlaceholders } from './codes';
 import type { Db } from './db';
 import { boundToProofKey, clientDpopSatisfied } from './dpop-proofs';
 import { bind, preparedOnce } from './prepared';
-import { codes, grants, type RefreshToken, refreshTokens, users } from './schema';
+import { clients, codes, grants, type RefreshToken, refreshTokens, users } from './schema';
 
 /**
  * The first refresh token of a family, minted from the code a request just
@@ -165,10 +165,12 @@ export function useRefreshTokenStatement(db: Db, input: UseInput) {
 
 /**
  * The successor a use named, copied from the used token (grant, user, scope,
- * auth_time, absolute expiry), only where `useRefreshTokenStatement` named
- * `nextHash`: nothing is minted for a request whose use did not match.
+ * auth_time, absolute expiry, DPoP key), only where `useRefreshTokenStatement`
+ * named `nextHash`: nothing is minted for a request whose use did not match.
+ * `dpopJkt`: the request's proof key (null: no proof), which binds a public
+ * client's successor when the used token was unbound.
  */
-export function successorOfRefreshTokenStatement(db: Db, input: { hash: string; nextHash: string; time: number }) {
+export function successorOfRefreshTokenStatement(db: Db, input: { hash: string; nextHash: string; time: number; dpopJkt: string | null }) {
   const { time } = input;
   return bind(successorOfRefreshToken(db), { ...input, idleExpiresAt: time + REFRESH_TOKEN_IDLE_TTL });
 }
@@ -259,6 +261,17 @@ function prepareUseRefreshToken(db: Db, scopeCount: number, resourceCount: numbe
     .prepare();
 }
 
+/**
+ * The successor's DPoP key: its family's, if bound (RFC 9449 §5); else, for a
+ * public client, the key of the request's proof (placeholder `dpopJkt`, null
+ * without one): a refresh token issued to a public client in answer to a
+ * DPoP proof is bound to that key (§5), even when its family began unbound.
+ */
+const usedByPublicClient = sql`(select ${clients.tokenEndpointAuthMethod} from ${clients} where ${clients.id} = ${refreshTokens.clientId}) = 'none'`;
+const successorKey = sql<
+  string | null
+>`coalesce(${refreshTokens.dpopJkt}, case when ${usedByPublicClient} then ${sql.placeholder('dpopJkt')} end)`;
+
 /** Step 2: the successor, copied from the token only where step 1 named it. */
 const successorOfRefreshToken = preparedOnce((db) =>
   db
@@ -282,8 +295,8 @@ const successorOfRefreshToken = preparedOnce((db) =>
           createdAt: sql<number>`${sql.placeholder('time')}`.as('created_at'),
           expiresAt: sql<number>`min(${sql.placeholder('idleExpiresAt')}, ${refreshTokens.absoluteExpiresAt})`.as('expires_at'),
           absoluteExpiresAt: refreshTokens.absoluteExpiresAt,
-          // RFC 9449 §5: the family stays bound to its key.
-          dpopJkt: refreshTokens.dpopJkt,
+          // RFC 9449 §5: the family stays bound to its key (see successorKey).
+          dpopJkt: successorKey.as('dpop_jkt'),
         })
         .from(refreshTokens)
         .where(and(eq(refreshTokens.hash, sql.placeholder('hash')), eq(refreshTokens.replacedBy, sql.placeholder('nextHash')))),
