@@ -88,15 +88,34 @@ async function readLimited(response: Response, signal: AbortSignal, options: Gua
   // A declared length over the limit is refused before a byte is read; a
   // stream without one (or lying about it) is counted as it comes.
   if (Number(response.headers.get('Content-Length') ?? 0) > maxBytes) throw refuse({ kind: 'too-large' });
-  if (!response.body) return new Uint8Array(0);
-  const reader = response.body.getReader();
+  return readAtMost(response.body, maxBytes, {
+    tooLarge: () => refuse({ kind: 'too-large' }),
+    timeout: { signal, error: () => refuse({ kind: 'timeout' }) },
+  });
+}
+
+/**
+ * A body's bytes, read as a stream and refused (`tooLarge()`, read no
+ * further) once past `maxBytes`; with a `timeout`, refused with its error
+ * when its signal aborts mid-body. For any fetch whose answer comes from someone else's
+ * server, so that it cannot fill memory or hold the request open.
+ */
+export async function readAtMost(
+  body: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+  limits: { tooLarge: () => Error; timeout?: { signal: AbortSignal; error: () => Error } },
+): Promise<Uint8Array> {
+  if (!body) return new Uint8Array(0);
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let length = 0;
   // The signal aborts the fetch, but a body already streaming is raced against it too.
+  const { timeout } = limits;
   const aborted = new Promise<never>((_, reject) => {
-    const stop = () => reject(refuse({ kind: 'timeout' }));
-    if (signal.aborted) stop();
-    else signal.addEventListener('abort', stop, { once: true });
+    if (!timeout) return;
+    const stop = () => reject(timeout.error());
+    if (timeout.signal.aborted) stop();
+    else timeout.signal.addEventListener('abort', stop, { once: true });
   });
   aborted.catch(() => {});
   try {
@@ -104,7 +123,7 @@ async function readLimited(response: Response, signal: AbortSignal, options: Gua
       const { done, value } = await Promise.race([reader.read(), aborted]);
       if (done) break;
       length += value.byteLength;
-      if (length > maxBytes) throw refuse({ kind: 'too-large' });
+      if (length > maxBytes) throw limits.tooLarge();
       chunks.push(value);
     }
   } catch (error) {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { kvTtl, UPSTREAM_FETCH_TIMEOUT_MS, UPSTREAM_METADATA_TTL, UPSTREAM_REQUEST_TTL, UPSTREAM_RESPONSE_MAX_BYTES } from '../config';
 import type { Deps } from '../deps';
 import { now, randomSecret } from '../lib/crypto';
+import { readAtMost } from '../lib/guarded-fetch';
 import { emailSchema } from './accounts';
 import type { PendingSignIn } from './upstream-pending';
 import { isLoopbackUrl, type UpstreamProvider } from './upstream-providers';
@@ -55,49 +56,29 @@ export function callbackUrl(issuer: string, provider: UpstreamProvider): string 
   return `${issuer}/login/upstream/${provider.id}/callback`;
 }
 
-/** Reads at most `max` bytes of a body; throws past that. */
-async function readLimited(body: ReadableStream<Uint8Array> | null, max: number): Promise<Uint8Array> {
-  if (!body) return new Uint8Array();
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel();
-      throw new UpstreamError('the provider answered with too much data');
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
-}
-
 /**
  * fetch() for every call to a provider: a timeout, no redirects followed
  * (oauth4webapi asks for none; a redirect is an error), and at most
  * UPSTREAM_RESPONSE_MAX_BYTES read.
  */
 async function limitedFetch(url: string, init: RequestInit): Promise<Response> {
+  const signal = AbortSignal.timeout(UPSTREAM_FETCH_TIMEOUT_MS);
   let response: Response;
   try {
-    response = await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(UPSTREAM_FETCH_TIMEOUT_MS) });
+    response = await fetch(url, { ...init, redirect: 'manual', signal });
   } catch (error) {
     throw new UpstreamError('the provider could not be reached', { cause: error });
   }
+  const tooLarge = () => new UpstreamError('the provider answered with too much data');
   const declared = Number(response.headers.get('Content-Length') ?? 0);
   if (declared > UPSTREAM_RESPONSE_MAX_BYTES) {
     await response.body?.cancel();
-    throw new UpstreamError('the provider answered with too much data');
+    throw tooLarge();
   }
-  const body = await readLimited(response.body, UPSTREAM_RESPONSE_MAX_BYTES);
+  const body = await readAtMost(response.body, UPSTREAM_RESPONSE_MAX_BYTES, {
+    tooLarge,
+    timeout: { signal, error: () => new UpstreamError('the provider could not be reached') },
+  });
   return new Response(response.status === 204 || response.status === 304 ? null : body, {
     status: response.status,
     statusText: response.statusText,
