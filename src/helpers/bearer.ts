@@ -163,7 +163,10 @@ export function tokenNoLongerStands(metadata?: MetadataPointer): OAuthError {
  */
 export async function standingUser(c: Context<AppEnv>, verified: VerifiedAccessToken, metadata?: MetadataPointer): Promise<string | null> {
   const { db } = c.var.deps;
-  const [grants, ...origin] = await db.batch([liveGrantQuery(db, verified.grantId, verified.jti), ...callerOriginQuery(c, db, verified)]);
+  const grantCheck = liveGrantQuery(db, verified.grantId, verified.jti);
+  const originCheck = callerOriginQuery(c, db, verified);
+  // A cross-origin call asks about its Origin in the same round trip; any other is the one query.
+  const [grants, ...origin] = originCheck.length > 0 ? await db.batch([grantCheck, ...originCheck]) : [await grantCheck];
   noteCallerOrigin(c, origin[0]);
   const grant = grants[0];
   if (!tokenStandsOn(verified, grant)) throw tokenNoLongerStands(metadata);
