@@ -30,6 +30,16 @@ async function amrsOf(userId: string): Promise<string[][]> {
   return results.map((row) => JSON.parse(row.amr) as string[]).sort((a, b) => a.length - b.length);
 }
 
+/** How many sign-in audit events of each kind the user has. */
+async function auditCounts(userId: string): Promise<Record<string, number>> {
+  const { results } = await env.DB.prepare(
+    "SELECT type, count(*) AS n FROM audit_events WHERE user_id = ? AND type IN ('sign_in', 'upstream_accepted') GROUP BY type",
+  )
+    .bind(userId)
+    .all<{ type: string; n: number }>();
+  return Object.fromEntries(results.map((row) => [row.type, row.n]));
+}
+
 describe('an upstream sign-in of a user with two-factor on', () => {
   it('asks for the code; with it the session and the ID token say amr ["fed","otp"], acr mfa', async () => {
     const { who, user, app } = await upstreamUserWithTwoFactor();
@@ -40,15 +50,18 @@ describe('an upstream sign-in of a user with two-factor on', () => {
     const callback = await upstreamSignIn(browser, who);
     expect(callback.status).toBe(303);
     expect(callback.headers.get('Location')).toBe('/login/two-factor');
-    // No session until the code: the provider's word alone does not sign in.
+    // No session until the code: the provider's word alone does not sign in,
+    // and is audited as the first step only (as a password's is).
     expect(await sessionsOf(user.id)).toBe(sessionsBefore);
     expect(await isSignedIn(browser)).toBe(false);
+    expect(await auditCounts(user.id)).toEqual({ sign_in: 1, upstream_accepted: 1 });
 
     const done = await enterCode(browser, await app.nextCode());
     expect(done.status).toBe(303);
     expect(done.headers.get('Location')).toBe('/account');
     expect(await isSignedIn(browser)).toBe(true);
     expect(await amrsOf(user.id)).toEqual([['fed'], ['fed', 'otp']]);
+    expect(await auditCounts(user.id)).toEqual({ sign_in: 2, upstream_accepted: 1 });
 
     const tokens = await issueTokens(browser, client, { scope: 'openid' });
     const { payload } = decodeJwt(tokens.id_token!);

@@ -157,8 +157,11 @@ upstream.get('/:id/callback', validatePage('query', callbackQuery), async functi
   if (outcome.twoFactor) {
     // Two-factor on: the provider's word is the first step only. The sign-in
     // waits for the code like a password sign-in (routes/two-factor.tsx),
-    // which then makes the session with `["fed","otp"]` and audits it.
-    return askForSecondFactor(c, await beginPendingSignIn(deps, outcome.user.id, pending.returnTo, AMR_FEDERATED));
+    // which then makes the session with `["fed","otp"]` and audits it. The
+    // first step is audited as a password's is (`password_accepted`).
+    const token = await beginPendingSignIn(deps, outcome.user.id, pending.returnTo, AMR_FEDERATED);
+    await recordAudit(deps.db, { type: 'upstream_accepted', userId: outcome.user.id, ip: clientIp(c) });
+    return askForSecondFactor(c, token);
   }
   await startSession(c, outcome.user.id, AMR_FEDERATED);
   await recordAudit(deps.db, { type: 'sign_in', userId: outcome.user.id, ip: clientIp(c) });

@@ -48,6 +48,7 @@ const AUDIT_EVENT_TYPE_SET = {
   session_ended: true,
   identity_linked: true,
   identity_unlinked: true,
+  upstream_accepted: true,
 } as const satisfies Record<AuditEventType, true>;
 
 /** Every audit event type, for the log's type filter (its menu and `?type=`), in AUDIT_EVENT_TYPE_SET's order. */

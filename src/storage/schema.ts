@@ -476,7 +476,8 @@ export type AuditEventType =
   | 'session_ended'
   // Upstream identity providers (issue 17).
   | 'identity_linked'
-  | 'identity_unlinked';
+  | 'identity_unlinked'
+  | 'upstream_accepted';
 
 /**
  * Security events, for the user's "Recent activity" and for operators. Never

@@ -73,6 +73,8 @@ function describe(item: ActivityItem): string {
       return 'Linked a sign-in provider';
     case 'identity_unlinked':
       return 'Unlinked a sign-in provider';
+    case 'upstream_accepted':
+      return 'You signed in through a provider; the sign-in asked for a two-factor code';
     case 'passkey_added':
       return 'Added a passkey';
     case 'passkey_removed':
