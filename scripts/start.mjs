@@ -1,7 +1,7 @@
 // `npm start`: local D1 migrations, the demo user and clients on first start,
 // then `wrangler dev` on 127.0.0.1. No prompt, no Cloudflare account, no
 // outbound calls; state persists under .wrangler/ until `npm run reset`.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ISSUER, importTypeScript, loadWrangler, localBindings, PORT, STATE_DIR, spawnWrangler, wrangler } from './local.mjs';
 
@@ -81,6 +81,8 @@ async function upstreamArgs() {
   mkdirSync(STATE_DIR, { recursive: true });
   const envFile = path.join(STATE_DIR, 'upstream-secrets.env');
   writeFileSync(envFile, `${lines.join('\n')}\n`, { mode: 0o600 });
+  // `mode` applies only when the file is created: one left by an earlier start keeps its own.
+  chmodSync(envFile, 0o600);
   console.log(`  Upstream sign-in: ${config.providers.map((provider) => provider.name).join(', ')}\n`);
   return ['--var', `UPSTREAM_PROVIDERS:${value}`, '--env-file', envFile];
 }
