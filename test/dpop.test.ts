@@ -235,6 +235,24 @@ describe('the token endpoint with DPoP (RFC 9449 §5)', () => {
     expect(decodeJwt(refreshed.access_token).payload.cnf).toBeUndefined();
   });
 
+  it('binds each of a confidential client’s DPoP refreshes to that refresh’s own key', async () => {
+    const first = await dpopKey();
+    const issued = await dpopTokenRequest(web, first, codeFields(await authorizeWithConsent(browser, web, { scope: SCOPE })));
+    let refreshToken = ((await issued.json()) as { refresh_token: string }).refresh_token;
+    // RFC 9449 §5: a confidential client's refresh token is not bound, so each refresh may prove another key,
+    // and the access token it gets is bound to that key, not to the first one.
+    for (const key of [await dpopKey(), await dpopKey('EdDSA')]) {
+      const refreshed = await dpopTokenRequest(web, key, { grant_type: 'refresh_token', refresh_token: refreshToken });
+      expect(refreshed.status, await refreshed.clone().text()).toBe(200);
+      const body = (await refreshed.json()) as { token_type: string; access_token: string; refresh_token: string };
+      expect(body.token_type).toBe('DPoP');
+      expect(decodeJwt(body.access_token).payload.cnf).toEqual({ jkt: key.jkt });
+      const introspection = await introspectAs(web, body.access_token);
+      expect(introspection).toMatchObject({ active: true, token_type: 'DPoP', cnf: { jkt: key.jkt } });
+      refreshToken = body.refresh_token;
+    }
+  });
+
   it('binds client_credentials tokens', async () => {
     const key = await dpopKey();
     const response = await dpopTokenRequest(web, key, { grant_type: 'client_credentials', scope: 'books:read' });
@@ -389,6 +407,54 @@ describe('clients registered with dpop_bound_access_tokens (RFC 9449 §5.2)', ()
     const fields = codeFields(await authorizeWithConsent(browser, client, { scope: SCOPE }));
     await expectJsonError(await dpopTokenRequest(client, null, fields), 400, 'invalid_dpop_proof');
     expect((await dpopTokenRequest(client, await dpopKey(), fields)).status).toBe(200);
+  });
+
+  it('refresh only with a proof, even a confidential client’s unbound refresh token; a refresh without one spends nothing', async () => {
+    const user = await createUser();
+    const client = await registerClient(await userToken(user), {
+      grant_types: ['authorization_code', 'refresh_token'],
+      dpop_bound_access_tokens: true,
+    });
+    const browser = await signedInBrowser(user);
+    const issued = await dpopTokenRequest(
+      client,
+      await dpopKey(),
+      codeFields(await authorizeWithConsent(browser, client, { scope: SCOPE })),
+    );
+    expect(issued.status, await issued.clone().text()).toBe(200);
+    const refreshToken = ((await issued.json()) as { refresh_token: string }).refresh_token;
+    // A confidential client's refresh token is not bound to a key (RFC 9449 §5): only the registration asks for the proof.
+    const row = await env.DB.prepare('select dpop_jkt from refresh_tokens where hash = ?')
+      .bind(await storedHash(refreshToken))
+      .first<{ dpop_jkt: string | null }>();
+    expect(row).toEqual({ dpop_jkt: null });
+    const fields = { grant_type: 'refresh_token', refresh_token: refreshToken };
+    await expectJsonError(await dpopTokenRequest(client, null, fields), 400, 'invalid_dpop_proof');
+    const used = await env.DB.prepare('select used_at from refresh_tokens where hash = ?')
+      .bind(await storedHash(refreshToken))
+      .first<{ used_at: number | null }>();
+    expect(used).toEqual({ used_at: null });
+    const key = await dpopKey();
+    const refreshed = await dpopTokenRequest(client, key, fields);
+    expect(refreshed.status, await refreshed.clone().text()).toBe(200);
+    const body = (await refreshed.json()) as { token_type: string; access_token: string };
+    expect(body.token_type).toBe('DPoP');
+    expect(decodeJwt(body.access_token).payload.cnf).toEqual({ jkt: key.jkt });
+  });
+
+  it('client_credentials only with a proof', async () => {
+    const client = await registerClient(await userToken(await createUser()), {
+      grant_types: ['client_credentials'],
+      dpop_bound_access_tokens: true,
+    });
+    const fields = { grant_type: 'client_credentials', scope: 'books:read' };
+    await expectJsonError(await dpopTokenRequest(client, null, fields), 400, 'invalid_dpop_proof');
+    const key = await dpopKey();
+    const response = await dpopTokenRequest(client, key, fields);
+    expect(response.status, await response.clone().text()).toBe(200);
+    const body = (await response.json()) as { token_type: string; access_token: string };
+    expect(body.token_type).toBe('DPoP');
+    expect(decodeJwt(body.access_token).payload.cnf).toEqual({ jkt: key.jkt });
   });
 });
 

@@ -1,7 +1,18 @@
 import { env } from 'cloudflare:test';
 import { SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { authorizeWithConsent, bearer, createUser, expectJsonError, ISSUER, json, signedInBrowser, unique, userToken } from '../helpers';
+import {
+  authorizeWithConsent,
+  bearer,
+  createUser,
+  expectJsonError,
+  ISSUER,
+  json,
+  type RegisteredClient,
+  signedInBrowser,
+  unique,
+  userToken,
+} from '../helpers';
 import {
   assertion,
   type ClientKey,
@@ -75,6 +86,41 @@ describe('assertion replay (RFC 7523 §3 item 7: jti accepted once)', () => {
     const fresh = await postWithAssertion('/oauth2/token', await assertion(key, client.client_id), code);
     expect(fresh.status, await fresh.text()).toBe(200);
   });
+
+  // Every endpoint that authenticates a client spends the assertion through the same
+  // single-use record (spendClientAssertion): spent at one, it is refused at itself and at
+  // every other. Each row has its own client, so the failures stay under the per-client limit.
+  const spendingEndpoints: [string, (client: RegisteredClient) => Record<string, string>, number][] = [
+    ['/oauth2/revoke', () => ({ token: 'anything' }), 200],
+    ['/oauth2/introspect', () => ({ token: 'anything' }), 200],
+    [
+      '/oauth2/par',
+      (client) => ({
+        response_type: 'code',
+        redirect_uri: client.redirect_uris[0]!,
+        scope: 'openid',
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        code_challenge_method: 'S256',
+      }),
+      201,
+    ],
+  ];
+
+  it.each(spendingEndpoints)(
+    'an assertion spent at %s is refused there again and at every other endpoint',
+    async (path, fields, status) => {
+      const client = await registerKeyClient(ownerToken, [key]);
+      const once = await assertion(key, client.client_id);
+      const spent = await postWithAssertion(path, once, fields(client));
+      expect(spent.status, await spent.clone().text()).toBe(status);
+      const before = await rows(client.client_id);
+      expect(before).toBe(1);
+      for (const [other, otherFields] of [...spendingEndpoints, ['/oauth2/token', () => CC] as const]) {
+        expect(await refused(once, otherFields(client), other), other).toMatch(/used before/);
+      }
+      expect(await rows(client.client_id)).toBe(before);
+    },
+  );
 
   it('the same jti in another client’s assertion is that client’s own (jti is unique per issuer)', async () => {
     const other = await registerKeyClient(ownerToken, [key]);
