@@ -1,8 +1,11 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { ADMIN_PAGE_SIZE } from '../src/config';
 import schemaSource from '../src/storage/schema.ts?raw';
 import { adminAction, auditEventsOf, makeAdmin, signedInAdmin, userRow } from './admin-support';
+import { documentClient } from './client-metadata-support';
 import {
+  authorizeWithConsent,
   awaitMail,
   Browser,
   bearer,
@@ -15,9 +18,12 @@ import {
   json,
   mailedLink,
   postAsClient,
+  REDIRECT_URI,
   refreshAs,
   registerClient,
+  revokeAs,
   signedInBrowser,
+  unique,
   userToken,
 } from './helpers';
 import { enterPassword, turnOnTwoFactor } from './totp-support';
@@ -81,6 +87,188 @@ describe('admin pages', () => {
       expect(response.status, path).toBe(400);
       expect(response.headers.get('Content-Type')).toContain('text/html');
     }
+  });
+});
+
+/** The part of an admin page under its heading `title`, up to the next heading. */
+function section(html: string, title: string): string {
+  const start = html.indexOf(`<h2>${title}</h2>`);
+  expect(start, title).toBeGreaterThanOrEqual(0);
+  const end = html.indexOf('<h2>', start + 1);
+  return html.slice(start, end === -1 ? undefined : end);
+}
+
+describe('admin lists', () => {
+  it('users, clients and the audit log come in pages of ADMIN_PAGE_SIZE: page 2 holds the rest, and has_next and the pager say so', async () => {
+    const { admin, browser } = await signedInAdmin();
+    const token = await userToken(admin);
+    const tag = unique('pager');
+    const now = Math.floor(Date.now() / 1000);
+    const count = ADMIN_PAGE_SIZE + 1;
+    const subject = await createUser();
+    // Rows written directly: a page's worth and one more of each, all matching one search.
+    await env.DB.batch(
+      Array.from({ length: count }, (_, i) => [
+        env.DB.prepare('insert into users (id, email, name, password_hash, created_at) values (?, ?, ?, ?, ?)').bind(
+          `${tag}-user-${i}`,
+          `${tag}-${i}@example.com`,
+          `Pager ${i}`,
+          'not a hash',
+          now - i,
+        ),
+        env.DB.prepare(
+          `insert into clients (id, name, token_endpoint_auth_method, redirect_uris, grant_types, created_at) values (?, ?, 'none', '[]', '["authorization_code"]', ?)`,
+        ).bind(`${tag}-client-${i}`, `${tag} app ${i}`, now - i),
+        env.DB.prepare(`insert into audit_events (at, type, user_id) values (?, 'sign_in', ?)`).bind(now - i, subject.id),
+      ]).flat(),
+    );
+    // The oldest event is the last one written.
+    const oldestEvent = await env.DB.prepare('select max(id) as id from audit_events where user_id = ?')
+      .bind(subject.id)
+      .first<{ id: number }>();
+    const lists = [
+      {
+        page: '/admin/users',
+        api: '/api/admin/users',
+        query: `q=${tag}`,
+        rows: 'users',
+        oldest: `${tag}-user-${ADMIN_PAGE_SIZE}`,
+        dropOne: `delete from users where id = '${tag}-user-0'`,
+      },
+      {
+        page: '/admin/clients',
+        api: '/api/admin/clients',
+        query: `q=${tag}`,
+        rows: 'clients',
+        oldest: `${tag}-client-${ADMIN_PAGE_SIZE}`,
+        dropOne: `delete from clients where id = '${tag}-client-0'`,
+      },
+      {
+        page: '/admin/audit',
+        api: '/api/admin/audit',
+        query: `user=${subject.id}&type=sign_in`,
+        rows: 'events',
+        oldest: oldestEvent?.id,
+        dropOne: `delete from audit_events where id = ${oldestEvent?.id}`,
+      },
+    ];
+    for (const list of lists) {
+      const read = async (page: number) => {
+        const response = await call(`${list.api}?${list.query}&page=${page}`, { headers: bearer(token) });
+        expect(response.status, list.api).toBe(200);
+        const body = (await response.json()) as Record<string, unknown> & { has_next: boolean; page: number };
+        return { ids: (body[list.rows] as { id: string | number }[]).map((row) => row.id), hasNext: body.has_next, page: body.page };
+      };
+      const first = await read(1);
+      const second = await read(2);
+      expect([first.ids.length, first.hasNext, first.page], list.api).toEqual([ADMIN_PAGE_SIZE, true, 1]);
+      // Newest first: page 2 holds the oldest row.
+      expect([second.ids, second.hasNext, second.page], list.api).toEqual([[list.oldest], false, 2]);
+      expect(new Set([...first.ids, ...second.ids]).size, list.api).toBe(count);
+      expect((await read(3)).ids, list.api).toEqual([]);
+
+      const next = `href="${list.page}?${list.query.replace('&', '&amp;')}&amp;page=2">Next page</a>`;
+      const pageOne = await (await browser.get(`${list.page}?${list.query}`)).text();
+      expect(pageOne, list.page).toContain(next);
+      expect(pageOne, list.page).not.toContain('Previous page');
+      const pageTwo = await (await browser.get(`${list.page}?${list.query}&page=2`)).text();
+      expect(pageTwo, list.page).toContain(`href="${list.page}?${list.query.replace('&', '&amp;')}&amp;page=1">Previous page</a>`);
+      expect(pageTwo, list.page).not.toContain('Next page');
+
+      // Exactly a page's worth: one page, and no next one.
+      await env.DB.prepare(list.dropOne).run();
+      expect(await read(1), list.api).toMatchObject({ hasNext: false, page: 1 });
+      expect((await read(1)).ids, list.api).toHaveLength(ADMIN_PAGE_SIZE);
+      expect(await (await browser.get(`${list.page}?${list.query}`)).text(), list.page).not.toContain('Next page');
+    }
+  });
+
+  it("the audit log's time range: from is inclusive, to exclusive, on the page, in the API and the CSV", async () => {
+    const { admin, browser } = await signedInAdmin();
+    const token = await userToken(admin);
+    const user = await createUser();
+    // Three events a second apart around a whole minute an hour ago.
+    const edge = Math.floor(Date.now() / 1000 / 60) * 60 - 3600;
+    for (const [at, ip] of [
+      [edge - 1, '203.0.113.1'],
+      [edge, '203.0.113.2'],
+      [edge + 1, '203.0.113.3'],
+    ] as const) {
+      await env.DB.prepare(`insert into audit_events (at, type, user_id, ip) values (?, 'sign_in', ?, ?)`).bind(at, user.id, ip).run();
+    }
+    const minute = new Date(edge * 1000).toISOString().slice(0, 16);
+    const ips = async (range: string) => {
+      const response = await call(`/api/admin/audit?user=${user.id}&type=sign_in&${range}`, { headers: bearer(token) });
+      return ((await response.json()) as { events: { ip: string }[] }).events.map((event) => event.ip);
+    };
+    expect(await ips(`to=${minute}`)).toEqual(['203.0.113.1']);
+    expect(await ips(`from=${minute}`)).toEqual(['203.0.113.3', '203.0.113.2']);
+    expect(await ips(`from=${minute}&to=${minute}`)).toEqual([]);
+    const page = await (await browser.get(`/admin/audit?user=${user.id}&to=${minute}`)).text();
+    expect(page).toContain('203.0.113.1');
+    expect(page).not.toContain('203.0.113.2');
+    const csv = await (await browser.get(`/admin/audit.csv?user=${user.id}&to=${minute}`)).text();
+    expect(csv.trim().split('\r\n')).toHaveLength(2);
+    expect(csv).toContain('"203.0.113.1"');
+  });
+
+  it('anonymous (open registration) and client ID metadata document clients are listed with their kind and no owner', async () => {
+    const { browser } = await signedInAdmin();
+    const registered = await json('/oauth2/register', {
+      client_name: 'Nobody Owns Me',
+      redirect_uris: [REDIRECT_URI],
+      token_endpoint_auth_method: 'none',
+    });
+    expect(registered.status).toBe(201);
+    const anonymous = (await registered.json()) as { client_id: string };
+    const document = documentClient();
+    await authorizeWithConsent(await signedInBrowser(await createUser()), document, { scope: 'openid' });
+
+    for (const [id, kind] of [
+      [anonymous.client_id, 'anonymous'],
+      [document.client_id, 'metadata document'],
+    ] as const) {
+      const list = await (await browser.get(`/admin/clients?q=${encodeURIComponent(id)}`)).text();
+      const row = /<tbody>(.*?)<\/tbody>/s.exec(list)?.[1] ?? '';
+      expect(row, id).toContain(`href="/admin/clients/${encodeURIComponent(id)}"`);
+      expect(row, id).toContain(`<td>${kind}</td><td>—</td>`);
+      const page = await (await browser.get(`/admin/clients/${encodeURIComponent(id)}`)).text();
+      expect(page, id).toContain(`<dt>Kind</dt><dd>${kind}</dd><dt>Owner</dt><dd>Nobody</dd>`);
+    }
+  });
+
+  it("a user's page shows their apps, live sessions and recent activity; a client's page its grants and recent activity", async () => {
+    const { browser } = await signedInAdmin();
+    const { user, client, tokens } = await userWithTokens();
+    const other = await registerClient(await userToken(await createUser()), { client_name: 'Other App' });
+    await revokeAs(client, tokens.refresh_token as string);
+    const again = await issueTokens(await signedInBrowser(user), client, { scope: 'openid books:read' });
+    expect(again.access_token).toBeTruthy();
+    await issueTokens(await signedInBrowser(user), other, { scope: 'openid' });
+
+    const userPage = await (await browser.get(`/admin/users/${user.id}`)).text();
+    const apps = section(userPage, 'Apps');
+    expect(apps).toContain(`<a href="/admin/clients/${client.client_id}">Reading List</a>`);
+    expect(apps).toContain('openid books:read');
+    expect(apps).toContain(`<a href="/admin/clients/${other.client_id}">Other App</a>`);
+    // Three browsers signed in (userWithTokens and two here), by password.
+    expect(section(userPage, 'Sessions').match(/<li>/g)).toHaveLength(3);
+    expect(section(userPage, 'Sessions')).toContain('(pwd)');
+    const activity = section(userPage, 'Recent activity');
+    for (const event of ['sign_in', 'consent_granted · Reading List', 'grant_revoked · Reading List', 'consent_granted · Other App']) {
+      expect(activity, event).toContain(`<span>${event}</span>`);
+    }
+
+    const clientPage = await (await browser.get(`/admin/clients/${client.client_id}`)).text();
+    const grants = section(clientPage, 'Grants');
+    expect(grants).toContain(`<a href="/admin/users/${user.id}">${user.email}</a>`);
+    expect(grants).toContain('openid books:read');
+    expect(grants).not.toContain('Other App');
+    const clientActivity = section(clientPage, 'Recent activity');
+    for (const event of ['client_created', 'consent_granted', 'grant_revoked'])
+      expect(clientActivity, event).toContain(`<td>${event}</td>`);
+    expect(clientActivity).toContain(`>${user.email}</a>`);
+    expect(clientActivity).not.toContain(other.client_id);
   });
 });
 
