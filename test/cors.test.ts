@@ -7,6 +7,7 @@ import {
   basic,
   bearer,
   call,
+  codeFields,
   createUser,
   expectJsonError,
   form,
@@ -59,17 +60,7 @@ function expectPreflightRefused(response: Response): void {
 
 /** The code exchange of `authorization` as `client`, sent by a browser at `from`. */
 function exchange(client: RegisteredClient, authorization: Authorization, from: string): Promise<Response> {
-  return postAsClient(
-    TOKEN,
-    client,
-    {
-      grant_type: 'authorization_code',
-      code: authorization.code,
-      redirect_uri: authorization.redirectUri,
-      code_verifier: authorization.verifier,
-    },
-    { Origin: from },
-  );
+  return postAsClient(TOKEN, client, codeFields(authorization), { Origin: from });
 }
 
 async function expectTokens(response: Response): Promise<{ access_token: string; refresh_token?: string }> {

@@ -11,6 +11,7 @@ import {
   type Browser,
   bearer,
   call,
+  codeFields,
   createUser,
   decodeJwt,
   expectJsonError,
@@ -130,15 +131,6 @@ async function clients(): Promise<{ browser: Browser; spa: RegisteredClient; web
   const spa = await registerClient(userApi, { token_endpoint_auth_method: 'none', grant_types: grantTypes.slice(0, 2) });
   const web = await registerClient(userApi, { grant_types: grantTypes });
   return { browser: await signedInBrowser(user), spa, web, userApi };
-}
-
-function codeFields(authorization: { code: string; redirectUri: string; verifier: string }): Record<string, string> {
-  return {
-    grant_type: 'authorization_code',
-    code: authorization.code,
-    redirect_uri: authorization.redirectUri,
-    code_verifier: authorization.verifier,
-  };
 }
 
 const SCOPE = 'openid offline_access books:read books:write';

@@ -273,15 +273,23 @@ export function basic(id: string, secret: string): string {
   return `Basic ${btoa(`${encode(id)}:${encode(secret)}`)}`;
 }
 
-/** Trades a code at the token endpoint with client_secret_basic (or none for public clients). */
-export function redeem(client: RegisteredClient, authorization: Authorization, overrides: Record<string, string> = {}) {
-  const fields: Record<string, string> = {
+/** The form fields of an authorization_code token request for `authorization` (RFC 6749 §4.1.3, RFC 7636 §4.5). */
+export function codeFields(
+  authorization: Pick<Authorization, 'code' | 'redirectUri' | 'verifier'>,
+  overrides: Record<string, string> = {},
+): Record<string, string> {
+  return {
     grant_type: 'authorization_code',
     code: authorization.code,
     redirect_uri: authorization.redirectUri,
     code_verifier: authorization.verifier,
     ...overrides,
   };
+}
+
+/** Trades a code at the token endpoint with client_secret_basic (or none for public clients). */
+export function redeem(client: RegisteredClient, authorization: Authorization, overrides: Record<string, string> = {}) {
+  const fields = codeFields(authorization, overrides);
   if (client.client_secret) return form('/oauth2/token', fields, { Authorization: basic(client.client_id, client.client_secret) });
   return form('/oauth2/token', { client_id: client.client_id, ...fields });
 }

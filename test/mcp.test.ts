@@ -10,6 +10,7 @@ import {
   type Browser,
   bearer,
   call,
+  codeFields,
   createUser,
   ISSUER,
   issueTokens,
@@ -141,12 +142,7 @@ describe('/mcp (MCP Streamable HTTP, stateless)', () => {
   it('takes a DPoP-bound token for /mcp with its proof (RFC 9449 §7.1): tools/call list_books answers', async () => {
     const key = await dpopKey();
     const authorization = await authorizeWithConsent(browser, client, { scope: 'books:read', resource: [MCP] });
-    const issued = await dpopTokenRequest(client, key, {
-      grant_type: 'authorization_code',
-      code: authorization.code,
-      redirect_uri: authorization.redirectUri,
-      code_verifier: authorization.verifier,
-    });
+    const issued = await dpopTokenRequest(client, key, codeFields(authorization));
     expect(issued.status, await issued.clone().text()).toBe(200);
     const { access_token, token_type } = (await issued.json()) as { access_token: string; token_type: string };
     expect(token_type).toBe('DPoP');

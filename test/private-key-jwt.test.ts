@@ -8,6 +8,7 @@ import {
   basic,
   bearer,
   call,
+  codeFields,
   createUser,
   decodeJwt,
   expectJsonError,
@@ -226,12 +227,7 @@ describe('authentication with a client assertion', () => {
     const client = await registerKeyClient(ownerToken, [key]);
     const browser = await signedInBrowser(user);
     const authorization = await authorizeWithConsent(browser, client, { scope: 'openid books:read' });
-    const redeemed = await postWithAssertion('/oauth2/token', await assertion(key, client.client_id), {
-      grant_type: 'authorization_code',
-      code: authorization.code,
-      redirect_uri: authorization.redirectUri,
-      code_verifier: authorization.verifier,
-    });
+    const redeemed = await postWithAssertion('/oauth2/token', await assertion(key, client.client_id), codeFields(authorization));
     const tokens = JSON.parse(await redeemed.text()) as Record<string, string>;
     expect(redeemed.status, JSON.stringify(tokens)).toBe(200);
     expect(tokens.refresh_token).toBeDefined();

@@ -8,6 +8,7 @@ import {
   basic,
   bearer,
   call,
+  codeFields,
   createUser,
   decodeJwt,
   expectErrorRedirect,
@@ -50,12 +51,7 @@ function tokenRequest(client: RegisteredClient, fields: Record<string, string>, 
 }
 
 function redeem(client: RegisteredClient, authorization: Authorization, resources: string[] = []): Promise<Response> {
-  const fields = {
-    grant_type: 'authorization_code',
-    code: authorization.code,
-    redirect_uri: authorization.redirectUri,
-    code_verifier: authorization.verifier,
-  };
+  const fields = codeFields(authorization);
   return tokenRequest(client, fields, resources);
 }
 
@@ -171,12 +167,7 @@ describe('RFC 8707 resource indicators', () => {
 
     it('still refuses any other repeated parameter (RFC 6749 §3.2)', async () => {
       const authorization = await authorizeWithConsent(browser, client, { scope: 'books:read' });
-      const body = `${new URLSearchParams({
-        grant_type: 'authorization_code',
-        code: authorization.code,
-        redirect_uri: authorization.redirectUri,
-        code_verifier: authorization.verifier,
-      })}&redirect_uri=${encodeURIComponent(authorization.redirectUri)}`;
+      const body = `${new URLSearchParams(codeFields(authorization))}&redirect_uri=${encodeURIComponent(authorization.redirectUri)}`;
       const response = await call('/oauth2/token', {
         method: 'POST',
         headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basic(client.client_id, client.client_secret!) },

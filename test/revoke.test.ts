@@ -6,6 +6,7 @@ import {
   basic,
   bearer,
   call,
+  codeFields,
   createUser,
   decodeJwt,
   expectJsonError,
@@ -56,10 +57,7 @@ async function tokensOf(client: RegisteredClient, scope = 'books:read offline_ac
 async function issuePostTokens(client: RegisteredClient): Promise<{ access_token: string }> {
   const authorization = await authorizeWithConsent(browser, client, { scope: 'books:read' });
   const response = await form('/oauth2/token', {
-    grant_type: 'authorization_code',
-    code: authorization.code,
-    redirect_uri: authorization.redirectUri,
-    code_verifier: authorization.verifier,
+    ...codeFields(authorization),
     client_id: client.client_id,
     client_secret: client.client_secret!,
   });

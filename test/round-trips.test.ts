@@ -12,6 +12,7 @@ import {
   type Browser,
   basic,
   bearer,
+  codeFields,
   createUser,
   ISSUER,
   issueTokens,
@@ -393,12 +394,7 @@ describe('storage round trips of private_key_jwt (RFC 7523) at the token endpoin
     const tokens = await (async () => {
       const browser = await signedInBrowser(user);
       const authorization = await authorizeWithConsent(browser, client, { scope: 'openid offline_access' });
-      const response = await postWithAssertion('/oauth2/token', await assertion(key, client.client_id), {
-        grant_type: 'authorization_code',
-        code: authorization.code,
-        redirect_uri: authorization.redirectUri,
-        code_verifier: authorization.verifier,
-      });
+      const response = await postWithAssertion('/oauth2/token', await assertion(key, client.client_id), codeFields(authorization));
       return (await response.json()) as { refresh_token: string };
     })();
     refreshToken = tokens.refresh_token;
@@ -444,14 +440,10 @@ describe('DPoP round trips (RFC 9449): the proof’s single use joins the reques
     });
     const authorization = await authorizeWithConsent(await signedInBrowser(user), spa, { scope: 'openid offline_access books:read' });
     const key = await dpopKey();
-    const issued = (await (
-      await dpopTokenRequest(spa, key, {
-        grant_type: 'authorization_code',
-        code: authorization.code,
-        redirect_uri: authorization.redirectUri,
-        code_verifier: authorization.verifier,
-      })
-    ).json()) as { access_token: string; refresh_token: string };
+    const issued = (await (await dpopTokenRequest(spa, key, codeFields(authorization))).json()) as {
+      access_token: string;
+      refresh_token: string;
+    };
 
     const call = countingEnv();
     const books = await app.request(

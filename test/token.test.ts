@@ -2,12 +2,12 @@ import { env } from 'cloudflare:test';
 import { createLocalJWKSet, decodeProtectedHeader, decodeJwt as jwtClaims, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  type Authorization,
   authorizeWithConsent,
   type Browser,
   b64url,
   basic,
   call,
+  codeFields,
   createUser,
   expectJsonError,
   form,
@@ -23,17 +23,6 @@ import {
 } from './helpers';
 
 const TOKEN = '/oauth2/token';
-
-/** The form fields of an authorization_code token request for `authorization`. */
-function codeFields(authorization: Authorization, overrides: Record<string, string> = {}): Record<string, string> {
-  return {
-    grant_type: 'authorization_code',
-    code: authorization.code,
-    redirect_uri: authorization.redirectUri,
-    code_verifier: authorization.verifier,
-    ...overrides,
-  };
-}
 
 /** A raw urlencoded body, for requests `form()` cannot express (repeated or malformed fields). */
 function rawForm(body: string | Uint8Array, headers: Record<string, string> = {}) {

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   authorizeWithConsent,
   bearer,
+  codeFields,
   createUser,
   expectJsonError,
   ISSUER,
@@ -76,12 +77,7 @@ describe('assertion replay (RFC 7523 §3 item 7: jti accepted once)', () => {
     const authorization = await authorizeWithConsent(await signedInBrowser(user), client, { scope: 'openid' });
     const spent = await assertion(key, client.client_id);
     expect((await postWithAssertion('/oauth2/revoke', spent, { token: 'anything' })).status).toBe(200);
-    const code = {
-      grant_type: 'authorization_code',
-      code: authorization.code,
-      redirect_uri: authorization.redirectUri,
-      code_verifier: authorization.verifier,
-    };
+    const code = codeFields(authorization);
     await refused(spent, code);
     const fresh = await postWithAssertion('/oauth2/token', await assertion(key, client.client_id), code);
     expect(fresh.status, await fresh.text()).toBe(200);

@@ -4,6 +4,7 @@ import {
   authorizeWithConsent,
   bearer,
   call,
+  codeFields,
   createUser,
   decodeJwt,
   expectJsonError,
@@ -38,20 +39,10 @@ describe('DPoP: replay and binding (RFC 9449 §11)', () => {
     });
     const authorization = await authorizeWithConsent(await signedInBrowser(user), spa, { scope: SCOPE });
     key = await dpopKey();
-    const response = await dpopTokenRequest(spa, key, {
-      grant_type: 'authorization_code',
-      code: authorization.code,
-      redirect_uri: authorization.redirectUri,
-      code_verifier: authorization.verifier,
-    });
+    const response = await dpopTokenRequest(spa, key, codeFields(authorization));
     ({ access_token: token, refresh_token: refreshToken } = (await response.json()) as { access_token: string; refresh_token: string });
     const forMcp = await authorizeWithConsent(await signedInBrowser(user), spa, { scope: 'books:read', resource: [MCP] });
-    const mcpResponse = await dpopTokenRequest(spa, key, {
-      grant_type: 'authorization_code',
-      code: forMcp.code,
-      redirect_uri: forMcp.redirectUri,
-      code_verifier: forMcp.verifier,
-    });
+    const mcpResponse = await dpopTokenRequest(spa, key, codeFields(forMcp));
     expect(mcpResponse.status, await mcpResponse.clone().text()).toBe(200);
     mcpToken = ((await mcpResponse.json()) as { access_token: string }).access_token;
   });
