@@ -107,6 +107,30 @@ function jsonDocument(body, headers = { 'Cache-Control': 'max-age=600' }) {
 
 const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** `text` as a body streamed in 1 KB chunks, with no Content-Length (a size limit must count as it reads). */
+function chunkedBody(text) {
+  const bytes = new TextEncoder().encode(text);
+  return new ReadableStream({
+    start(controller) {
+      for (let i = 0; i < bytes.length; i += 1024) controller.enqueue(bytes.slice(i, i + 1024));
+      controller.close();
+    },
+  });
+}
+
+/** `text` as a body whose first 10 bytes come at once and the rest 5 s later (a time limit must cover the body too). */
+function stalledBody(text) {
+  const bytes = new TextEncoder().encode(text);
+  return new ReadableStream({
+    async start(controller) {
+      controller.enqueue(bytes.slice(0, 10));
+      await wait(5000);
+      controller.enqueue(bytes.slice(10));
+      controller.close();
+    },
+  });
+}
+
 function clientDocument(request) {
   const url = new URL(request.url);
   const href = `${url.origin}${url.pathname}`;
@@ -137,30 +161,14 @@ function clientDocument(request) {
       return new Response(null, { status: 302, headers: { Location: href.replace('/redirect/', '/good/') } });
     case 'oversize':
       return jsonDocument(documentFor(href, { padding: 'x'.repeat(6 * 1024) }));
-    case 'oversize-stream': {
-      const bytes = new TextEncoder().encode(JSON.stringify(documentFor(href, { padding: 'x'.repeat(6 * 1024) })));
-      const stream = new ReadableStream({
-        start(controller) {
-          for (let i = 0; i < bytes.length; i += 1024) controller.enqueue(bytes.slice(i, i + 1024));
-          controller.close();
-        },
+    case 'oversize-stream':
+      return new Response(chunkedBody(JSON.stringify(documentFor(href, { padding: 'x'.repeat(6 * 1024) }))), {
+        headers: { 'Content-Type': 'application/json' },
       });
-      return new Response(stream, { headers: { 'Content-Type': 'application/json' } });
-    }
     case 'slow':
       return wait(5000).then(() => jsonDocument(documentFor(href)));
-    case 'slow-body': {
-      const bytes = new TextEncoder().encode(JSON.stringify(documentFor(href)));
-      const stream = new ReadableStream({
-        async start(controller) {
-          controller.enqueue(bytes.slice(0, 10));
-          await wait(5000);
-          controller.enqueue(bytes.slice(10));
-          controller.close();
-        },
-      });
-      return new Response(stream, { headers: { 'Content-Type': 'application/json' } });
-    }
+    case 'slow-body':
+      return new Response(stalledBody(JSON.stringify(documentFor(href))), { headers: { 'Content-Type': 'application/json' } });
     case 'mismatch':
       return jsonDocument(documentFor(`${CLIENT_HOST}/good/someone-else`));
     case 'secret':
@@ -248,30 +256,12 @@ async function jwksDocument(request) {
       return new Response(null, { status: 302, headers: { Location: `${href}-moved` } });
     case 'oversize':
       return new Response(text + ' '.repeat(20 * 1024), { headers });
-    case 'oversize-stream': {
-      const bytes = new TextEncoder().encode(text + ' '.repeat(20 * 1024));
-      const stream = new ReadableStream({
-        start(controller) {
-          for (let i = 0; i < bytes.length; i += 1024) controller.enqueue(bytes.slice(i, i + 1024));
-          controller.close();
-        },
-      });
-      return new Response(stream, { headers });
-    }
+    case 'oversize-stream':
+      return new Response(chunkedBody(text + ' '.repeat(20 * 1024)), { headers });
     case 'slow':
       return wait(5000).then(() => new Response(text, { headers }));
-    case 'slow-body': {
-      const bytes = new TextEncoder().encode(text);
-      const stream = new ReadableStream({
-        async start(controller) {
-          controller.enqueue(bytes.slice(0, 10));
-          await wait(5000);
-          controller.enqueue(bytes.slice(10));
-          controller.close();
-        },
-      });
-      return new Response(stream, { headers });
-    }
+    case 'slow-body':
+      return new Response(stalledBody(text), { headers });
     case 'html':
       return new Response(text, { headers: { ...headers, 'Content-Type': 'text/html' } });
     default:
