@@ -92,16 +92,6 @@ export interface LiveGrant {
 }
 
 /**
- * An access token's grant, in one query, when the grant exists (revoking a
- * grant deletes it, ending every token it backs) and the token's own jti was
- * not revoked; undefined otherwise. Whether the token's claims are within the
- * grant is the caller's check (`tokenStandsOn`).
- */
-export async function liveGrant(db: Db, grantId: string, jti: string): Promise<LiveGrant | undefined> {
-  return (await liveGrantQuery(db, grantId, jti))[0];
-}
-
-/**
  * An access token stands: its grant exists, its jti was not revoked, its
  * user (if any) is not disabled and its client is not disabled by an admin
  * (placeholders `grantId`, `jti`). The two admin conditions are primary-key
@@ -142,12 +132,18 @@ const liveGrantStatement = preparedOnce((db) =>
   db.select(liveGrantColumns).from(grants).innerJoin(clients, eq(clients.id, grants.clientId)).where(tokenStands(db)).limit(1).prepare(),
 );
 
-/** The query behind `liveGrant`, unexecuted, to share a D1 batch with a read (no rows: the token no longer stands). */
+/**
+ * An access token's grant, in one query, when the grant exists (revoking a
+ * grant deletes it, ending every token it backs) and the token's own jti was
+ * not revoked; no rows otherwise. Unexecuted, to share a D1 batch with a
+ * read. Whether the token's claims are within the grant is the caller's
+ * check (`tokenStandsOn`).
+ */
 export function liveGrantQuery(db: Db, grantId: string, jti: string): Bound<LiveGrant[]> {
   return bind(liveGrantStatement(db), { grantId, jti });
 }
 
-// Introspection's view of an access token: the same check as liveGrant, with
+// Introspection's view of an access token: the same check as liveGrantQuery, with
 // the user's email for RFC 7662 §2.2 `username` (none for client_credentials).
 const liveGrantWithEmail = preparedOnce((db) =>
   db
