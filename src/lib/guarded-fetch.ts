@@ -64,7 +64,10 @@ export async function guardedFetchJson(url: string, options: GuardedFetchOptions
     if (response.status !== 200) throw refuse({ kind: 'status', status: response.status });
     const type = (response.headers.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
     if (!options.acceptsType(type)) throw refuse({ kind: 'content-type' });
-    const bytes = await readLimited(response, signal, options);
+    const bytes = await readAtMost(response, options.maxBytes, {
+      tooLarge: () => refuse({ kind: 'too-large' }),
+      timeout: { signal, error: () => refuse({ kind: 'timeout' }) },
+    });
     let text: string;
     try {
       text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
@@ -82,29 +85,24 @@ export async function guardedFetchJson(url: string, options: GuardedFetchOptions
   }
 }
 
-/** The body's bytes, refused once they pass `maxBytes` (read no further) or the time is up. */
-async function readLimited(response: Response, signal: AbortSignal, options: GuardedFetchOptions): Promise<Uint8Array> {
-  const { refuse, maxBytes } = options;
-  // A declared length over the limit is refused before a byte is read; a
-  // stream without one (or lying about it) is counted as it comes.
-  if (Number(response.headers.get('Content-Length') ?? 0) > maxBytes) throw refuse({ kind: 'too-large' });
-  return readAtMost(response.body, maxBytes, {
-    tooLarge: () => refuse({ kind: 'too-large' }),
-    timeout: { signal, error: () => refuse({ kind: 'timeout' }) },
-  });
-}
-
 /**
- * A body's bytes, read as a stream and refused (`tooLarge()`, read no
- * further) once past `maxBytes`; with a `timeout`, refused with its error
- * when its signal aborts mid-body. For any fetch whose answer comes from someone else's
- * server, so that it cannot fill memory or hold the request open.
+ * A response's body bytes, refused (`tooLarge()`) once past `maxBytes`: a
+ * declared Content-Length over it before a byte is read, and a stream
+ * without one (or lying about it) as it comes, read no further. With a
+ * `timeout`, refused with its error when its signal aborts mid-body. For any
+ * fetch whose answer comes from someone else's server, so that it can
+ * neither fill memory nor hold the request open.
  */
 export async function readAtMost(
-  body: ReadableStream<Uint8Array> | null,
+  response: Response,
   maxBytes: number,
   limits: { tooLarge: () => Error; timeout?: { signal: AbortSignal; error: () => Error } },
 ): Promise<Uint8Array> {
+  if (Number(response.headers.get('Content-Length') ?? 0) > maxBytes) {
+    await response.body?.cancel().catch(() => {});
+    throw limits.tooLarge();
+  }
+  const body = response.body;
   if (!body) return new Uint8Array(0);
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];

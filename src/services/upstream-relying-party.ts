@@ -69,14 +69,8 @@ async function limitedFetch(url: string, init: RequestInit): Promise<Response> {
   } catch (error) {
     throw new UpstreamError('the provider could not be reached', { cause: error });
   }
-  const tooLarge = () => new UpstreamError('the provider answered with too much data');
-  const declared = Number(response.headers.get('Content-Length') ?? 0);
-  if (declared > UPSTREAM_RESPONSE_MAX_BYTES) {
-    await response.body?.cancel();
-    throw tooLarge();
-  }
-  const body = await readAtMost(response.body, UPSTREAM_RESPONSE_MAX_BYTES, {
-    tooLarge,
+  const body = await readAtMost(response, UPSTREAM_RESPONSE_MAX_BYTES, {
+    tooLarge: () => new UpstreamError('the provider answered with too much data'),
     timeout: { signal, error: () => new UpstreamError('the provider could not be reached') },
   });
   return new Response(response.status === 204 || response.status === 304 ? null : body, {
