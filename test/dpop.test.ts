@@ -44,6 +44,11 @@ async function refusal(promise: Promise<unknown>): Promise<DpopProofError> {
   return error as DpopProofError;
 }
 
+/** A token response whose access token is DPoP-bound to `key` (RFC 9449 §5, §6.1: token_type DPoP, cnf.jkt the key's thumbprint). */
+function expectBoundTo(body: { token_type: string; access_token: string }, key: DpopKey): void {
+  expect(body.token_type).toBe('DPoP');
+  expect(decodeJwt(body.access_token).payload.cnf).toEqual({ jkt: key.jkt });
+}
 describe('DPoP proof parts (lib/dpop.ts)', () => {
   it('takes one proof, refuses two headers (joined with a comma) and oversized ones', () => {
     expect(singleProof(undefined, 100)).toBeNull();
@@ -164,8 +169,7 @@ describe('the token endpoint with DPoP (RFC 9449 §5)', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('DPoP-Nonce')).toBeTruthy();
     const body = (await response.json()) as { token_type: string; access_token: string; refresh_token: string };
-    expect(body.token_type).toBe('DPoP');
-    expect(decodeJwt(body.access_token).payload.cnf).toEqual({ jkt: key.jkt });
+    expectBoundTo(body, key);
     const row = await env.DB.prepare('select dpop_jkt from refresh_tokens where hash = ?')
       .bind(await storedHash(body.refresh_token))
       .first<{ dpop_jkt: string | null }>();
@@ -183,8 +187,7 @@ describe('the token endpoint with DPoP (RFC 9449 §5)', () => {
     const refreshed = await dpopTokenRequest(spa, key, fields);
     expect(refreshed.status, await refreshed.clone().text()).toBe(200);
     const body = (await refreshed.json()) as { token_type: string; access_token: string; refresh_token: string };
-    expect(body.token_type).toBe('DPoP');
-    expect(decodeJwt(body.access_token).payload.cnf).toEqual({ jkt: key.jkt });
+    expectBoundTo(body, key);
     // The successor stays bound.
     await expectJsonError(
       await dpopTokenRequest(spa, await dpopKey(), { grant_type: 'refresh_token', refresh_token: body.refresh_token }),
@@ -237,8 +240,7 @@ describe('the token endpoint with DPoP (RFC 9449 §5)', () => {
       const refreshed = await dpopTokenRequest(web, key, { grant_type: 'refresh_token', refresh_token: refreshToken });
       expect(refreshed.status, await refreshed.clone().text()).toBe(200);
       const body = (await refreshed.json()) as { token_type: string; access_token: string; refresh_token: string };
-      expect(body.token_type).toBe('DPoP');
-      expect(decodeJwt(body.access_token).payload.cnf).toEqual({ jkt: key.jkt });
+      expectBoundTo(body, key);
       const introspection = await introspectAs(web, body.access_token);
       expect(introspection).toMatchObject({ active: true, token_type: 'DPoP', cnf: { jkt: key.jkt } });
       refreshToken = body.refresh_token;
@@ -250,8 +252,7 @@ describe('the token endpoint with DPoP (RFC 9449 §5)', () => {
     const response = await dpopTokenRequest(web, key, { grant_type: 'client_credentials', scope: 'books:read' });
     expect(response.status, await response.clone().text()).toBe(200);
     const body = (await response.json()) as { token_type: string; access_token: string };
-    expect(body.token_type).toBe('DPoP');
-    expect(decodeJwt(body.access_token).payload.cnf).toEqual({ jkt: key.jkt });
+    expectBoundTo(body, key);
     const introspection = await introspectAs(web, body.access_token);
     // RFC 9449 §6.2.
     expect(introspection).toMatchObject({ active: true, token_type: 'DPoP', cnf: { jkt: key.jkt } });
@@ -430,8 +431,7 @@ describe('clients registered with dpop_bound_access_tokens (RFC 9449 §5.2)', ()
     const refreshed = await dpopTokenRequest(client, key, fields);
     expect(refreshed.status, await refreshed.clone().text()).toBe(200);
     const body = (await refreshed.json()) as { token_type: string; access_token: string };
-    expect(body.token_type).toBe('DPoP');
-    expect(decodeJwt(body.access_token).payload.cnf).toEqual({ jkt: key.jkt });
+    expectBoundTo(body, key);
   });
 
   it('client_credentials only with a proof', async () => {
@@ -445,8 +445,7 @@ describe('clients registered with dpop_bound_access_tokens (RFC 9449 §5.2)', ()
     const response = await dpopTokenRequest(client, key, fields);
     expect(response.status, await response.clone().text()).toBe(200);
     const body = (await response.json()) as { token_type: string; access_token: string };
-    expect(body.token_type).toBe('DPoP');
-    expect(decodeJwt(body.access_token).payload.cnf).toEqual({ jkt: key.jkt });
+    expectBoundTo(body, key);
   });
 });
 
